@@ -1,0 +1,34 @@
+//! sluice's Bloblang compiler.
+//!
+//! Front end → IR → back ends, as rustc and Cranelift split them:
+//! - [`syntax`]: parses text with the pest grammar into a syntax tree with spans, and renders
+//!   parse errors in words with a caret snippet;
+//! - [`ir`]: lowers the syntax tree into the typed IR: names resolved against the standard
+//!   library, arguments checked, constants folded;
+//! - [`interp`]: the reference interpreter over the IR (mapping and mutation semantics);
+//! - [`stdlib`]: the functions and methods, shared by every back end;
+//! - [`value`]: the value model.
+//!
+//! The entry point for users of the crate is [`Mapping`]: compile once, run per message.
+
+pub mod error;
+pub mod interp;
+pub mod ir;
+pub mod stdlib;
+pub mod syntax;
+pub mod value;
+
+pub use error::{CompileError, EvalError};
+pub use interp::{Mapping, Message, MappingOutcome};
+pub use value::Value;
+
+/// Checks that `src` is a valid Bloblang mapping (as held by `mapping`, `mutation`, `bloblang`
+/// processor fields and `generate.mapping`).
+pub fn check_mapping(src: &str) -> Result<(), CompileError> {
+    Mapping::compile(src).map(|_| ())
+}
+
+/// Checks that `src` is a valid config string with `${! ... }` interpolations.
+pub fn check_interpolation(src: &str) -> Result<(), CompileError> {
+    interp::Interpolation::compile(src).map(|_| ())
+}
