@@ -1,18 +1,844 @@
-//! Interpreter (placeholder).
-use crate::CompileError;
-/// A compiled mapping.
-pub struct Mapping;
-impl Mapping {
-    /// Compiles.
-    pub fn compile(_src: &str) -> Result<Mapping, CompileError> { Ok(Mapping) }
+//! The reference interpreter over the IR: the semantics every other back end must match.
+//!
+//! [`Mapping`] compiles a mapping once and runs it per message with `mapping` semantics
+//! (`root` starts as nothing) or `mutation` semantics (`root` starts as the input document).
+//! The input payload is parsed as JSON only when the mapping reads `this`, and a parse failure
+//! is only an error when the document is actually read. [`Interpolation`] evaluates config
+//! strings with `${! ... }` queries. Standard-library implementations see the evaluation
+//! through [`Call`].
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use crate::error::{CompileError, EvalError};
+use crate::ir::{self, Base, Case, Expr, Program, Site, Stmt, Target};
+use crate::syntax::{self, BinOp};
+use crate::value::{Object, Value};
+
+/// A message as the mapping sees it: payload bytes, typed metadata, and the error flag a
+/// failed processor left on it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Message {
+    /// The payload.
+    pub payload: Bytes,
+    /// Metadata, values keep their type.
+    pub metadata: Object,
+    /// The error a previous processor flagged the message with.
+    pub error: Option<String>,
 }
-/// A message.
-pub struct Message;
-/// Outcome.
-pub struct MappingOutcome;
-/// Interpolated string.
-pub struct Interpolation;
+
+impl Message {
+    /// A message with this payload and no metadata.
+    pub fn new(payload: impl Into<Bytes>) -> Message {
+        Message { payload: payload.into(), metadata: Object::new(), error: None }
+    }
+}
+
+/// What a mapping did to a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MappingOutcome {
+    /// The new message.
+    Message(Message),
+    /// `root = deleted()`: the message is dropped.
+    Deleted,
+}
+
+/// A compiled mapping.
+#[derive(Debug)]
+pub struct Mapping {
+    program: Program,
+}
+
+impl Mapping {
+    /// Compiles mapping text: parse, lower, fold.
+    pub fn compile(src: &str) -> Result<Mapping, CompileError> {
+        let stmts = syntax::parse_mapping(src)?;
+        let program = ir::lower(src, stmts)?;
+        Ok(Mapping { program })
+    }
+
+    /// The compiled program (for `--emit ir` and other back ends).
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Runs with `mapping` semantics: `root` starts as nothing; if never assigned the payload
+    /// is kept.
+    pub fn run(&self, msg: &Message) -> Result<MappingOutcome, EvalError> {
+        self.run_with(msg, false)
+    }
+
+    /// Runs with `mutation` semantics: `root` starts as the input document.
+    pub fn run_mutation(&self, msg: &Message) -> Result<MappingOutcome, EvalError> {
+        self.run_with(msg, true)
+    }
+
+    /// Evaluates the mapping and returns the value of `root` (nothing when unassigned), for
+    /// conditions such as `switch` checks.
+    pub fn query(&self, msg: &Message) -> Result<Value, EvalError> {
+        let doc = InputDoc::parse(msg, self.program.reads_this);
+        let mut ex = Exec::new(&self.program, msg, &doc);
+        ex.run_stmts(&self.program.stmts, &doc.scope())?;
+        Ok(ex.root)
+    }
+
+    /// Runs the mapping with `value` as the input document (used by `.bloblang()` and named
+    /// maps): returns the new root.
+    pub fn run_on_value(&self, value: &Value) -> Result<Value, EvalError> {
+        let msg = Message::default();
+        let doc = InputDoc { value: value.clone(), error: None };
+        let mut ex = Exec::new(&self.program, &msg, &doc);
+        ex.run_stmts(&self.program.stmts, &doc.scope())?;
+        Ok(ex.root)
+    }
+
+    fn run_with(&self, msg: &Message, mutation: bool) -> Result<MappingOutcome, EvalError> {
+        let doc = InputDoc::parse(msg, self.program.reads_this || mutation);
+        let mut ex = Exec::new(&self.program, msg, &doc);
+        if mutation {
+            if let Some(e) = &doc.error {
+                return Err(e.clone());
+            }
+            ex.root = doc.value.clone();
+        }
+        ex.run_stmts(&self.program.stmts, &doc.scope())?;
+        let payload = match &ex.root {
+            Value::Deleted => return Ok(MappingOutcome::Deleted),
+            Value::Nothing => msg.payload.clone(),
+            v => v.to_payload(),
+        };
+        Ok(MappingOutcome::Message(Message { payload, metadata: ex.meta, error: msg.error.clone() }))
+    }
+}
+
+/// The input document: the payload parsed as JSON when the mapping reads it.
+struct InputDoc {
+    value: Value,
+    error: Option<EvalError>,
+}
+
+impl InputDoc {
+    fn parse(msg: &Message, needed: bool) -> InputDoc {
+        if !needed {
+            return InputDoc { value: Value::Null, error: None };
+        }
+        if msg.payload.is_empty() {
+            return InputDoc {
+                value: Value::Null,
+                error: Some(EvalError::new("unable to reference message as structured: message is empty")),
+            };
+        }
+        match Value::from_json_slice(&msg.payload) {
+            Ok(v) => InputDoc { value: v, error: None },
+            Err(e) => InputDoc {
+                value: Value::Null,
+                error: Some(EvalError::new(format!(
+                    "unable to reference message as structured: parse as json: {}",
+                    e
+                ))),
+            },
+        }
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope { this: &self.value, this_error: self.error.as_ref(), caps: None }
+    }
+}
+
+/// Lambda parameters in scope, innermost first.
+struct Caps<'a> {
+    value: &'a Value,
+    parent: Option<&'a Caps<'a>>,
+}
+
+/// What `this` and the lambda parameters are at a point of evaluation.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    this: &'a Value,
+    this_error: Option<&'a EvalError>,
+    caps: Option<&'a Caps<'a>>,
+}
+
+impl<'a> Scope<'a> {
+    fn with_this<'b>(&self, this: &'b Value) -> Scope<'b>
+    where
+        'a: 'b,
+    {
+        Scope { this, this_error: None, caps: self.caps }
+    }
+}
+
+/// The state of one execution of a program.
+struct Exec<'a> {
+    program: &'a Program,
+    input: &'a Message,
+    doc: &'a InputDoc,
+    root: Value,
+    meta: Object,
+    vars: HashMap<String, Value>,
+    depth: usize,
+}
+
+/// Bound on nested evaluation (named maps applying themselves, deep recursion).
+const MAX_DEPTH: usize = 256;
+
+impl<'a> Exec<'a> {
+    fn new(program: &'a Program, input: &'a Message, doc: &'a InputDoc) -> Exec<'a> {
+        Exec {
+            program,
+            input,
+            doc,
+            root: Value::Nothing,
+            meta: input.metadata.clone(),
+            vars: HashMap::new(),
+            depth: 0,
+        }
+    }
+
+    fn run_stmts(&mut self, stmts: &[Stmt], scope: &Scope) -> Result<(), EvalError> {
+        for s in stmts {
+            match s {
+                Stmt::Assign { target, value, line } => {
+                    let v = self
+                        .eval(value, scope)
+                        .map_err(|e| EvalError::new(format!("failed assignment (line {}): {}", line, e.message)))?;
+                    self.assign(target, v)
+                        .map_err(|e| EvalError::new(format!("failed assignment (line {}): {}", line, e.message)))?;
+                }
+                Stmt::If { branches, otherwise } => {
+                    let mut taken = false;
+                    for (cond, body) in branches {
+                        match self.eval(cond, scope)? {
+                            Value::Bool(true) => {
+                                self.run_stmts(body, scope)?;
+                                taken = true;
+                                break;
+                            }
+                            Value::Bool(false) => {}
+                            other => return Err(EvalError::expected("bool", &other)),
+                        }
+                    }
+                    if !taken {
+                        self.run_stmts(otherwise, scope)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn assign(&mut self, target: &Target, v: Value) -> Result<(), EvalError> {
+        if matches!(v, Value::Nothing) {
+            return Ok(());
+        }
+        match target {
+            Target::Root(path) => set_path(&mut self.root, path, v),
+            Target::Meta(Some(key)) => match v {
+                Value::Deleted => {
+                    self.meta.remove(key);
+                }
+                v => {
+                    self.meta.insert(key.clone(), v);
+                }
+            },
+            Target::Meta(None) => match v {
+                Value::Deleted => self.meta.clear(),
+                Value::Object(o) => self.meta = o,
+                other => return Err(EvalError::new(format!(
+                    "setting root meta object requires object value, received: {}",
+                    other.type_name()
+                ))),
+            },
+            Target::Var(name) => match v {
+                Value::Deleted => {
+                    self.vars.remove(name);
+                }
+                v => {
+                    self.vars.insert(name.clone(), v);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn eval(&mut self, e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
+        match e {
+            Expr::Const(v) => Ok(v.clone()),
+            Expr::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    match self.eval(i, scope)? {
+                        Value::Deleted | Value::Nothing => {}
+                        v => out.push(v),
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            Expr::Object(items) => {
+                let mut out = Object::new();
+                for (k, v) in items {
+                    let key = match self.eval(k, scope)? {
+                        Value::Str(s) => s,
+                        other => {
+                            return Err(EvalError::new(format!(
+                                "object keys must be strings, received: {}",
+                                other.type_name()
+                            )))
+                        }
+                    };
+                    match self.eval(v, scope)? {
+                        Value::Deleted | Value::Nothing => {}
+                        v => {
+                            out.insert(key, v);
+                        }
+                    }
+                }
+                Ok(Value::Object(out))
+            }
+            Expr::Path { base, path, .. } => {
+                let start: &Value = match base {
+                    Base::This => {
+                        if let Some(err) = scope.this_error {
+                            return Err(err.clone());
+                        }
+                        scope.this
+                    }
+                    Base::Root => match &self.root {
+                        Value::Nothing => &Value::Null,
+                        r => r,
+                    },
+                    Base::Capture(d) => {
+                        let mut c = scope.caps;
+                        for _ in 0..*d {
+                            c = c.and_then(|c| c.parent);
+                        }
+                        match c {
+                            Some(c) => c.value,
+                            None => return Err(EvalError::new("lambda parameter out of scope")),
+                        }
+                    }
+                };
+                Ok(get_path(start, path).cloned().unwrap_or(Value::Null))
+            }
+            Expr::Field { target, path } => {
+                let v = self.eval(target, scope)?;
+                Ok(take_path(v, path))
+            }
+            Expr::Var(name) => match self.vars.get(name) {
+                Some(v) => Ok(v.clone()),
+                None => Err(EvalError::new(format!("variable '{}' undefined", name))),
+            },
+            Expr::Meta(Some(k)) => Ok(self.meta.get(k).cloned().unwrap_or(Value::Null)),
+            Expr::Meta(None) => Ok(Value::Object(self.meta.clone())),
+            Expr::Function { spec, args, site } => {
+                let mut call = Call { exec: self, scope, args, site };
+                (spec.imp)(&mut call, )
+            }
+            Expr::Method { spec, target, args, site } => {
+                let t = self.eval(target, scope)?;
+                let mut call = Call { exec: self, scope, args, site };
+                (spec.imp)(&mut call, t).map_err(|err| match &**target {
+                    Expr::Path { text, .. } => {
+                        if err.message.starts_with("expected ") && !err.message.contains(" from field `") {
+                            EvalError::new(format!("{} from field `{}`", err.message, text))
+                        } else {
+                            EvalError::new(format!("field `{}`: {}", text, err.message))
+                        }
+                    }
+                    _ => err,
+                })
+            }
+            Expr::Catch { target, fallback } => match self.eval(target, scope) {
+                Ok(v) => Ok(v),
+                Err(err) => match &**fallback {
+                    Expr::Lambda { body } => {
+                        let ev = Value::Str(err.message);
+                        let caps = Caps { value: &ev, parent: scope.caps };
+                        let inner = Scope { this: scope.this, this_error: scope.this_error, caps: Some(&caps) };
+                        self.eval(body, &inner)
+                    }
+                    other => self.eval(other, scope),
+                },
+            },
+            Expr::Or { target, fallback } => match self.eval(target, scope) {
+                Ok(Value::Null) | Ok(Value::Nothing) | Err(_) => self.eval(fallback, scope),
+                Ok(v) => Ok(v),
+            },
+            Expr::Capture { target, body } => {
+                let t = self.eval(target, scope)?;
+                self.apply_query(body, &t, scope)
+            }
+            Expr::Lambda { body } => {
+                let caps = Caps { value: scope.this, parent: scope.caps };
+                let inner = Scope { this: scope.this, this_error: scope.this_error, caps: Some(&caps) };
+                self.eval(body, &inner)
+            }
+            Expr::Match { subject, cases } => {
+                let subj = match subject {
+                    Some(s) => Some(self.eval(s, scope)?),
+                    None => None,
+                };
+                let inner = match &subj {
+                    Some(v) => scope.with_this(v),
+                    None => *scope,
+                };
+                for (case, value) in cases {
+                    let hit = match case {
+                        Case::Wildcard => true,
+                        Case::Equals(v) => match &subj {
+                            Some(s) => s == v,
+                            None => {
+                                if let Some(err) = scope.this_error {
+                                    return Err(err.clone());
+                                }
+                                scope.this == v
+                            }
+                        },
+                        Case::Condition(c) => match self.eval(c, &inner)? {
+                            Value::Bool(b) => b,
+                            other => return Err(EvalError::expected("bool", &other)),
+                        },
+                    };
+                    if hit {
+                        return self.eval(value, &inner);
+                    }
+                }
+                Ok(Value::Nothing)
+            }
+            Expr::If { branches, otherwise } => {
+                for (c, v) in branches {
+                    match self.eval(c, scope)? {
+                        Value::Bool(true) => return self.eval(v, scope),
+                        Value::Bool(false) => {}
+                        other => return Err(EvalError::expected("bool", &other)),
+                    }
+                }
+                match otherwise {
+                    Some(o) => self.eval(o, scope),
+                    None => Ok(Value::Nothing),
+                }
+            }
+            Expr::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, scope),
+            Expr::Not(inner) => match self.eval(inner, scope)? {
+                Value::Bool(b) => Ok(Value::Bool(!b)),
+                other => Err(EvalError::expected("bool", &other)),
+            },
+            Expr::Neg(inner) => match self.eval(inner, scope)? {
+                Value::Int(i) => Ok(Value::Int(i.wrapping_neg())),
+                Value::Float(f) => Ok(Value::Float(-f)),
+                other => Err(EvalError::expected("number", &other)),
+            },
+        }
+    }
+
+    /// Evaluates a query argument with `ctx` as its context: a lambda binds its parameter,
+    /// a plain query rebinds `this`.
+    fn apply_query(&mut self, q: &Expr, ctx: &Value, scope: &Scope) -> Result<Value, EvalError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return Err(EvalError::new("maximum evaluation depth exceeded"));
+        }
+        let r = match q {
+            Expr::Lambda { body } => {
+                let caps = Caps { value: ctx, parent: scope.caps };
+                let inner = Scope { this: scope.this, this_error: scope.this_error, caps: Some(&caps) };
+                self.eval(body, &inner)
+            }
+            other => self.eval(other, &scope.with_this(ctx)),
+        };
+        self.depth -= 1;
+        r
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, scope: &Scope) -> Result<Value, EvalError> {
+        match op {
+            BinOp::And | BinOp::Or => {
+                let l = match self.eval(lhs, scope)? {
+                    Value::Bool(b) => b,
+                    other => return Err(EvalError::expected("bool", &other)),
+                };
+                if (op == BinOp::And && !l) || (op == BinOp::Or && l) {
+                    return Ok(Value::Bool(l));
+                }
+                match self.eval(rhs, scope)? {
+                    Value::Bool(b) => Ok(Value::Bool(b)),
+                    other => Err(EvalError::expected("bool", &other)),
+                }
+            }
+            BinOp::Coalesce => match self.eval(lhs, scope) {
+                Ok(Value::Null) | Ok(Value::Nothing) | Err(_) => self.eval(rhs, scope),
+                Ok(v) => Ok(v),
+            },
+            _ => {
+                let l = self.eval(lhs, scope)?;
+                let r = self.eval(rhs, scope)?;
+                arithmetic(op, l, r)
+            }
+        }
+    }
+}
+
+/// Applies an arithmetic or comparison operator to two values, as the reference does.
+pub fn arithmetic(op: BinOp, l: Value, r: Value) -> Result<Value, EvalError> {
+    use Value::*;
+    let type_err = |verb: &str, l: &Value, r: &Value| {
+        EvalError::new(format!("cannot {} types {} and {}", verb, l.type_name(), r.type_name()))
+    };
+    match op {
+        BinOp::Eq => Ok(Bool(l == r)),
+        BinOp::Neq => Ok(Bool(l != r)),
+        BinOp::Add => match (&l, &r) {
+            (Int(a), Int(b)) => Ok(Int(a.wrapping_add(*b))),
+            (Str(a), Str(b)) => Ok(Str(format!("{}{}", a, b))),
+            (Bytes(a), Bytes(b)) => {
+                let mut v = a.to_vec();
+                v.extend_from_slice(b);
+                Ok(Bytes(v.into()))
+            }
+            _ => match (l.as_f64(), r.as_f64()) {
+                (Some(a), Some(b)) => Ok(Float(a + b)),
+                _ => Err(type_err("add", &l, &r)),
+            },
+        },
+        BinOp::Sub => match (&l, &r) {
+            (Int(a), Int(b)) => Ok(Int(a.wrapping_sub(*b))),
+            (Timestamp(a), Timestamp(b)) => Ok(Int((*a - *b).num_nanoseconds().unwrap_or(i64::MAX))),
+            _ => match (l.as_f64(), r.as_f64()) {
+                (Some(a), Some(b)) => Ok(Float(a - b)),
+                _ => Err(type_err("subtract", &l, &r)),
+            },
+        },
+        BinOp::Mul => match (&l, &r) {
+            (Int(a), Int(b)) => Ok(Int(a.wrapping_mul(*b))),
+            _ => match (l.as_f64(), r.as_f64()) {
+                (Some(a), Some(b)) => Ok(Float(a * b)),
+                _ => Err(type_err("multiply", &l, &r)),
+            },
+        },
+        BinOp::Div => match (l.as_f64(), r.as_f64()) {
+            (Some(_), Some(b)) if b == 0.0 => Err(EvalError::new("attempted to divide by zero")),
+            (Some(a), Some(b)) => Ok(Float(a / b)),
+            _ => Err(type_err("divide", &l, &r)),
+        },
+        BinOp::Mod => {
+            let to_int = |v: &Value| match v {
+                Int(i) => Some(*i),
+                Float(f) => Some(*f as i64),
+                _ => None,
+            };
+            match (to_int(&l), to_int(&r)) {
+                (Some(_), Some(0)) => Err(EvalError::new("attempted to divide by zero")),
+                (Some(a), Some(b)) => Ok(Int(a.wrapping_rem(b))),
+                _ => Err(type_err("modulo", &l, &r)),
+            }
+        }
+        BinOp::Gt | BinOp::Gte | BinOp::Lt | BinOp::Lte => {
+            let ord = match (&l, &r) {
+                (Int(a), Int(b)) => a.partial_cmp(b),
+                (Str(a), Str(b)) => a.partial_cmp(b),
+                (Timestamp(a), Timestamp(b)) => a.partial_cmp(b),
+                _ => match (l.as_f64(), r.as_f64()) {
+                    (Some(a), Some(b)) => a.partial_cmp(&b),
+                    _ => return Err(type_err("compare", &l, &r)),
+                },
+            };
+            let Some(ord) = ord else { return Ok(Bool(false)) };
+            use std::cmp::Ordering::*;
+            Ok(Bool(match op {
+                BinOp::Gt => ord == Greater,
+                BinOp::Gte => ord != Less,
+                BinOp::Lt => ord == Less,
+                _ => ord != Greater,
+            }))
+        }
+        BinOp::And | BinOp::Or | BinOp::Coalesce => unreachable!("handled with short-circuiting"),
+    }
+}
+
+/// Follows a path of keys/indices; `None` when any step is missing.
+pub fn get_path<'v>(mut v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    for seg in path {
+        v = match v {
+            Value::Object(o) => o.get(seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// Like [`get_path`] on an owned value, without cloning the subtree.
+fn take_path(mut v: Value, path: &[String]) -> Value {
+    for seg in path {
+        v = match v {
+            Value::Object(mut o) => match o.remove(seg) {
+                Some(x) => x,
+                None => return Value::Null,
+            },
+            Value::Array(mut a) => match seg.parse::<usize>() {
+                Ok(i) if i < a.len() => a.swap_remove(i),
+                _ => return Value::Null,
+            },
+            _ => return Value::Null,
+        };
+    }
+    v
+}
+
+/// Writes `v` at `path` inside `root`, creating objects on the way; `deleted()` removes the
+/// target.
+pub fn set_path(root: &mut Value, path: &[String], v: Value) {
+    if path.is_empty() {
+        *root = v;
+        return;
+    }
+    let mut cur = root;
+    for (i, seg) in path.iter().enumerate() {
+        let last = i == path.len() - 1;
+        let array_index = match (&*cur, seg.parse::<usize>()) {
+            (Value::Array(a), Ok(idx)) if idx < a.len() => Some(idx),
+            _ => None,
+        };
+        if let Some(idx) = array_index {
+            let Value::Array(a) = cur else { unreachable!() };
+            if last {
+                if matches!(v, Value::Deleted) {
+                    a.remove(idx);
+                } else {
+                    a[idx] = v;
+                }
+                return;
+            }
+            cur = &mut a[idx];
+            continue;
+        }
+        if !matches!(cur, Value::Object(_)) {
+            if matches!(v, Value::Deleted) {
+                return;
+            }
+            *cur = Value::Object(Object::new());
+        }
+        let Value::Object(o) = cur else { unreachable!() };
+        if last {
+            if matches!(v, Value::Deleted) {
+                o.remove(seg);
+            } else {
+                o.insert(seg.clone(), v);
+            }
+            return;
+        }
+        cur = o.entry(seg.clone()).or_insert(Value::Null);
+    }
+}
+
+/// The evaluation context of a function or method call, as the standard library sees it.
+pub struct Call<'c, 'a> {
+    exec: &'c mut Exec<'a>,
+    scope: &'c Scope<'c>,
+    args: &'c [Expr],
+    site: &'c Site,
+}
+
+impl<'c, 'a> Call<'c, 'a> {
+    /// The number of parameters (defaults included).
+    pub fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    /// True when the call has no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty()
+    }
+
+    /// Evaluates argument `i` in the caller's context. Omitted optional parameters are
+    /// [`Value::Nothing`].
+    pub fn value(&mut self, i: usize) -> Result<Value, EvalError> {
+        match self.args.get(i) {
+            Some(e) => self.exec.eval(e, self.scope),
+            None => Ok(Value::Nothing),
+        }
+    }
+
+    /// Argument `i`, or `None` when it was omitted (or evaluated to nothing).
+    pub fn opt_value(&mut self, i: usize) -> Result<Option<Value>, EvalError> {
+        Ok(match self.value(i)? {
+            Value::Nothing => None,
+            v => Some(v),
+        })
+    }
+
+    /// Argument `i` as a string.
+    pub fn string(&mut self, i: usize) -> Result<String, EvalError> {
+        match self.value(i)? {
+            Value::Str(s) => Ok(s),
+            Value::Bytes(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            other => Err(EvalError::expected("string", &other)),
+        }
+    }
+
+    /// Argument `i` as an integer (integral floats accepted).
+    pub fn int(&mut self, i: usize) -> Result<i64, EvalError> {
+        match self.value(i)? {
+            Value::Int(n) => Ok(n),
+            Value::Float(f) if f.fract() == 0.0 => Ok(f as i64),
+            other => Err(EvalError::expected("integer", &other)),
+        }
+    }
+
+    /// Argument `i` as a float.
+    pub fn float(&mut self, i: usize) -> Result<f64, EvalError> {
+        let v = self.value(i)?;
+        v.as_f64().ok_or_else(|| EvalError::expected("number", &v))
+    }
+
+    /// Argument `i` as a boolean.
+    pub fn bool(&mut self, i: usize) -> Result<bool, EvalError> {
+        match self.value(i)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(EvalError::expected("bool", &other)),
+        }
+    }
+
+    /// True when argument `i` is a query that was given (not an omitted optional one).
+    pub fn has_query(&self, i: usize) -> bool {
+        !matches!(self.args.get(i), None | Some(Expr::Const(Value::Nothing)))
+    }
+
+    /// Evaluates query argument `i` with `ctx` as its context: a lambda `x -> ...` binds
+    /// `x` to `ctx`, a plain query sees `ctx` as `this`.
+    pub fn apply(&mut self, i: usize, ctx: &Value) -> Result<Value, EvalError> {
+        match self.args.get(i) {
+            Some(q) => self.exec.apply_query(q, ctx, self.scope),
+            None => Ok(Value::Nothing),
+        }
+    }
+
+    /// Applies the named map `name` (defined with `map name { ... }`) to `value`.
+    pub fn apply_map(&mut self, name: &str, value: &Value) -> Result<Value, EvalError> {
+        let Some(stmts) = self.exec.program.maps.get(name) else {
+            return Err(EvalError::new(format!("map {} was not found", name)));
+        };
+        if self.exec.depth >= MAX_DEPTH {
+            return Err(EvalError::new("maximum evaluation depth exceeded"));
+        }
+        self.exec.depth += 1;
+        let saved_root = std::mem::replace(&mut self.exec.root, Value::Nothing);
+        let scope = Scope { this: value, this_error: None, caps: None };
+        let r = self.exec.run_stmts(stmts, &scope);
+        let out = std::mem::replace(&mut self.exec.root, saved_root);
+        self.exec.depth -= 1;
+        r?;
+        Ok(out)
+    }
+
+    /// The input message.
+    pub fn input(&self) -> &Message {
+        self.exec.input
+    }
+
+    /// The input document (`this` at the top level): the payload parsed as JSON.
+    pub fn input_doc(&self) -> Result<&Value, EvalError> {
+        match &self.exec.doc.error {
+            Some(e) => Err(e.clone()),
+            None => {
+                if self.exec.input.payload.is_empty() && matches!(self.exec.doc.value, Value::Null) {
+                    // Parsed lazily for mappings that only read the document through functions.
+                    return Ok(&self.exec.doc.value);
+                }
+                Ok(&self.exec.doc.value)
+            }
+        }
+    }
+
+    /// The metadata of the message being built.
+    pub fn metadata(&self) -> &Object {
+        &self.exec.meta
+    }
+
+    /// A variable's value.
+    pub fn var(&self, name: &str) -> Option<&Value> {
+        self.exec.vars.get(name)
+    }
+
+    /// State kept at this call site across executions (e.g. `counter()`).
+    pub fn site(&self) -> &std::sync::Mutex<Value> {
+        &self.site.0
+    }
+
+    /// The current context (`this`).
+    pub fn this(&self) -> Result<&Value, EvalError> {
+        match self.scope.this_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.scope.this),
+        }
+    }
+}
+
+/// Evaluates a constant expression at compile time (constant folding).
+pub(crate) fn eval_constant(e: &Expr) -> Result<Value, EvalError> {
+    let program = Program::default();
+    let msg = Message::default();
+    let doc = InputDoc { value: Value::Null, error: None };
+    let mut ex = Exec::new(&program, &msg, &doc);
+    ex.eval(e, &doc.scope())
+}
+
+/// A config string with `${! ... }` interpolations, compiled.
+#[derive(Debug)]
+pub struct Interpolation {
+    parts: Vec<Part>,
+    reads_this: bool,
+}
+
+#[derive(Debug)]
+enum Part {
+    Text(String),
+    Query(Expr),
+}
+
 impl Interpolation {
-    /// Compiles.
-    pub fn compile(_src: &str) -> Result<Interpolation, CompileError> { Ok(Interpolation) }
+    /// Compiles a config string.
+    pub fn compile(src: &str) -> Result<Interpolation, CompileError> {
+        let mut parts = Vec::new();
+        let mut reads_this = false;
+        for p in syntax::parse_interpolation(src)? {
+            match p {
+                syntax::InterpPart::Text(t) => parts.push(Part::Text(t)),
+                syntax::InterpPart::Query(e) => {
+                    let (e, r) = ir::lower_expr(src, e)?;
+                    reads_this |= r;
+                    parts.push(Part::Query(e));
+                }
+            }
+        }
+        Ok(Interpolation { parts, reads_this })
+    }
+
+    /// True when the string has no queries (it is the same for every message).
+    pub fn is_static(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Text(_)))
+    }
+
+    /// Renders the string for a message.
+    pub fn render(&self, msg: &Message) -> Result<String, EvalError> {
+        let program = Program::default();
+        let doc = InputDoc::parse(msg, self.reads_this);
+        let mut ex = Exec::new(&program, msg, &doc);
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Query(e) => {
+                    let v = ex.eval(e, &doc.scope())?;
+                    match v {
+                        Value::Nothing => out.push_str("null"),
+                        v => out.push_str(&v.to_display_string()),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
 }

@@ -11,6 +11,7 @@
 //!
 //! The entry point for users of the crate is [`Mapping`]: compile once, run per message.
 
+pub mod conformance;
 pub mod error;
 pub mod interp;
 pub mod ir;

@@ -1,0 +1,6 @@
+//! Standard library: collections methods.
+
+use super::MethodSpec;
+
+/// The methods of this family.
+pub static METHODS: &[MethodSpec] = &[];

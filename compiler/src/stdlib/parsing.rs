@@ -1,0 +1,6 @@
+//! Standard library: parsing methods.
+
+use super::MethodSpec;
+
+/// The methods of this family.
+pub static METHODS: &[MethodSpec] = &[];

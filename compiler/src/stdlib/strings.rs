@@ -1,0 +1,6 @@
+//! Standard library: strings methods.
+
+use super::MethodSpec;
+
+/// The methods of this family.
+pub static METHODS: &[MethodSpec] = &[];
