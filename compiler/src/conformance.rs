@@ -64,7 +64,10 @@ pub fn parse_cases(text: &str) -> (Vec<Case>, Vec<CaseResult>) {
         }
         match serde_json::from_str::<Case>(line) {
             Ok(c) => cases.push(c),
-            Err(e) => bad.push(CaseResult { id: format!("<line {}>", i + 1), failure: Some(e.to_string()) }),
+            Err(e) => bad.push(CaseResult {
+                id: format!("<line {}>", i + 1),
+                failure: Some(e.to_string()),
+            }),
         }
     }
     (cases, bad)
@@ -102,12 +105,18 @@ pub fn run_cases(cases: &[Case]) -> Vec<CaseResult> {
 }
 
 fn run_one(c: &Case, m: Result<&Mapping, String>) -> CaseResult {
-    let fail = |why: String| CaseResult { id: c.id.clone(), failure: Some(why) };
+    let fail = |why: String| CaseResult {
+        id: c.id.clone(),
+        failure: Some(why),
+    };
     let m = match m {
         Ok(m) => m,
         Err(e) => {
             return if c.error.is_some() {
-                CaseResult { id: c.id.clone(), failure: None }
+                CaseResult {
+                    id: c.id.clone(),
+                    failure: None,
+                }
             } else {
                 fail(format!("compile error: {}", e))
             }
@@ -125,12 +134,18 @@ fn run_one(c: &Case, m: Result<&Mapping, String>) -> CaseResult {
         Err(_) => return fail("panicked".into()),
     };
     match (result, &c.error) {
-        (Err(_), Some(_)) => CaseResult { id: c.id.clone(), failure: None },
+        (Err(_), Some(_)) => CaseResult {
+            id: c.id.clone(),
+            failure: None,
+        },
         (Err(e), None) => fail(format!("error: {}", e)),
         (Ok(_), Some(want)) => fail(format!("expected error {:?}, got success", want)),
         (Ok(MappingOutcome::Deleted), None) => {
             if c.deleted {
-                CaseResult { id: c.id.clone(), failure: None }
+                CaseResult {
+                    id: c.id.clone(),
+                    failure: None,
+                }
             } else {
                 fail("message was deleted".into())
             }
@@ -142,7 +157,10 @@ fn run_one(c: &Case, m: Result<&Mapping, String>) -> CaseResult {
             let got = String::from_utf8_lossy(&out.payload).into_owned();
             let want = c.output.clone().unwrap_or_default();
             let equal = if c.compare.as_deref() == Some("json") {
-                match (Value::from_json_slice(got.as_bytes()), Value::from_json_slice(want.as_bytes())) {
+                match (
+                    Value::from_json_slice(got.as_bytes()),
+                    Value::from_json_slice(want.as_bytes()),
+                ) {
                     (Ok(a), Ok(b)) => a == b,
                     _ => got == want,
                 }
@@ -153,8 +171,10 @@ fn run_one(c: &Case, m: Result<&Mapping, String>) -> CaseResult {
                 return fail(format!("output {:?}, expected {:?}", got, want));
             }
             if let Some(md) = &c.output_metadata {
-                let want: crate::value::Object =
-                    md.iter().map(|(k, v)| (k.clone(), Value::from_serde(v.clone()))).collect();
+                let want: crate::value::Object = md
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from_serde(v.clone())))
+                    .collect();
                 if want != out.metadata {
                     return fail(format!(
                         "metadata {}, expected {}",
@@ -163,7 +183,10 @@ fn run_one(c: &Case, m: Result<&Mapping, String>) -> CaseResult {
                     ));
                 }
             }
-            CaseResult { id: c.id.clone(), failure: None }
+            CaseResult {
+                id: c.id.clone(),
+                failure: None,
+            }
         }
     }
 }

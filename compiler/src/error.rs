@@ -25,10 +25,18 @@ impl CompileError {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let col = src[line_start..offset].chars().count() + 1;
-        let line_end = src[line_start..].find('\n').map(|i| line_start + i).unwrap_or(src.len());
+        let line_end = src[line_start..]
+            .find('\n')
+            .map(|i| line_start + i)
+            .unwrap_or(src.len());
         let text = &src[line_start..line_end];
         let snippet = format!("{}\n{}^", text, " ".repeat(col - 1));
-        CompileError { line, col, message: message.into(), snippet }
+        CompileError {
+            line,
+            col,
+            message: message.into(),
+            snippet,
+        }
     }
 
     /// The error with its caret snippet, for terminals.
@@ -52,13 +60,19 @@ pub struct EvalError {
 impl EvalError {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> EvalError {
-        EvalError { message: message.into() }
+        EvalError {
+            message: message.into(),
+        }
     }
 
     /// The reference's wording for a value of the wrong type:
     /// `expected number value, got string ("foo")`.
     pub fn expected(expected: &str, got: &crate::Value) -> EvalError {
-        EvalError::new(format!("expected {} value, got {}", expected, describe(got)))
+        EvalError::new(format!(
+            "expected {} value, got {}",
+            expected,
+            describe(got)
+        ))
     }
 }
 

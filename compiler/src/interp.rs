@@ -31,7 +31,11 @@ pub struct Message {
 impl Message {
     /// A message with this payload and no metadata.
     pub fn new(payload: impl Into<Bytes>) -> Message {
-        Message { payload: payload.into(), metadata: Object::new(), error: None }
+        Message {
+            payload: payload.into(),
+            metadata: Object::new(),
+            error: None,
+        }
     }
 }
 
@@ -87,7 +91,10 @@ impl Mapping {
     /// maps): returns the new root.
     pub fn run_on_value(&self, value: &Value) -> Result<Value, EvalError> {
         let msg = Message::default();
-        let doc = InputDoc { value: value.clone(), error: None };
+        let doc = InputDoc {
+            value: value.clone(),
+            error: None,
+        };
         let mut ex = Exec::new(&self.program, &msg, &doc);
         ex.run_stmts(&self.program.stmts, &doc.scope())?;
         Ok(ex.root)
@@ -108,7 +115,11 @@ impl Mapping {
             Value::Nothing => msg.payload.clone(),
             v => v.to_payload(),
         };
-        Ok(MappingOutcome::Message(Message { payload, metadata: ex.meta, error: msg.error.clone() }))
+        Ok(MappingOutcome::Message(Message {
+            payload,
+            metadata: ex.meta,
+            error: msg.error.clone(),
+        }))
     }
 }
 
@@ -121,16 +132,24 @@ struct InputDoc {
 impl InputDoc {
     fn parse(msg: &Message, needed: bool) -> InputDoc {
         if !needed {
-            return InputDoc { value: Value::Null, error: None };
+            return InputDoc {
+                value: Value::Null,
+                error: None,
+            };
         }
         if msg.payload.is_empty() {
             return InputDoc {
                 value: Value::Null,
-                error: Some(EvalError::new("unable to reference message as structured: message is empty")),
+                error: Some(EvalError::new(
+                    "unable to reference message as structured: message is empty",
+                )),
             };
         }
         match Value::from_json_slice(&msg.payload) {
-            Ok(v) => InputDoc { value: v, error: None },
+            Ok(v) => InputDoc {
+                value: v,
+                error: None,
+            },
             Err(e) => InputDoc {
                 value: Value::Null,
                 error: Some(EvalError::new(format!(
@@ -142,7 +161,11 @@ impl InputDoc {
     }
 
     fn scope(&self) -> Scope<'_> {
-        Scope { this: &self.value, this_error: self.error.as_ref(), caps: None }
+        Scope {
+            this: &self.value,
+            this_error: self.error.as_ref(),
+            caps: None,
+        }
     }
 }
 
@@ -165,7 +188,11 @@ impl<'a> Scope<'a> {
     where
         'a: 'b,
     {
-        Scope { this, this_error: None, caps: self.caps }
+        Scope {
+            this,
+            this_error: None,
+            caps: self.caps,
+        }
     }
 }
 
@@ -181,7 +208,7 @@ struct Exec<'a> {
 }
 
 /// Bound on nested evaluation (named maps applying themselves, deep recursion).
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = 100;
 
 impl<'a> Exec<'a> {
     fn new(program: &'a Program, input: &'a Message, doc: &'a InputDoc) -> Exec<'a> {
@@ -199,14 +226,22 @@ impl<'a> Exec<'a> {
     fn run_stmts(&mut self, stmts: &[Stmt], scope: &Scope) -> Result<(), EvalError> {
         for s in stmts {
             match s {
-                Stmt::Assign { target, value, line } => {
-                    let v = self
-                        .eval(value, scope)
-                        .map_err(|e| EvalError::new(format!("failed assignment (line {}): {}", line, e.message)))?;
-                    self.assign(target, v)
-                        .map_err(|e| EvalError::new(format!("failed assignment (line {}): {}", line, e.message)))?;
+                Stmt::Assign {
+                    target,
+                    value,
+                    line,
+                } => {
+                    let v = self.eval(value, scope).map_err(|e| {
+                        EvalError::new(format!("failed assignment (line {}): {}", line, e.message))
+                    })?;
+                    self.assign(target, v).map_err(|e| {
+                        EvalError::new(format!("failed assignment (line {}): {}", line, e.message))
+                    })?;
                 }
-                Stmt::If { branches, otherwise } => {
+                Stmt::If {
+                    branches,
+                    otherwise,
+                } => {
                     let mut taken = false;
                     for (cond, body) in branches {
                         match self.eval(cond, scope)? {
@@ -245,10 +280,12 @@ impl<'a> Exec<'a> {
             Target::Meta(None) => match v {
                 Value::Deleted => self.meta.clear(),
                 Value::Object(o) => self.meta = o,
-                other => return Err(EvalError::new(format!(
-                    "setting root meta object requires object value, received: {}",
-                    other.type_name()
-                ))),
+                other => {
+                    return Err(EvalError::new(format!(
+                        "setting root meta object requires object value, received: {}",
+                        other.type_name()
+                    )))
+                }
             },
             Target::Var(name) => match v {
                 Value::Deleted => {
@@ -332,15 +369,32 @@ impl<'a> Exec<'a> {
             Expr::Meta(Some(k)) => Ok(self.meta.get(k).cloned().unwrap_or(Value::Null)),
             Expr::Meta(None) => Ok(Value::Object(self.meta.clone())),
             Expr::Function { spec, args, site } => {
-                let mut call = Call { exec: self, scope, args, site };
-                (spec.imp)(&mut call, )
+                let mut call = Call {
+                    exec: self,
+                    scope,
+                    args,
+                    site,
+                };
+                (spec.imp)(&mut call)
             }
-            Expr::Method { spec, target, args, site } => {
+            Expr::Method {
+                spec,
+                target,
+                args,
+                site,
+            } => {
                 let t = self.eval(target, scope)?;
-                let mut call = Call { exec: self, scope, args, site };
+                let mut call = Call {
+                    exec: self,
+                    scope,
+                    args,
+                    site,
+                };
                 (spec.imp)(&mut call, t).map_err(|err| match &**target {
                     Expr::Path { text, .. } => {
-                        if err.message.starts_with("expected ") && !err.message.contains(" from field `") {
+                        if err.message.starts_with("expected ")
+                            && !err.message.contains(" from field `")
+                        {
                             EvalError::new(format!("{} from field `{}`", err.message, text))
                         } else {
                             EvalError::new(format!("field `{}`: {}", text, err.message))
@@ -354,8 +408,15 @@ impl<'a> Exec<'a> {
                 Err(err) => match &**fallback {
                     Expr::Lambda { body } => {
                         let ev = Value::Str(err.message);
-                        let caps = Caps { value: &ev, parent: scope.caps };
-                        let inner = Scope { this: scope.this, this_error: scope.this_error, caps: Some(&caps) };
+                        let caps = Caps {
+                            value: &ev,
+                            parent: scope.caps,
+                        };
+                        let inner = Scope {
+                            this: scope.this,
+                            this_error: scope.this_error,
+                            caps: Some(&caps),
+                        };
                         self.eval(body, &inner)
                     }
                     other => self.eval(other, scope),
@@ -370,8 +431,15 @@ impl<'a> Exec<'a> {
                 self.apply_query(body, &t, scope)
             }
             Expr::Lambda { body } => {
-                let caps = Caps { value: scope.this, parent: scope.caps };
-                let inner = Scope { this: scope.this, this_error: scope.this_error, caps: Some(&caps) };
+                let caps = Caps {
+                    value: scope.this,
+                    parent: scope.caps,
+                };
+                let inner = Scope {
+                    this: scope.this,
+                    this_error: scope.this_error,
+                    caps: Some(&caps),
+                };
                 self.eval(body, &inner)
             }
             Expr::Match { subject, cases } => {
@@ -406,7 +474,10 @@ impl<'a> Exec<'a> {
                 }
                 Ok(Value::Nothing)
             }
-            Expr::If { branches, otherwise } => {
+            Expr::If {
+                branches,
+                otherwise,
+            } => {
                 for (c, v) in branches {
                     match self.eval(c, scope)? {
                         Value::Bool(true) => return self.eval(v, scope),
@@ -442,8 +513,15 @@ impl<'a> Exec<'a> {
         }
         let r = match q {
             Expr::Lambda { body } => {
-                let caps = Caps { value: ctx, parent: scope.caps };
-                let inner = Scope { this: scope.this, this_error: scope.this_error, caps: Some(&caps) };
+                let caps = Caps {
+                    value: ctx,
+                    parent: scope.caps,
+                };
+                let inner = Scope {
+                    this: scope.this,
+                    this_error: scope.this_error,
+                    caps: Some(&caps),
+                };
                 self.eval(body, &inner)
             }
             other => self.eval(other, &scope.with_this(ctx)),
@@ -452,7 +530,13 @@ impl<'a> Exec<'a> {
         r
     }
 
-    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, scope: &Scope) -> Result<Value, EvalError> {
+    fn binary(
+        &mut self,
+        op: BinOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        scope: &Scope,
+    ) -> Result<Value, EvalError> {
         match op {
             BinOp::And | BinOp::Or => {
                 let l = match self.eval(lhs, scope)? {
@@ -484,7 +568,12 @@ impl<'a> Exec<'a> {
 pub fn arithmetic(op: BinOp, l: Value, r: Value) -> Result<Value, EvalError> {
     use Value::*;
     let type_err = |verb: &str, l: &Value, r: &Value| {
-        EvalError::new(format!("cannot {} types {} and {}", verb, l.type_name(), r.type_name()))
+        EvalError::new(format!(
+            "cannot {} types {} and {}",
+            verb,
+            l.type_name(),
+            r.type_name()
+        ))
     };
     match op {
         BinOp::Eq => Ok(Bool(l == r)),
@@ -504,7 +593,9 @@ pub fn arithmetic(op: BinOp, l: Value, r: Value) -> Result<Value, EvalError> {
         },
         BinOp::Sub => match (&l, &r) {
             (Int(a), Int(b)) => Ok(Int(a.wrapping_sub(*b))),
-            (Timestamp(a), Timestamp(b)) => Ok(Int((*a - *b).num_nanoseconds().unwrap_or(i64::MAX))),
+            (Timestamp(a), Timestamp(b)) => {
+                Ok(Int((*a - *b).num_nanoseconds().unwrap_or(i64::MAX)))
+            }
             _ => match (l.as_f64(), r.as_f64()) {
                 (Some(a), Some(b)) => Ok(Float(a - b)),
                 _ => Err(type_err("subtract", &l, &r)),
@@ -544,7 +635,9 @@ pub fn arithmetic(op: BinOp, l: Value, r: Value) -> Result<Value, EvalError> {
                     _ => return Err(type_err("compare", &l, &r)),
                 },
             };
-            let Some(ord) = ord else { return Ok(Bool(false)) };
+            let Some(ord) = ord else {
+                return Ok(Bool(false));
+            };
             use std::cmp::Ordering::*;
             Ok(Bool(match op {
                 BinOp::Gt => ord == Greater,
@@ -620,7 +713,9 @@ pub fn set_path(root: &mut Value, path: &[String], v: Value) {
             }
             *cur = Value::Object(Object::new());
         }
-        let Value::Object(o) = cur else { unreachable!() };
+        let Value::Object(o) = cur else {
+            unreachable!()
+        };
         if last {
             if matches!(v, Value::Deleted) {
                 o.remove(seg);
@@ -725,7 +820,11 @@ impl<'c, 'a> Call<'c, 'a> {
         }
         self.exec.depth += 1;
         let saved_root = std::mem::replace(&mut self.exec.root, Value::Nothing);
-        let scope = Scope { this: value, this_error: None, caps: None };
+        let scope = Scope {
+            this: value,
+            this_error: None,
+            caps: None,
+        };
         let r = self.exec.run_stmts(stmts, &scope);
         let out = std::mem::replace(&mut self.exec.root, saved_root);
         self.exec.depth -= 1;
@@ -743,7 +842,8 @@ impl<'c, 'a> Call<'c, 'a> {
         match &self.exec.doc.error {
             Some(e) => Err(e.clone()),
             None => {
-                if self.exec.input.payload.is_empty() && matches!(self.exec.doc.value, Value::Null) {
+                if self.exec.input.payload.is_empty() && matches!(self.exec.doc.value, Value::Null)
+                {
                     // Parsed lazily for mappings that only read the document through functions.
                     return Ok(&self.exec.doc.value);
                 }
@@ -780,7 +880,10 @@ impl<'c, 'a> Call<'c, 'a> {
 pub(crate) fn eval_constant(e: &Expr) -> Result<Value, EvalError> {
     let program = Program::default();
     let msg = Message::default();
-    let doc = InputDoc { value: Value::Null, error: None };
+    let doc = InputDoc {
+        value: Value::Null,
+        error: None,
+    };
     let mut ex = Exec::new(&program, &msg, &doc);
     ex.eval(e, &doc.scope())
 }

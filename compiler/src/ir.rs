@@ -42,9 +42,16 @@ pub enum Target {
 #[derive(Debug)]
 pub enum Stmt {
     /// `target = value`, on source line `line`.
-    Assign { target: Target, value: Expr, line: usize },
+    Assign {
+        target: Target,
+        value: Expr,
+        line: usize,
+    },
     /// `if c { .. } else if .. else { .. }`.
-    If { branches: Vec<(Expr, Vec<Stmt>)>, otherwise: Vec<Stmt> },
+    If {
+        branches: Vec<(Expr, Vec<Stmt>)>,
+        otherwise: Vec<Stmt>,
+    },
 }
 
 /// Where a path starts.
@@ -73,31 +80,63 @@ pub enum Expr {
     /// An object literal with dynamic keys or values.
     Object(Vec<(Expr, Expr)>),
     /// A path from `this`, `root` or a lambda parameter.
-    Path { base: Base, path: Vec<String>, text: String },
+    Path {
+        base: Base,
+        path: Vec<String>,
+        text: String,
+    },
     /// A path into the result of another expression.
-    Field { target: Box<Expr>, path: Vec<String> },
+    Field {
+        target: Box<Expr>,
+        path: Vec<String>,
+    },
     /// `$name`
     Var(String),
     /// `@key` / `@`
     Meta(Option<String>),
     /// A function call.
-    Function { spec: &'static FunctionSpec, args: Vec<Expr>, site: Site },
+    Function {
+        spec: &'static FunctionSpec,
+        args: Vec<Expr>,
+        site: Site,
+    },
     /// A method call.
-    Method { spec: &'static MethodSpec, target: Box<Expr>, args: Vec<Expr>, site: Site },
+    Method {
+        spec: &'static MethodSpec,
+        target: Box<Expr>,
+        args: Vec<Expr>,
+        site: Site,
+    },
     /// `target.catch(fallback)`: fallback on error.
-    Catch { target: Box<Expr>, fallback: Box<Expr> },
+    Catch {
+        target: Box<Expr>,
+        fallback: Box<Expr>,
+    },
     /// `target.or(fallback)`: fallback on null, nothing or error.
-    Or { target: Box<Expr>, fallback: Box<Expr> },
+    Or {
+        target: Box<Expr>,
+        fallback: Box<Expr>,
+    },
     /// `target.(body)`: body with the context (or a named parameter) bound to target.
     Capture { target: Box<Expr>, body: Box<Expr> },
     /// `x -> body`: binds a new capture when applied.
     Lambda { body: Box<Expr> },
     /// `match`.
-    Match { subject: Option<Box<Expr>>, cases: Vec<(Case, Expr)> },
+    Match {
+        subject: Option<Box<Expr>>,
+        cases: Vec<(Case, Expr)>,
+    },
     /// `if` expression.
-    If { branches: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>> },
+    If {
+        branches: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
     /// A binary operation.
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `!x`
     Not(Box<Expr>),
     /// `-x`
@@ -126,7 +165,9 @@ impl Expr {
             Expr::Method { spec, .. } => spec.returns,
             Expr::Not(_) => Type::Bool,
             Expr::Binary { op, lhs, rhs } => match op {
-                BinOp::Eq | BinOp::Neq | BinOp::Gt | BinOp::Gte | BinOp::Lt | BinOp::Lte => Type::Bool,
+                BinOp::Eq | BinOp::Neq | BinOp::Gt | BinOp::Gte | BinOp::Lt | BinOp::Lte => {
+                    Type::Bool
+                }
                 BinOp::And | BinOp::Or => Type::Bool,
                 BinOp::Div | BinOp::Mod | BinOp::Mul | BinOp::Sub => Type::Number,
                 BinOp::Add => match (lhs.static_type(), rhs.static_type()) {
@@ -150,7 +191,12 @@ impl Expr {
 
 /// Lowers a parsed mapping into a program.
 pub fn lower(src: &str, stmts: Vec<syntax::Stmt>) -> Result<Program, CompileError> {
-    let mut lw = Lowerer { src, scopes: Vec::new(), reads_this: false, map_names: Vec::new() };
+    let mut lw = Lowerer {
+        src,
+        scopes: Vec::new(),
+        reads_this: false,
+        map_names: Vec::new(),
+    };
     // Named maps may be used before they are defined: collect names first.
     for s in &stmts {
         if let syntax::Stmt::MapDef { name, .. } = s {
@@ -185,7 +231,11 @@ pub fn lower(src: &str, stmts: Vec<syntax::Stmt>) -> Result<Program, CompileErro
                 saw_bare = true;
                 let line = lw.line(span);
                 let value = lw.expr(value)?;
-                prog.stmts.push(Stmt::Assign { target: Target::Root(vec![]), value, line });
+                prog.stmts.push(Stmt::Assign {
+                    target: Target::Root(vec![]),
+                    value,
+                    line,
+                });
             }
             other => {
                 let mut lowered = lw.stmts(vec![other], false)?;
@@ -199,7 +249,12 @@ pub fn lower(src: &str, stmts: Vec<syntax::Stmt>) -> Result<Program, CompileErro
 
 /// Lowers a standalone expression (an interpolation query).
 pub fn lower_expr(src: &str, e: syntax::Expr) -> Result<(Expr, bool), CompileError> {
-    let mut lw = Lowerer { src, scopes: Vec::new(), reads_this: false, map_names: Vec::new() };
+    let mut lw = Lowerer {
+        src,
+        scopes: Vec::new(),
+        reads_this: false,
+        map_names: Vec::new(),
+    };
     let e = lw.expr(e)?;
     Ok((e, lw.reads_this))
 }
@@ -218,7 +273,10 @@ impl Lowerer<'_> {
     }
 
     fn line(&self, span: Span) -> usize {
-        self.src[..span.start.min(self.src.len())].matches('\n').count() + 1
+        self.src[..span.start.min(self.src.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     fn stmts(&mut self, stmts: Vec<syntax::Stmt>, in_map: bool) -> Result<Vec<Stmt>, CompileError> {
@@ -226,19 +284,33 @@ impl Lowerer<'_> {
         for s in stmts {
             let line = self.line(s.span());
             out.push(match s {
-                syntax::Stmt::Assign { path, value, .. } => {
-                    Stmt::Assign { target: Target::Root(path), value: self.expr(value)?, line }
-                }
+                syntax::Stmt::Assign { path, value, .. } => Stmt::Assign {
+                    target: Target::Root(path),
+                    value: self.expr(value)?,
+                    line,
+                },
                 syntax::Stmt::Meta { key, value, span } => {
                     if in_map {
-                        return Err(self.err(span, "setting meta fields from within a map is not allowed"));
+                        return Err(
+                            self.err(span, "setting meta fields from within a map is not allowed")
+                        );
                     }
-                    Stmt::Assign { target: Target::Meta(key), value: self.expr(value)?, line }
+                    Stmt::Assign {
+                        target: Target::Meta(key),
+                        value: self.expr(value)?,
+                        line,
+                    }
                 }
-                syntax::Stmt::Let { name, value, .. } => {
-                    Stmt::Assign { target: Target::Var(name), value: self.expr(value)?, line }
-                }
-                syntax::Stmt::If { branches, otherwise, .. } => {
+                syntax::Stmt::Let { name, value, .. } => Stmt::Assign {
+                    target: Target::Var(name),
+                    value: self.expr(value)?,
+                    line,
+                },
+                syntax::Stmt::If {
+                    branches,
+                    otherwise,
+                    ..
+                } => {
                     let mut bs = Vec::new();
                     for (c, body) in branches {
                         bs.push((self.expr(c)?, self.stmts(body, in_map)?));
@@ -247,13 +319,22 @@ impl Lowerer<'_> {
                         Some(b) => self.stmts(b, in_map)?,
                         None => Vec::new(),
                     };
-                    Stmt::If { branches: bs, otherwise }
+                    Stmt::If {
+                        branches: bs,
+                        otherwise,
+                    }
                 }
                 syntax::Stmt::MapDef { span, .. } => {
-                    return Err(self.err(span, "maps can only be defined at the top level of a mapping"))
+                    return Err(self.err(
+                        span,
+                        "maps can only be defined at the top level of a mapping",
+                    ))
                 }
                 syntax::Stmt::Import { span, .. } | syntax::Stmt::From { span, .. } => {
-                    return Err(self.err(span, "imports are only allowed at the top level of a mapping"))
+                    return Err(self.err(
+                        span,
+                        "imports are only allowed at the top level of a mapping",
+                    ))
                 }
                 syntax::Stmt::Bare { span, .. } => {
                     return Err(self.err(span, "expected an assignment statement"))
@@ -274,7 +355,10 @@ impl Lowerer<'_> {
                 Literal::Str(s) => Value::Str(s),
             }),
             ExprKind::Array(items) => {
-                let items = items.into_iter().map(|i| self.expr(i)).collect::<Result<Vec<_>, _>>()?;
+                let items = items
+                    .into_iter()
+                    .map(|i| self.expr(i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 if items.iter().all(|i| matches!(i, Expr::Const(v) if !matches!(v, Value::Deleted | Value::Nothing))) {
                     Expr::Const(Value::Array(items.into_iter().filter_map(|i| i.as_const().cloned()).collect()))
                 } else {
@@ -314,21 +398,41 @@ impl Lowerer<'_> {
             }
             ExprKind::This => {
                 self.reads_this |= self.scopes.is_empty();
-                Expr::Path { base: Base::This, path: vec![], text: "this".into() }
+                Expr::Path {
+                    base: Base::This,
+                    path: vec![],
+                    text: "this".into(),
+                }
             }
-            ExprKind::Root => Expr::Path { base: Base::Root, path: vec![], text: "root".into() },
+            ExprKind::Root => Expr::Path {
+                base: Base::Root,
+                path: vec![],
+                text: "root".into(),
+            },
             ExprKind::Ident(name) => {
                 if let Some(depth) = self.scopes.iter().rev().position(|p| *p == name) {
-                    Expr::Path { base: Base::Capture(depth), path: vec![], text: name }
+                    Expr::Path {
+                        base: Base::Capture(depth),
+                        path: vec![],
+                        text: name,
+                    }
                 } else {
                     self.reads_this = true;
-                    Expr::Path { base: Base::This, path: vec![name.clone()], text: format!("this.{}", name) }
+                    Expr::Path {
+                        base: Base::This,
+                        path: vec![name.clone()],
+                        text: format!("this.{}", name),
+                    }
                 }
             }
             ExprKind::Field(target, seg) => {
                 let t = self.expr(*target)?;
                 match t {
-                    Expr::Path { base, mut path, text } => {
+                    Expr::Path {
+                        base,
+                        mut path,
+                        text,
+                    } => {
                         let text = format!("{}.{}", text, seg);
                         path.push(seg);
                         Expr::Path { base, path, text }
@@ -337,7 +441,10 @@ impl Lowerer<'_> {
                         path.push(seg);
                         Expr::Field { target, path }
                     }
-                    other => Expr::Field { target: Box::new(other), path: vec![seg] },
+                    other => Expr::Field {
+                        target: Box::new(other),
+                        path: vec![seg],
+                    },
                 }
             }
             ExprKind::Variable(name) => Expr::Var(name),
@@ -346,15 +453,25 @@ impl Lowerer<'_> {
                 self.scopes.push(param);
                 let body = self.expr(*body);
                 self.scopes.pop();
-                Expr::Lambda { body: Box::new(body?) }
+                Expr::Lambda {
+                    body: Box::new(body?),
+                }
             }
             ExprKind::Capture { target, body } => {
                 let target = self.expr(*target)?;
                 let body = self.query(*body)?;
-                Expr::Capture { target: Box::new(target), body: Box::new(body) }
+                Expr::Capture {
+                    target: Box::new(target),
+                    body: Box::new(body),
+                }
             }
             ExprKind::Call { name, args } => self.function(name, args, span)?,
-            ExprKind::Method { target, name, args, name_span } => {
+            ExprKind::Method {
+                target,
+                name,
+                args,
+                name_span,
+            } => {
                 let target = self.expr(*target)?;
                 self.method(target, name, args, name_span)?
             }
@@ -373,12 +490,22 @@ impl Lowerer<'_> {
                             other => Case::Condition(other),
                         },
                     };
-                    let value = if has_subject { self.query(value)? } else { self.expr(value)? };
+                    let value = if has_subject {
+                        self.query(value)?
+                    } else {
+                        self.expr(value)?
+                    };
                     out.push((case, value));
                 }
-                Expr::Match { subject, cases: out }
+                Expr::Match {
+                    subject,
+                    cases: out,
+                }
             }
-            ExprKind::If { branches, otherwise } => {
+            ExprKind::If {
+                branches,
+                otherwise,
+            } => {
                 let mut bs = Vec::new();
                 for (c, v) in branches {
                     bs.push((self.expr(c)?, self.expr(v)?));
@@ -387,12 +514,19 @@ impl Lowerer<'_> {
                     Some(o) => Some(Box::new(self.expr(*o)?)),
                     None => None,
                 };
-                Expr::If { branches: bs, otherwise }
+                Expr::If {
+                    branches: bs,
+                    otherwise,
+                }
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 let lhs = self.expr(*lhs)?;
                 let rhs = self.expr(*rhs)?;
-                let e = Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) };
+                let e = Expr::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                };
                 self.fold(e, span)?
             }
             ExprKind::Not(inner) => {
@@ -403,7 +537,10 @@ impl Lowerer<'_> {
                     let _ = t;
                     return Err(self.err(
                         span,
-                        format!("cannot apply '!' to a value of type {}: expected a boolean", type_word(inner.static_type())),
+                        format!(
+                            "cannot apply '!' to a value of type {}: expected a boolean",
+                            type_word(inner.static_type())
+                        ),
                     ));
                 }
                 self.fold(Expr::Not(Box::new(inner)), span)?
@@ -426,13 +563,20 @@ impl Lowerer<'_> {
         // var("name") is a variable read.
         if name == "var" {
             if let Args::Positional(a) = &args {
-                if let [syntax::Expr { kind: ExprKind::Literal(Literal::Str(s)), .. }] = a.as_slice() {
+                if let [syntax::Expr {
+                    kind: ExprKind::Literal(Literal::Str(s)),
+                    ..
+                }] = a.as_slice()
+                {
                     return Ok(Expr::Var(s.clone()));
                 }
             }
         }
         if let Some(reason) = stdlib::unsupported_reason(&name) {
-            return Err(self.err(span, format!("function '{}' is not supported by sluice: {}", name, reason)));
+            return Err(self.err(
+                span,
+                format!("function '{}' is not supported by sluice: {}", name, reason),
+            ));
         }
         let Some(spec) = stdlib::function(&name) else {
             let msg = match stdlib::suggest(&name, &stdlib::function_names()) {
@@ -441,21 +585,39 @@ impl Lowerer<'_> {
             };
             return Err(self.err(span, msg));
         };
-        if matches!(name.as_str(), "json" | "content" | "meta" | "metadata" | "root_meta") {
+        if matches!(
+            name.as_str(),
+            "json" | "content" | "meta" | "metadata" | "root_meta"
+        ) {
             self.reads_this |= name == "json";
         }
         let args = self.args(spec.name, spec.params, args, span)?;
-        let e = Expr::Function { spec, args, site: Site::default() };
+        let e = Expr::Function {
+            spec,
+            args,
+            site: Site::default(),
+        };
         self.fold(e, span)
     }
 
-    fn method(&mut self, target: Expr, name: String, args: Args, span: Span) -> Result<Expr, CompileError> {
+    fn method(
+        &mut self,
+        target: Expr,
+        name: String,
+        args: Args,
+        span: Span,
+    ) -> Result<Expr, CompileError> {
         match name.as_str() {
             "catch" | "or" => {
                 let mut a = match args {
                     Args::Positional(a) if a.len() == 1 => a,
                     Args::Named(mut n) if n.len() == 1 => vec![n.remove(0).1],
-                    _ => return Err(self.err(span, format!("method '{}' expects exactly one argument", name))),
+                    _ => {
+                        return Err(self.err(
+                            span,
+                            format!("method '{}' expects exactly one argument", name),
+                        ))
+                    }
                 };
                 let fallback = a.remove(0);
                 let fallback = if matches!(fallback.kind, ExprKind::Lambda { .. }) {
@@ -464,12 +626,19 @@ impl Lowerer<'_> {
                     self.expr(fallback)?
                 };
                 let (target, fallback) = (Box::new(target), Box::new(fallback));
-                return Ok(if name == "catch" { Expr::Catch { target, fallback } } else { Expr::Or { target, fallback } });
+                return Ok(if name == "catch" {
+                    Expr::Catch { target, fallback }
+                } else {
+                    Expr::Or { target, fallback }
+                });
             }
             _ => {}
         }
         if let Some(reason) = stdlib::unsupported_reason(&name) {
-            return Err(self.err(span, format!("method '{}' is not supported by sluice: {}", name, reason)));
+            return Err(self.err(
+                span,
+                format!("method '{}' is not supported by sluice: {}", name, reason),
+            ));
         }
         let Some(spec) = stdlib::method(&name) else {
             let msg = match stdlib::suggest(&name, &stdlib::method_names()) {
@@ -480,7 +649,12 @@ impl Lowerer<'_> {
         };
         if name == "apply" {
             if let Args::Positional(a) = &args {
-                if let [syntax::Expr { kind: ExprKind::Literal(Literal::Str(m)), span: aspan }] = a.as_slice() {
+                if let [syntax::Expr {
+                    kind: ExprKind::Literal(Literal::Str(m)),
+                    span: aspan,
+                    ..
+                }] = a.as_slice()
+                {
                     if !self.map_names.contains(m) {
                         return Err(self.err(*aspan, format!("map {} was not found", m)));
                     }
@@ -488,7 +662,12 @@ impl Lowerer<'_> {
             }
         }
         let args = self.args(spec.name, spec.params, args, span)?;
-        let e = Expr::Method { spec, target: Box::new(target), args, site: Site::default() };
+        let e = Expr::Method {
+            spec,
+            target: Box::new(target),
+            args,
+            site: Site::default(),
+        };
         self.fold(e, span)
     }
 
@@ -524,8 +703,16 @@ impl Lowerer<'_> {
                     let Some(i) = params.iter().position(|p| p.name == pname) else {
                         let names: Vec<&str> = params.iter().map(|p| p.name).collect();
                         let msg = match stdlib::suggest(&pname, &names) {
-                            Some(s) => format!("unknown parameter '{}' for '{}', did you mean '{}'?", pname, name, s),
-                            None => format!("unknown parameter '{}' for '{}' (parameters: {})", pname, name, names.join(", ")),
+                            Some(s) => format!(
+                                "unknown parameter '{}' for '{}', did you mean '{}'?",
+                                pname, name, s
+                            ),
+                            None => format!(
+                                "unknown parameter '{}' for '{}' (parameters: {})",
+                                pname,
+                                name,
+                                names.join(", ")
+                            ),
                         };
                         return Err(self.err(e.span, msg));
                     };
@@ -536,7 +723,11 @@ impl Lowerer<'_> {
         let mut out = Vec::with_capacity(params.len());
         for (p, slot) in params.iter().zip(slots) {
             match slot {
-                Some(e) => out.push(if p.kind == ParamKind::Query { self.query(e)? } else { self.expr(e)? }),
+                Some(e) => out.push(if p.kind == ParamKind::Query {
+                    self.query(e)?
+                } else {
+                    self.expr(e)?
+                }),
                 None => match p.default.value() {
                     Some(v) => out.push(Expr::Const(v)),
                     None => {
@@ -574,8 +765,12 @@ impl Lowerer<'_> {
                 lhs.as_const().is_some() && rhs.as_const().is_some()
             }
             Expr::Not(i) | Expr::Neg(i) => i.as_const().is_some(),
-            Expr::Function { spec, args, .. } => spec.pure && args.iter().all(|a| a.as_const().is_some()),
-            Expr::Method { spec, target, args, .. } => {
+            Expr::Function { spec, args, .. } => {
+                spec.pure && args.iter().all(|a| a.as_const().is_some())
+            }
+            Expr::Method {
+                spec, target, args, ..
+            } => {
                 spec.pure
                     && target.as_const().is_some()
                     && spec.params.iter().all(|p| p.kind == ParamKind::Value)
@@ -607,4 +802,3 @@ fn type_word(t: Type) -> &'static str {
         Type::Timestamp => "timestamp",
     }
 }
-

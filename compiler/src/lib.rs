@@ -20,7 +20,7 @@ pub mod syntax;
 pub mod value;
 
 pub use error::{CompileError, EvalError};
-pub use interp::{Mapping, Message, MappingOutcome};
+pub use interp::{Mapping, MappingOutcome, Message};
 pub use value::Value;
 
 /// Checks that `src` is a valid Bloblang mapping (as held by `mapping`, `mutation`, `bloblang`

@@ -27,7 +27,10 @@ pub struct Span {
 
 impl Span {
     fn of(p: &Pair<Rule>) -> Span {
-        Span { start: p.as_span().start(), end: p.as_span().end() }
+        Span {
+            start: p.as_span().start(),
+            end: p.as_span().end(),
+        }
     }
 }
 
@@ -35,15 +38,35 @@ impl Span {
 #[derive(Debug, Clone)]
 pub enum Stmt {
     /// `root.a.b = expr` or `a.b = expr`: assignment to a path of the output.
-    Assign { path: Vec<String>, value: Expr, span: Span },
+    Assign {
+        path: Vec<String>,
+        value: Expr,
+        span: Span,
+    },
     /// `meta key = expr` (`key` absent for `meta = expr`).
-    Meta { key: Option<String>, value: Expr, span: Span },
+    Meta {
+        key: Option<String>,
+        value: Expr,
+        span: Span,
+    },
     /// `let name = expr`.
-    Let { name: String, value: Expr, span: Span },
+    Let {
+        name: String,
+        value: Expr,
+        span: Span,
+    },
     /// `if c { .. } else if d { .. } else { .. }` around statements.
-    If { branches: Vec<(Expr, Vec<Stmt>)>, otherwise: Option<Vec<Stmt>>, span: Span },
+    If {
+        branches: Vec<(Expr, Vec<Stmt>)>,
+        otherwise: Option<Vec<Stmt>>,
+        span: Span,
+    },
     /// `map name { .. }`.
-    MapDef { name: String, body: Vec<Stmt>, span: Span },
+    MapDef {
+        name: String,
+        body: Vec<Stmt>,
+        span: Span,
+    },
     /// `import "path"`.
     Import { path: String, span: Span },
     /// `from "path"`.
@@ -75,6 +98,72 @@ pub struct Expr {
     pub kind: ExprKind,
     /// Where it is.
     pub span: Span,
+    /// Height of the tree below this node (1 for a leaf); bounded by [`MAX_NESTING`] so that
+    /// every later recursive pass (lowering, evaluation, drop) has bounded depth.
+    pub depth: usize,
+}
+
+/// Builds a node, computing its depth from its children's and refusing trees deeper than
+/// [`MAX_NESTING`].
+fn mk(src: &str, kind: ExprKind, span: Span) -> Result<Expr, CompileError> {
+    let d = |e: &Expr| e.depth;
+    let child = match &kind {
+        ExprKind::Literal(_)
+        | ExprKind::This
+        | ExprKind::Root
+        | ExprKind::Ident(_)
+        | ExprKind::Variable(_)
+        | ExprKind::Meta(_) => 0,
+        ExprKind::Array(items) => items.iter().map(d).max().unwrap_or(0),
+        ExprKind::Object(items) => items.iter().map(|(k, v)| d(k).max(d(v))).max().unwrap_or(0),
+        ExprKind::Field(t, _) => d(t),
+        ExprKind::Call { args, .. } => args_depth(args),
+        ExprKind::Method { target, args, .. } => d(target).max(args_depth(args)),
+        ExprKind::Capture { target, body } => d(target).max(d(body)),
+        ExprKind::Lambda { body, .. } => d(body),
+        ExprKind::Match { subject, cases } => cases
+            .iter()
+            .map(|(p, v)| match p {
+                Pattern::Wildcard => d(v),
+                Pattern::Expr(p) => d(p).max(d(v)),
+            })
+            .chain(subject.iter().map(|s| d(s)))
+            .max()
+            .unwrap_or(0),
+        ExprKind::If {
+            branches,
+            otherwise,
+        } => branches
+            .iter()
+            .map(|(c, v)| d(c).max(d(v)))
+            .chain(otherwise.iter().map(|o| d(o)))
+            .max()
+            .unwrap_or(0),
+        ExprKind::Binary { lhs, rhs, .. } => d(lhs).max(d(rhs)),
+        ExprKind::Not(i) | ExprKind::Neg(i) => d(i),
+    };
+    if child + 1 > MAX_NESTING {
+        return Err(CompileError::at(
+            src,
+            span.start,
+            format!(
+                "expression is nested too deeply (more than {} levels)",
+                MAX_NESTING
+            ),
+        ));
+    }
+    Ok(Expr {
+        kind,
+        span,
+        depth: child + 1,
+    })
+}
+
+fn args_depth(a: &Args) -> usize {
+    match a {
+        Args::Positional(v) => v.iter().map(|e| e.depth).max().unwrap_or(0),
+        Args::Named(v) => v.iter().map(|(_, e)| e.depth).max().unwrap_or(0),
+    }
 }
 
 /// A literal.
@@ -189,17 +278,32 @@ pub enum ExprKind {
     /// `name(args)`
     Call { name: String, args: Args },
     /// `target.name(args)`
-    Method { target: Box<Expr>, name: String, args: Args, name_span: Span },
+    Method {
+        target: Box<Expr>,
+        name: String,
+        args: Args,
+        name_span: Span,
+    },
     /// `target.(body)`: evaluate `body` with `this` (or a named parameter) bound to target.
     Capture { target: Box<Expr>, body: Box<Expr> },
     /// `param -> body`
     Lambda { param: String, body: Box<Expr> },
     /// `match subject { pattern => value, ... }`
-    Match { subject: Option<Box<Expr>>, cases: Vec<(Pattern, Expr)> },
+    Match {
+        subject: Option<Box<Expr>>,
+        cases: Vec<(Pattern, Expr)>,
+    },
     /// `if c { a } else if d { b } else { e }`
-    If { branches: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>> },
+    If {
+        branches: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
     /// A binary operation.
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `!expr`
     Not(Box<Expr>),
     /// `-expr`
@@ -218,7 +322,8 @@ pub enum InterpPart {
 /// Parses a whole mapping into statements.
 pub fn parse_mapping(src: &str) -> Result<Vec<Stmt>, CompileError> {
     precheck(src)?;
-    let mut pairs = BloblangParser::parse(Rule::mapping, src).map_err(|e| render_pest_error(src, e))?;
+    let mut pairs =
+        BloblangParser::parse(Rule::mapping, src).map_err(|e| render_pest_error(src, e))?;
     let mapping = pairs.next().expect("mapping rule");
     let mut out = Vec::new();
     for p in mapping.into_inner() {
@@ -262,7 +367,11 @@ fn precheck(src: &str) -> Result<(), CompileError> {
         return Err(CompileError::at(
             src,
             0,
-            format!("mapping is too large ({} bytes, the limit is {})", src.len(), MAX_SOURCE_LEN),
+            format!(
+                "mapping is too large ({} bytes, the limit is {})",
+                src.len(),
+                MAX_SOURCE_LEN
+            ),
         ));
     }
     let mut depth = 0usize;
@@ -274,7 +383,10 @@ fn precheck(src: &str) -> Result<(), CompileError> {
                     return Err(CompileError::at(
                         src,
                         i,
-                        format!("expressions are nested too deeply (more than {} levels)", MAX_NESTING),
+                        format!(
+                            "expressions are nested too deeply (more than {} levels)",
+                            MAX_NESTING
+                        ),
                     ));
                 }
             }
@@ -346,7 +458,15 @@ fn render_pest_error(src: &str, e: pest::error::Error<Rule>) -> CompileError {
     };
     // A complete statement followed by more text on the same line.
     let line_rest = rest.split('\n').next().unwrap_or("");
-    let message = if words.contains(&"an operator") && words.contains(&"end of input") && !line_rest.trim().is_empty() {
+    let unterminated =
+        (rest.starts_with('"') && !rest.starts_with("\"\"\"") && !closes_on_line(&rest[1..]))
+            || (rest.starts_with("\"\"\"") && !rest[3..].contains("\"\"\""));
+    let message = if unterminated {
+        "unterminated quoted string: expected a closing '\"'".to_string()
+    } else if words.contains(&"an operator")
+        && words.contains(&"end of input")
+        && !line_rest.trim().is_empty()
+    {
         format!("expected line break, got {}", found)
     } else if words.is_empty() {
         format!("unexpected {}", found)
@@ -358,6 +478,20 @@ fn render_pest_error(src: &str, e: pest::error::Error<Rule>) -> CompileError {
         format!("expected {}, got {}", list, found)
     };
     CompileError::at(src, offset, message)
+}
+
+/// True when a double-quoted string body starting at `rest` ends on the same line.
+fn closes_on_line(rest: &str) -> bool {
+    let mut escaped = false;
+    for c in rest.chars() {
+        match c {
+            '\n' => return false,
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return true,
+            _ => escaped = false,
+        }
+    }
+    false
 }
 
 fn build_stmt(src: &str, p: Pair<Rule>) -> Result<Stmt, CompileError> {
@@ -393,19 +527,28 @@ fn build_stmt(src: &str, p: Pair<Rule>) -> Result<Stmt, CompileError> {
             for part in inner {
                 match part.as_rule() {
                     Rule::else_if_stmt => {
-                        let mut pi = part.into_inner().filter(|x| x.as_rule() != Rule::kw_else && x.as_rule() != Rule::kw_if);
+                        let mut pi = part
+                            .into_inner()
+                            .filter(|x| x.as_rule() != Rule::kw_else && x.as_rule() != Rule::kw_if);
                         let c = build_expr(src, pi.next().expect("cond"))?;
                         let b = build_block(src, pi.next().expect("block"))?;
                         branches.push((c, b));
                     }
                     Rule::else_stmt => {
-                        let b = part.into_inner().find(|x| x.as_rule() == Rule::block).expect("block");
+                        let b = part
+                            .into_inner()
+                            .find(|x| x.as_rule() == Rule::block)
+                            .expect("block");
                         otherwise = Some(build_block(src, b)?);
                     }
                     _ => {}
                 }
             }
-            Stmt::If { branches, otherwise, span }
+            Stmt::If {
+                branches,
+                otherwise,
+                span,
+            }
         }
         Rule::map_def => {
             let _kw = inner.next();
@@ -460,7 +603,9 @@ fn build_target(p: Pair<Rule>) -> Vec<String> {
 fn segment_of(p: Pair<Rule>) -> String {
     let inner = p.into_inner().next().expect("segment");
     match inner.as_rule() {
-        Rule::string_lit => unescape_str(inner.into_inner().next().map(|x| x.as_str()).unwrap_or("")),
+        Rule::string_lit => {
+            unescape_str(inner.into_inner().next().map(|x| x.as_str()).unwrap_or(""))
+        }
         _ => inner.as_str().to_string(),
     }
 }
@@ -557,8 +702,19 @@ pub(crate) fn build_expr(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError>
                         Rule::op_mod => BinOp::Mod,
                         _ => BinOp::Coalesce,
                     };
-                    let span = Span { start: lhs.span.start, end: rhs.span.end };
-                    Ok(Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span })
+                    let span = Span {
+                        start: lhs.span.start,
+                        end: rhs.span.end,
+                    };
+                    mk(
+                        src,
+                        ExprKind::Binary {
+                            op,
+                            lhs: Box::new(lhs),
+                            rhs: Box::new(rhs),
+                        },
+                        span,
+                    )
                 })
                 .parse(p.into_inner())
         }
@@ -580,8 +736,12 @@ fn build_unary(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError> {
     }
     let mut e = term.expect("unary term");
     for r in prefixes.into_iter().rev() {
-        let kind = if r == Rule::op_not { ExprKind::Not(Box::new(e)) } else { ExprKind::Neg(Box::new(e)) };
-        e = Expr { kind, span };
+        let kind = if r == Rule::op_not {
+            ExprKind::Not(Box::new(e))
+        } else {
+            ExprKind::Neg(Box::new(e))
+        };
+        e = mk(src, kind, span)?;
     }
     Ok(e)
 }
@@ -590,11 +750,14 @@ fn build_term(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError> {
     let mut parts = p.into_inner();
     let mut e = build_primary(src, parts.next().expect("primary"))?;
     for post in parts {
-        let span = Span { start: e.span.start, end: post.as_span().end() };
+        let span = Span {
+            start: e.span.start,
+            end: post.as_span().end(),
+        };
         e = match post.as_rule() {
             Rule::field_access => {
                 let seg = segment_of(post.into_inner().next().expect("segment"));
-                Expr { kind: ExprKind::Field(Box::new(e), seg), span }
+                mk(src, ExprKind::Field(Box::new(e), seg), span)?
             }
             Rule::method_call => {
                 let mut pi = post.into_inner();
@@ -602,11 +765,27 @@ fn build_term(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError> {
                 let name_span = Span::of(&name_pair);
                 let name = name_pair.as_str().to_string();
                 let args = build_args(src, pi.next().expect("args"))?;
-                Expr { kind: ExprKind::Method { target: Box::new(e), name, args, name_span }, span }
+                mk(
+                    src,
+                    ExprKind::Method {
+                        target: Box::new(e),
+                        name,
+                        args,
+                        name_span,
+                    },
+                    span,
+                )?
             }
             Rule::map_capture => {
                 let body = build_expr(src, post.into_inner().next().expect("body"))?;
-                Expr { kind: ExprKind::Capture { target: Box::new(e), body: Box::new(body) }, span }
+                mk(
+                    src,
+                    ExprKind::Capture {
+                        target: Box::new(e),
+                        body: Box::new(body),
+                    },
+                    span,
+                )?
             }
             other => unreachable!("unexpected postfix {:?}", other),
         };
@@ -635,7 +814,11 @@ fn build_args(src: &str, p: Pair<Rule>) -> Result<Args, CompileError> {
             "cannot mix named and positional arguments",
         ));
     }
-    Ok(if named.is_empty() { Args::Positional(positional) } else { Args::Named(named) })
+    Ok(if named.is_empty() {
+        Args::Positional(positional)
+    } else {
+        Args::Named(named)
+    })
 }
 
 fn build_primary(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError> {
@@ -646,15 +829,23 @@ fn build_primary(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError> {
         Rule::bool_lit => ExprKind::Literal(Literal::Bool(p.as_str() == "true")),
         Rule::int_lit => match p.as_str().parse::<i64>() {
             Ok(i) => ExprKind::Literal(Literal::Int(i)),
-            Err(_) => ExprKind::Literal(Literal::Float(p.as_str().parse::<f64>().unwrap_or(f64::MAX))),
+            Err(_) => ExprKind::Literal(Literal::Float(
+                p.as_str().parse::<f64>().unwrap_or(f64::MAX),
+            )),
         },
-        Rule::float_lit => ExprKind::Literal(Literal::Float(p.as_str().parse::<f64>().unwrap_or(0.0))),
+        Rule::float_lit => {
+            ExprKind::Literal(Literal::Float(p.as_str().parse::<f64>().unwrap_or(0.0)))
+        }
         Rule::string_lit => ExprKind::Literal(Literal::Str(unescape_str(
             p.into_inner().next().map(|x| x.as_str()).unwrap_or(""),
         ))),
-        Rule::raw_string_lit => {
-            ExprKind::Literal(Literal::Str(p.into_inner().next().map(|x| x.as_str()).unwrap_or("").to_string()))
-        }
+        Rule::raw_string_lit => ExprKind::Literal(Literal::Str(
+            p.into_inner()
+                .next()
+                .map(|x| x.as_str())
+                .unwrap_or("")
+                .to_string(),
+        )),
         Rule::array_lit => {
             let mut items = Vec::new();
             for e in p.into_inner() {
@@ -675,14 +866,19 @@ fn build_primary(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError> {
         Rule::this_kw => ExprKind::This,
         Rule::root_kw => ExprKind::Root,
         Rule::bare_path => ExprKind::Ident(p.as_str().to_string()),
-        Rule::variable => ExprKind::Variable(p.into_inner().next().expect("name").as_str().to_string()),
+        Rule::variable => {
+            ExprKind::Variable(p.into_inner().next().expect("name").as_str().to_string())
+        }
         Rule::metadata => ExprKind::Meta(p.into_inner().next().map(name_of)),
         Rule::paren => return build_expr(src, p.into_inner().next().expect("inner")),
         Rule::lambda => {
             let mut pi = p.into_inner();
             let param = pi.next().expect("param").as_str().to_string();
             let body = build_expr(src, pi.next().expect("body"))?;
-            ExprKind::Lambda { param, body: Box::new(body) }
+            ExprKind::Lambda {
+                param,
+                body: Box::new(body),
+            }
         }
         Rule::function_call => {
             let mut pi = p.into_inner();
@@ -699,7 +895,12 @@ fn build_primary(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError> {
                     Rule::expr => subject = Some(Box::new(build_expr(src, part)?)),
                     Rule::match_case => {
                         let mut ci = part.into_inner();
-                        let pat = ci.next().expect("pattern").into_inner().next().expect("pattern inner");
+                        let pat = ci
+                            .next()
+                            .expect("pattern")
+                            .into_inner()
+                            .next()
+                            .expect("pattern inner");
                         let pattern = if pat.as_rule() == Rule::wildcard {
                             Pattern::Wildcard
                         } else {
@@ -731,18 +932,24 @@ fn build_primary(src: &str, p: Pair<Rule>) -> Result<Expr, CompileError> {
                         branches.push((c, v));
                     }
                     Rule::else_expr => {
-                        let v = part.into_inner().find(|x| x.as_rule() == Rule::expr).expect("else value");
+                        let v = part
+                            .into_inner()
+                            .find(|x| x.as_rule() == Rule::expr)
+                            .expect("else value");
                         otherwise = Some(Box::new(build_expr(src, v)?));
                     }
                     _ => {}
                 }
             }
-            ExprKind::If { branches, otherwise }
+            ExprKind::If {
+                branches,
+                otherwise,
+            }
         }
         Rule::expr | Rule::unary | Rule::term => return build_expr(src, p),
         other => unreachable!("unexpected primary {:?}", other),
     };
-    Ok(Expr { kind, span })
+    mk(src, kind, span)
 }
 
 #[cfg(test)]
@@ -752,8 +959,12 @@ mod tests {
     #[test]
     fn precedence_follows_the_reference() {
         let s = parse_mapping("root = 6 - 6 / 2 + 1").unwrap();
-        let Stmt::Assign { value, .. } = &s[0] else { panic!() };
-        let ExprKind::Binary { op, .. } = &value.kind else { panic!() };
+        let Stmt::Assign { value, .. } = &s[0] else {
+            panic!()
+        };
+        let ExprKind::Binary { op, .. } = &value.kind else {
+            panic!()
+        };
         assert_eq!(*op, BinOp::Add);
     }
 
@@ -767,6 +978,9 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let src = format!("root = {}1{}", "(".repeat(1000), ")".repeat(1000));
-        assert!(parse_mapping(&src).unwrap_err().message.contains("nested too deeply"));
+        assert!(parse_mapping(&src)
+            .unwrap_err()
+            .message
+            .contains("nested too deeply"));
     }
 }

@@ -122,10 +122,14 @@ impl Value {
             serde_json::Value::Bool(b) => Value::Bool(b),
             serde_json::Value::Number(n) => number_from_serde(&n),
             serde_json::Value::String(s) => Value::Str(s),
-            serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Value::from_serde).collect()),
-            serde_json::Value::Object(o) => {
-                Value::Object(o.into_iter().map(|(k, v)| (k, Value::from_serde(v))).collect())
+            serde_json::Value::Array(a) => {
+                Value::Array(a.into_iter().map(Value::from_serde).collect())
             }
+            serde_json::Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (k, Value::from_serde(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -142,9 +146,9 @@ impl Value {
             Value::Str(s) => serde_json::Value::String(s.clone()),
             Value::Bytes(b) => serde_json::Value::String(String::from_utf8_lossy(b).into_owned()),
             Value::Array(a) => serde_json::Value::Array(a.iter().map(Value::to_serde).collect()),
-            Value::Object(o) => {
-                serde_json::Value::Object(o.iter().map(|(k, v)| (k.clone(), v.to_serde())).collect())
-            }
+            Value::Object(o) => serde_json::Value::Object(
+                o.iter().map(|(k, v)| (k.clone(), v.to_serde())).collect(),
+            ),
             Value::Timestamp(t) => serde_json::Value::String(format_timestamp_rfc3339(t)),
         }
     }
@@ -309,7 +313,9 @@ impl PartialEq for Value {
             }
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Bytes(a), Value::Bytes(b)) => a == b,
-            (Value::Str(a), Value::Bytes(b)) | (Value::Bytes(b), Value::Str(a)) => a.as_bytes() == &b[..],
+            (Value::Str(a), Value::Bytes(b)) | (Value::Bytes(b), Value::Str(a)) => {
+                a.as_bytes() == &b[..]
+            }
             (Value::Array(a), Value::Array(b)) => a == b,
             (Value::Object(a), Value::Object(b)) => a == b,
             (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
@@ -347,7 +353,9 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
         Ok(Value::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or(Value::Float(v as f64)))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))

@@ -11,47 +11,193 @@ use crate::value::Value;
 
 /// Every function.
 pub static FUNCTIONS: &[FunctionSpec] = &[
-    FunctionSpec { name: "deleted", params: &[], returns: Type::Any, pure: false, imp: |_| Ok(Value::Deleted) },
-    FunctionSpec { name: "nothing", params: &[], returns: Type::Any, pure: false, imp: |_| Ok(Value::Nothing) },
-    FunctionSpec { name: "throw", params: &[Param::req("why")], returns: Type::Any, pure: false, imp: throw },
-    FunctionSpec { name: "content", params: &[], returns: Type::Bytes, pure: false, imp: content },
-    FunctionSpec { name: "json", params: &[Param::opt("path")], returns: Type::Any, pure: false, imp: json },
-    FunctionSpec { name: "meta", params: &[Param::req("key")], returns: Type::Any, pure: false, imp: meta },
-    FunctionSpec { name: "root_meta", params: &[Param::req("key")], returns: Type::Any, pure: false, imp: root_meta },
-    FunctionSpec { name: "metadata", params: &[Param::opt("key")], returns: Type::Any, pure: false, imp: metadata },
-    FunctionSpec { name: "var", params: &[Param::req("name")], returns: Type::Any, pure: false, imp: var },
-    FunctionSpec { name: "error", params: &[], returns: Type::Any, pure: false, imp: error },
-    FunctionSpec { name: "errored", params: &[], returns: Type::Bool, pure: false, imp: |c| Ok(Value::Bool(c.input().error.is_some())) },
-    FunctionSpec { name: "error_source_label", params: &[], returns: Type::Str, pure: false, imp: |_| Ok(Value::Str(String::new())) },
-    FunctionSpec { name: "error_source_name", params: &[], returns: Type::Str, pure: false, imp: |_| Ok(Value::Str(String::new())) },
-    FunctionSpec { name: "error_source_path", params: &[], returns: Type::Str, pure: false, imp: |_| Ok(Value::Str(String::new())) },
-    FunctionSpec { name: "batch_index", params: &[], returns: Type::Number, pure: false, imp: |_| Ok(Value::Int(0)) },
-    FunctionSpec { name: "batch_size", params: &[], returns: Type::Number, pure: false, imp: |_| Ok(Value::Int(1)) },
+    FunctionSpec {
+        name: "deleted",
+        params: &[],
+        returns: Type::Any,
+        pure: false,
+        imp: |_| Ok(Value::Deleted),
+    },
+    FunctionSpec {
+        name: "nothing",
+        params: &[],
+        returns: Type::Any,
+        pure: false,
+        imp: |_| Ok(Value::Nothing),
+    },
+    FunctionSpec {
+        name: "throw",
+        params: &[Param::req("why")],
+        returns: Type::Any,
+        pure: false,
+        imp: throw,
+    },
+    FunctionSpec {
+        name: "content",
+        params: &[],
+        returns: Type::Bytes,
+        pure: false,
+        imp: content,
+    },
+    FunctionSpec {
+        name: "json",
+        params: &[Param::opt("path")],
+        returns: Type::Any,
+        pure: false,
+        imp: json,
+    },
+    FunctionSpec {
+        name: "meta",
+        params: &[Param::req("key")],
+        returns: Type::Any,
+        pure: false,
+        imp: meta,
+    },
+    FunctionSpec {
+        name: "root_meta",
+        params: &[Param::req("key")],
+        returns: Type::Any,
+        pure: false,
+        imp: root_meta,
+    },
+    FunctionSpec {
+        name: "metadata",
+        params: &[Param::opt("key")],
+        returns: Type::Any,
+        pure: false,
+        imp: metadata,
+    },
+    FunctionSpec {
+        name: "var",
+        params: &[Param::req("name")],
+        returns: Type::Any,
+        pure: false,
+        imp: var,
+    },
+    FunctionSpec {
+        name: "error",
+        params: &[],
+        returns: Type::Any,
+        pure: false,
+        imp: error,
+    },
+    FunctionSpec {
+        name: "errored",
+        params: &[],
+        returns: Type::Bool,
+        pure: false,
+        imp: |c| Ok(Value::Bool(c.input().error.is_some())),
+    },
+    FunctionSpec {
+        name: "error_source_label",
+        params: &[],
+        returns: Type::Str,
+        pure: false,
+        imp: |_| Ok(Value::Str(String::new())),
+    },
+    FunctionSpec {
+        name: "error_source_name",
+        params: &[],
+        returns: Type::Str,
+        pure: false,
+        imp: |_| Ok(Value::Str(String::new())),
+    },
+    FunctionSpec {
+        name: "error_source_path",
+        params: &[],
+        returns: Type::Str,
+        pure: false,
+        imp: |_| Ok(Value::Str(String::new())),
+    },
+    FunctionSpec {
+        name: "batch_index",
+        params: &[],
+        returns: Type::Number,
+        pure: false,
+        imp: |_| Ok(Value::Int(0)),
+    },
+    FunctionSpec {
+        name: "batch_size",
+        params: &[],
+        returns: Type::Number,
+        pure: false,
+        imp: |_| Ok(Value::Int(1)),
+    },
     FunctionSpec {
         name: "counter",
-        params: &[Param::def("min", Default::Int(1)), Param::def("max", Default::Int(i64::MAX)), Param::opt_query("set")],
+        params: &[
+            Param::def("min", Default::Int(1)),
+            Param::def("max", Default::Int(i64::MAX)),
+            Param::opt("set"),
+        ],
         returns: Type::Number,
         pure: false,
         imp: counter,
     },
-    FunctionSpec { name: "count", params: &[Param::req("name")], returns: Type::Number, pure: false, imp: count },
+    FunctionSpec {
+        name: "count",
+        params: &[Param::req("name")],
+        returns: Type::Number,
+        pure: false,
+        imp: count,
+    },
     FunctionSpec {
         name: "range",
-        params: &[Param::req("start"), Param::req("stop"), Param::def("step", Default::Int(1))],
+        params: &[
+            Param::req("start"),
+            Param::req("stop"),
+            Param::def("step", Default::Int(1)),
+        ],
         returns: Type::Array,
         pure: true,
         imp: range,
     },
-    FunctionSpec { name: "pi", params: &[], returns: Type::Number, pure: true, imp: |_| Ok(Value::Float(std::f64::consts::PI)) },
+    FunctionSpec {
+        name: "pi",
+        params: &[],
+        returns: Type::Number,
+        pure: true,
+        imp: |_| Ok(Value::Float(std::f64::consts::PI)),
+    },
 ];
 
 /// The general methods that need the evaluator itself.
 pub static METHODS: &[MethodSpec] = &[
-    MethodSpec { name: "apply", params: &[Param::req("mapping")], returns: Type::Any, pure: false, imp: apply },
-    MethodSpec { name: "bloblang", params: &[Param::req("mapping")], returns: Type::Any, pure: false, imp: bloblang },
-    MethodSpec { name: "type", params: &[], returns: Type::Str, pure: true, imp: |_, v| Ok(Value::str(v.type_name())) },
-    MethodSpec { name: "not_null", params: &[], returns: Type::Any, pure: true, imp: not_null },
-    MethodSpec { name: "map", params: &[Param::query("query")], returns: Type::Any, pure: true, imp: |c, v| c.apply(0, &v) },
+    MethodSpec {
+        name: "apply",
+        params: &[Param::req("mapping")],
+        returns: Type::Any,
+        pure: false,
+        imp: apply,
+    },
+    MethodSpec {
+        name: "bloblang",
+        params: &[Param::req("mapping")],
+        returns: Type::Any,
+        pure: false,
+        imp: bloblang,
+    },
+    MethodSpec {
+        name: "type",
+        params: &[],
+        returns: Type::Str,
+        pure: true,
+        imp: |_, v| Ok(Value::str(v.type_name())),
+    },
+    MethodSpec {
+        name: "not_null",
+        params: &[],
+        returns: Type::Any,
+        pure: true,
+        imp: not_null,
+    },
+    MethodSpec {
+        name: "map",
+        params: &[Param::query("query")],
+        returns: Type::Any,
+        pure: true,
+        imp: |c, v| c.apply(0, &v),
+    },
 ];
 
 fn throw(c: &mut Call) -> Result<Value, EvalError> {
@@ -69,7 +215,9 @@ fn json(c: &mut Call) -> Result<Value, EvalError> {
         Some(Value::Str(p)) if p.is_empty() => Ok(doc),
         Some(Value::Str(p)) => {
             let path: Vec<String> = p.split('.').map(str::to_string).collect();
-            Ok(crate::interp::get_path(&doc, &path).cloned().unwrap_or(Value::Null))
+            Ok(crate::interp::get_path(&doc, &path)
+                .cloned()
+                .unwrap_or(Value::Null))
         }
         Some(other) => Err(EvalError::expected("string", &other)),
     }
@@ -101,32 +249,35 @@ fn metadata(c: &mut Call) -> Result<Value, EvalError> {
 
 fn var(c: &mut Call) -> Result<Value, EvalError> {
     let name = c.string(0)?;
-    c.var(&name).cloned().ok_or_else(|| EvalError::new(format!("variable '{}' undefined", name)))
+    c.var(&name)
+        .cloned()
+        .ok_or_else(|| EvalError::new(format!("variable '{}' undefined", name)))
 }
 
 fn error(c: &mut Call) -> Result<Value, EvalError> {
-    Ok(c.input().error.clone().map(Value::Str).unwrap_or(Value::Null))
+    Ok(c.input()
+        .error
+        .clone()
+        .map(Value::Str)
+        .unwrap_or(Value::Null))
 }
 
 fn counter(c: &mut Call) -> Result<Value, EvalError> {
     let min = c.int(0)?;
     let max = c.int(1)?;
-    let reset = if c.has_query(2) {
-        let v = c.apply(2, &Value::Null)?;
-        match v {
-            Value::Int(_) | Value::Float(_) => Some(v),
-            Value::Null | Value::Nothing => None,
-            other => return Err(EvalError::expected("number", &other)),
-        }
-    } else {
-        None
-    };
+    // `set`: nothing → increment, null → read without incrementing, a number → reset to it.
+    let set = c.value(2)?;
     let mut state = c.site().lock().unwrap_or_else(|p| p.into_inner());
-    let next = match (&reset, &*state) {
-        (Some(v), _) => v.as_f64().unwrap_or(0.0) as i64,
-        (None, Value::Int(cur)) if *cur >= max => min,
-        (None, Value::Int(cur)) => cur + 1,
-        (None, _) => min,
+    let next = match (&set, &*state) {
+        (Value::Nothing, Value::Int(cur)) if *cur >= max => min,
+        (Value::Nothing, Value::Int(cur)) => cur + 1,
+        (Value::Nothing, _) => min,
+        (Value::Null, Value::Int(cur)) => *cur,
+        (Value::Null, _) => min - 1,
+        (v, _) => match v.as_f64() {
+            Some(f) => f as i64,
+            None => return Err(EvalError::expected("number", v)),
+        },
     };
     *state = Value::Int(next);
     Ok(Value::Int(next))
@@ -135,7 +286,10 @@ fn counter(c: &mut Call) -> Result<Value, EvalError> {
 fn count(c: &mut Call) -> Result<Value, EvalError> {
     static COUNTERS: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
     let name = c.string(0)?;
-    let mut m = COUNTERS.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = COUNTERS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let n = m.entry(name).or_insert(0);
     *n += 1;
     Ok(Value::Int(*n))

@@ -122,23 +122,43 @@ pub struct Param {
 impl Param {
     /// A required value parameter.
     pub const fn req(name: &'static str) -> Param {
-        Param { name, kind: ParamKind::Value, default: Default::Required }
+        Param {
+            name,
+            kind: ParamKind::Value,
+            default: Default::Required,
+        }
     }
     /// An optional value parameter ([`Value::Nothing`] when omitted).
     pub const fn opt(name: &'static str) -> Param {
-        Param { name, kind: ParamKind::Value, default: Default::Optional }
+        Param {
+            name,
+            kind: ParamKind::Value,
+            default: Default::Optional,
+        }
     }
     /// A value parameter with a default.
     pub const fn def(name: &'static str, default: Default) -> Param {
-        Param { name, kind: ParamKind::Value, default }
+        Param {
+            name,
+            kind: ParamKind::Value,
+            default,
+        }
     }
     /// A required query/lambda parameter.
     pub const fn query(name: &'static str) -> Param {
-        Param { name, kind: ParamKind::Query, default: Default::Required }
+        Param {
+            name,
+            kind: ParamKind::Query,
+            default: Default::Required,
+        }
     }
     /// An optional query/lambda parameter.
     pub const fn opt_query(name: &'static str) -> Param {
-        Param { name, kind: ParamKind::Query, default: Default::Optional }
+        Param {
+            name,
+            kind: ParamKind::Query,
+            default: Default::Optional,
+        }
     }
 }
 
@@ -247,7 +267,10 @@ pub fn function_names() -> Vec<&'static str> {
 
 /// Why a name is unsupported, if it is one of [`UNSUPPORTED`].
 pub fn unsupported_reason(name: &str) -> Option<&'static str> {
-    UNSUPPORTED.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+    UNSUPPORTED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, r)| *r)
 }
 
 /// The closest name to `name` among `candidates` (edit distance ≤ 2 or a shared prefix), for
