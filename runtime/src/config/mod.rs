@@ -1,0 +1,4 @@
+//! Config loading.
+
+pub mod document;
+pub mod env;

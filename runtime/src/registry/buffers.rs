@@ -1,0 +1,29 @@
+//! Buffer component specs.
+
+use super::shared;
+use super::{ComponentKind::Buffer, ComponentSpec, FieldSpec as F};
+
+/// `memory`: an in-memory buffer that acknowledges the input as soon as a batch is stored.
+pub fn memory() -> ComponentSpec {
+    ComponentSpec::new(
+        "memory",
+        Buffer,
+        "Stores consumed messages in memory and acknowledges them at the input level. During shutdown the buffer is flushed; a crash loses buffered data.",
+        vec![
+            F::int("limit", "The maximum buffer size (in bytes) to allow before applying backpressure upstream.")
+                .default(524_288_000),
+            shared::batching("batch_policy", true),
+        ],
+    )
+}
+
+/// `none`: no buffer; the input is coupled directly to the pipeline and acknowledgements flow
+/// end to end.
+pub fn none() -> ComponentSpec {
+    ComponentSpec::new(
+        "none",
+        Buffer,
+        "Do not buffer messages. This is the default and most resilient configuration.",
+        vec![],
+    )
+}
