@@ -6,14 +6,18 @@
 //! same implementations through [`Call`].
 //!
 //! Implementations live in one module per family: [`functions`], [`strings`], [`numbers`],
-//! [`collections`], [`encoding`], [`time`], [`parsing`].
+//! [`collections`], [`documents`], [`encoding`], [`time`], [`parsing`], [`generators`];
+//! [`coerce`] holds the coercions they share.
 
+pub mod coerce;
 pub mod collections;
+pub mod documents;
 pub mod encoding;
 pub mod functions;
 pub mod numbers;
 pub mod parsing;
 pub mod strings;
+pub mod generators;
 pub mod time;
 
 use std::collections::HashMap;
@@ -162,6 +166,10 @@ impl Param {
     }
 }
 
+/// The parameters of a variadic method or function: up to 64 optional positional arguments
+/// (omitted ones are [`Value::Nothing`]).
+pub const VARIADIC: &[Param] = &[Param::opt("args"); 64];
+
 /// A method implementation: receives the evaluated target.
 pub type MethodFn = fn(&mut Call<'_, '_>, Value) -> Result<Value, EvalError>;
 /// A function implementation.
@@ -220,6 +228,7 @@ fn all_methods() -> impl Iterator<Item = &'static MethodSpec> {
         .iter()
         .chain(numbers::METHODS)
         .chain(collections::METHODS)
+        .chain(documents::METHODS)
         .chain(encoding::METHODS)
         .chain(time::METHODS)
         .chain(parsing::METHODS)
@@ -228,7 +237,7 @@ fn all_methods() -> impl Iterator<Item = &'static MethodSpec> {
 
 /// Every function.
 fn all_functions() -> impl Iterator<Item = &'static FunctionSpec> {
-    functions::FUNCTIONS.iter()
+    functions::FUNCTIONS.iter().chain(generators::FUNCTIONS)
 }
 
 fn method_table() -> &'static HashMap<&'static str, &'static MethodSpec> {
