@@ -1,5 +1,14 @@
 //! sluice runtime: the config model (document tree with positions, env interpolation, typed
 //! stream config, defaults-filled rendering), the component registry, and the linter.
+//!
+//! Flow: `config text → config::document (positions) → config::decode (spec-driven walk: lints
+//! + defaults) → config::stream::StreamConfig`. Every step reads the one spec per component
+//! held by [`registry`].
 
 pub mod config;
+pub mod lint;
 pub mod registry;
+
+pub use config::{check, load_stream, ConfigError, LoadOptions, Scope, StreamConfig};
+pub use lint::{Lint, Severity};
+pub mod duration;
