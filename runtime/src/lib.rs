@@ -11,4 +11,3 @@ pub mod registry;
 
 pub use config::{check, load_stream, ConfigError, LoadOptions, Scope, StreamConfig};
 pub use lint::{Lint, Severity};
-pub mod duration;
