@@ -1,0 +1,337 @@
+//! The `http_client` input and output, sharing one request engine: interpolated URL and
+//! headers, verb, basic auth, per-request timeout, retries with exponential backoff
+//! (`retry_period` doubling up to `max_retry_backoff`), and the `successful_on` /
+//! `backoff_on` / `drop_on` status lists.
+//!
+//! The input polls the URL (or, with `stream.enabled`, reads a long-lived response line by
+//! line) and replays nacked messages when `auto_replay_nacks` is set; the output sends each
+//! message as a request body and nacks the batch when the server keeps failing.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use sluice_compiler::interp::Interpolation;
+use sluice_compiler::{Message, Value};
+
+use super::codec::Codec;
+use crate::config::stream::ComponentConfig;
+use crate::duration;
+use crate::stream::{Batch, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction};
+
+/// The request engine both directions share.
+struct Requester {
+    client: reqwest::Client,
+    url: Interpolation,
+    verb: reqwest::Method,
+    headers: Vec<(String, Interpolation)>,
+    basic_auth: Option<(String, String)>,
+    retries: u32,
+    retry_period: Duration,
+    max_backoff: Duration,
+    successful_on: Vec<u16>,
+    backoff_on: Vec<u16>,
+    drop_on: Vec<u16>,
+}
+
+/// What came back from a request.
+enum Reply {
+    /// A successful response.
+    Ok(reqwest::Response),
+    /// The status is in `drop_on`: the message is dropped, not retried.
+    Dropped(u16),
+}
+
+fn duration_field(cfg: &ComponentConfig, name: &str, default: &str) -> Result<Duration, ComponentError> {
+    duration::parse(cfg.str(name).unwrap_or(default)).map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
+}
+
+fn status_list(cfg: &ComponentConfig, name: &str) -> Vec<u16> {
+    cfg.field(name)
+        .and_then(|f| f.as_array())
+        .map(|items| items.iter().filter_map(|f| f.as_int()).filter_map(|i| u16::try_from(i).ok()).collect())
+        .unwrap_or_default()
+}
+
+impl Requester {
+    fn new(cfg: &ComponentConfig) -> Result<Requester, ComponentError> {
+        let url = Interpolation::compile(cfg.str("url").unwrap_or(""))
+            .map_err(|e| ComponentError::new(format!("url: {}", e)))?;
+        let verb = cfg
+            .str("verb")
+            .unwrap_or("GET")
+            .to_ascii_uppercase()
+            .parse::<reqwest::Method>()
+            .map_err(|e| ComponentError::new(format!("verb: {}", e)))?;
+        let mut headers = Vec::new();
+        if let Some(entries) = cfg.field("headers").and_then(|f| f.as_object()) {
+            for (k, v) in entries {
+                let i = Interpolation::compile(v.as_str().unwrap_or(""))
+                    .map_err(|e| ComponentError::new(format!("headers.{}: {}", k, e)))?;
+                headers.push((k.clone(), i));
+            }
+        }
+        let basic_auth = if cfg.bool("basic_auth.enabled").unwrap_or(false) {
+            Some((
+                cfg.str("basic_auth.username").unwrap_or("").to_string(),
+                cfg.str("basic_auth.password").unwrap_or("").to_string(),
+            ))
+        } else {
+            None
+        };
+        let timeout = duration_field(cfg, "timeout", "5s")?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(if cfg.bool("follow_redirects").unwrap_or(true) {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            })
+            .build()
+            .map_err(|e| ComponentError::new(format!("http client: {}", e)))?;
+        let backoff_on = match status_list(cfg, "backoff_on") {
+            v if v.is_empty() && cfg.field("backoff_on").is_none() => vec![429],
+            v => v,
+        };
+        Ok(Requester {
+            client,
+            url,
+            verb,
+            headers,
+            basic_auth,
+            retries: cfg.int("retries").unwrap_or(3).max(0) as u32,
+            retry_period: duration_field(cfg, "retry_period", "1s")?,
+            max_backoff: duration_field(cfg, "max_retry_backoff", "300s")?,
+            successful_on: status_list(cfg, "successful_on"),
+            backoff_on,
+            drop_on: status_list(cfg, "drop_on"),
+        })
+    }
+
+    /// One request for `msg` (whose payload is the body unless `body` is given), with
+    /// retries. Errors say why the last attempt failed.
+    async fn send(&self, msg: &Message, body: Option<bytes::Bytes>) -> Result<Reply, String> {
+        let url = self.url.render(msg).map_err(|e| format!("url: {}", e))?;
+        let mut backoff = self.retry_period;
+        let mut attempt = 0;
+        loop {
+            let mut req = self.client.request(self.verb.clone(), &url);
+            for (k, v) in &self.headers {
+                req = req.header(k, v.render(msg).map_err(|e| format!("header {}: {}", k, e))?);
+            }
+            if let Some((u, p)) = &self.basic_auth {
+                req = req.basic_auth(u, Some(p));
+            }
+            if let Some(b) = &body {
+                req = req.body(b.clone());
+            }
+            let err = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if self.drop_on.contains(&status) {
+                        return Ok(Reply::Dropped(status));
+                    }
+                    let ok = if self.successful_on.is_empty() {
+                        resp.status().is_success()
+                    } else {
+                        self.successful_on.contains(&status) || resp.status().is_success()
+                    };
+                    if ok {
+                        return Ok(Reply::Ok(resp));
+                    }
+                    if self.backoff_on.contains(&status) {
+                        backoff = (backoff * 2).min(self.max_backoff);
+                    }
+                    format!("HTTP request returned unexpected response code ({}): {}", status, resp.status())
+                }
+                Err(e) => format!("HTTP request failed: {}", e),
+            };
+            if attempt >= self.retries {
+                return Err(err);
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.max_backoff);
+        }
+    }
+}
+
+/// Metadata of a response: its headers (first values) and status code.
+fn response_metadata(resp: &reqwest::Response) -> sluice_compiler::value::Object {
+    let mut meta = sluice_compiler::value::Object::new();
+    for (k, v) in resp.headers() {
+        if let Ok(v) = v.to_str() {
+            meta.entry(k.as_str().to_string()).or_insert_with(|| Value::Str(v.to_string()));
+        }
+    }
+    meta.insert("http_status_code".into(), Value::Int(resp.status().as_u16() as i64));
+    meta
+}
+
+// ------------------------------------------------------------------------------------ input
+
+/// The `http_client` input.
+pub struct HttpClientInput {
+    req: Requester,
+    payload: Option<bytes::Bytes>,
+    drop_empty: bool,
+    stream: Option<Codec>,
+    reconnect: bool,
+    replay_nacks: bool,
+}
+
+impl HttpClientInput {
+    /// Builds the input.
+    pub fn new(cfg: &ComponentConfig) -> Result<HttpClientInput, ComponentError> {
+        let stream = if cfg.bool("stream.enabled").unwrap_or(false) { Some(Codec::Lines) } else { None };
+        Ok(HttpClientInput {
+            req: Requester::new(cfg)?,
+            payload: cfg.str("payload").filter(|s| !s.is_empty()).map(|s| bytes::Bytes::from(s.to_string())),
+            drop_empty: cfg.bool("drop_empty_bodies").unwrap_or(true),
+            stream,
+            reconnect: cfg.bool("stream.reconnect").unwrap_or(true),
+            replay_nacks: cfg.bool("auto_replay_nacks").unwrap_or(true),
+        })
+    }
+
+    /// Sends one batch downstream and waits for its ack, replaying nacks when configured.
+    async fn deliver(&self, sink: &InputSink, batch: Batch) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let (t, ack) = Transaction::new(batch.clone());
+            if sink.send(t).await.is_err() {
+                return false;
+            }
+            match ack.wait().await {
+                Ok(()) => return true,
+                Err(e) if self.replay_nacks && !sink.is_stopped() => {
+                    tracing::warn!(error = %e, "message was rejected, replaying it");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Input for HttpClientInput {
+    async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
+        let mut failures = 0u32;
+        let probe = Message::default();
+        loop {
+            if sink.is_stopped() {
+                return Ok(());
+            }
+            let reply = tokio::select! {
+                r = self.req.send(&probe, self.payload.clone()) => r,
+                _ = sink.stopped() => return Ok(()),
+            };
+            let resp = match reply {
+                Ok(Reply::Ok(resp)) => {
+                    failures = 0;
+                    resp
+                }
+                Ok(Reply::Dropped(status)) => {
+                    tracing::debug!(status, "http_client input dropped a response (drop_on)");
+                    continue;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = (self.req.retry_period * 2u32.saturating_pow(failures.min(10))).min(self.req.max_backoff);
+                    tracing::warn!(error = %e, retry_in = ?wait, "http_client input request failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = sink.stopped() => return Ok(()),
+                    }
+                }
+            };
+            let meta = response_metadata(&resp);
+            match &self.stream {
+                None => {
+                    let body = match resp.bytes().await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "failed to read http_client response body");
+                            continue;
+                        }
+                    };
+                    if body.is_empty() && self.drop_empty {
+                        continue;
+                    }
+                    if !self.deliver(&sink, vec![Message { payload: body, metadata: meta, error: None }]).await {
+                        return Ok(());
+                    }
+                }
+                Some(codec) => {
+                    let mut body = resp.bytes_stream();
+                    let mut buf = Vec::new();
+                    loop {
+                        let chunk = tokio::select! {
+                            c = body.next() => c,
+                            _ = sink.stopped() => return Ok(()),
+                        };
+                        match chunk {
+                            Some(Ok(c)) => buf.extend_from_slice(&c),
+                            _ => break,
+                        }
+                        while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                            let line: Vec<u8> = buf.drain(..=i).collect();
+                            for part in codec.split(&line) {
+                                let m = Message { payload: bytes::Bytes::copy_from_slice(part), metadata: meta.clone(), error: None };
+                                if !self.deliver(&sink, vec![m]).await {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                    if !self.reconnect {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------ output
+
+/// The `http_client` output.
+pub struct HttpClientOutput {
+    req: Requester,
+    propagate_response: bool,
+}
+
+impl HttpClientOutput {
+    /// Builds the output.
+    pub fn new(cfg: &ComponentConfig) -> Result<HttpClientOutput, ComponentError> {
+        Ok(HttpClientOutput { req: Requester::new(cfg)?, propagate_response: cfg.bool("propagate_response").unwrap_or(false) })
+    }
+}
+
+#[async_trait]
+impl Output for HttpClientOutput {
+    async fn write(&self, batch: Batch, responses: Option<&ResponseStore>) -> Result<(), Nack> {
+        for msg in &batch {
+            match self.req.send(msg, Some(msg.payload.clone())).await {
+                Ok(Reply::Ok(resp)) => {
+                    if self.propagate_response {
+                        if let Some(store) = responses {
+                            let meta = response_metadata(&resp);
+                            let body = resp.bytes().await.unwrap_or_default();
+                            store.lock().unwrap_or_else(|p| p.into_inner()).push(Message {
+                                payload: body,
+                                metadata: meta,
+                                error: None,
+                            });
+                        }
+                    }
+                }
+                Ok(Reply::Dropped(status)) => tracing::debug!(status, "http_client output dropped a message (drop_on)"),
+                Err(e) => return Err(Nack(e)),
+            }
+        }
+        Ok(())
+    }
+}

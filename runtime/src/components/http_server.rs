@@ -1,0 +1,464 @@
+//! The `http_server` input and output: endpoints served on the shared HTTP server (namespaced
+//! `/{stream}/post`, `/{stream}/get`, ...) or, with a custom `address`, on their own server.
+//!
+//! Input (reference §7.7): each request becomes a batch (one message, or one per part of a
+//! `multipart/*` body) with request metadata; the response waits for the acknowledgement: 200
+//! (or the stored synchronous response) on delivery, 502 with the error on a nack, 408 past
+//! `timeout`. Output (§7.8): `GET /get` hands one batch to the client (multipart when it holds
+//! several messages), `/get/stream` streams batches over a chunked response.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use futures::future::BoxFuture;
+use sluice_compiler::interp::Interpolation;
+use sluice_compiler::{Message, Value};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::config::stream::ComponentConfig;
+use crate::duration;
+use crate::endpoints::{text_response, EndpointRegistry, Handler};
+use crate::stream::{
+    Batch, BuildContext, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction,
+};
+
+/// Where a component's endpoints are served.
+enum Server {
+    /// The shared server, through the registry.
+    Shared { endpoints: EndpointRegistry, owners: Mutex<Vec<(String, u64)>> },
+    /// Its own listener on a custom address.
+    Own { routes: Arc<Mutex<Vec<(String, Handler)>>>, shutdown: Arc<Notify> },
+}
+
+impl Server {
+    /// Prepares the server: for a custom address, binds the port now (a bind failure fails the
+    /// construction, as in the reference).
+    fn new(address: &str, ctx: &BuildContext) -> Result<Server, ComponentError> {
+        if address.is_empty() {
+            return Ok(Server::Shared { endpoints: ctx.endpoints.clone(), owners: Mutex::new(Vec::new()) });
+        }
+        let std_listener = std::net::TcpListener::bind(address)
+            .map_err(|e| ComponentError::new(format!("failed to bind {}: {}", address, e)))?;
+        std_listener.set_nonblocking(true).map_err(|e| ComponentError::new(e.to_string()))?;
+        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|e| ComponentError::new(e.to_string()))?;
+        let routes: Arc<Mutex<Vec<(String, Handler)>>> = Arc::default();
+        let shutdown = Arc::new(Notify::new());
+        let r = routes.clone();
+        let app = axum::Router::new().fallback(move |req: Request<Body>| {
+            let r = r.clone();
+            async move {
+                let path = req.uri().path().to_string();
+                let h = r.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(p, _)| *p == path).map(|(_, h)| h.clone());
+                match h {
+                    Some(h) => h(req).await,
+                    None => text_response(StatusCode::NOT_FOUND, "404 page not found"),
+                }
+            }
+        });
+        let sd = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move { sd.notified().await })
+                .await;
+        });
+        Ok(Server::Own { routes, shutdown })
+    }
+
+    fn register(&self, route: String, description: &str, handler: Handler) {
+        match self {
+            Server::Shared { endpoints, owners } => {
+                let owner = endpoints.register(&route, description, handler);
+                owners.lock().unwrap_or_else(|p| p.into_inner()).push((route, owner));
+            }
+            Server::Own { routes, .. } => routes.lock().unwrap_or_else(|p| p.into_inner()).push((route, handler)),
+        }
+    }
+
+    /// Disables the endpoints (503 `message`) or stops the own server.
+    fn close(&self, message: &'static str) {
+        match self {
+            Server::Shared { endpoints, owners } => {
+                for (route, owner) in owners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                    endpoints.disable(route, *owner, message);
+                }
+            }
+            Server::Own { shutdown, .. } => shutdown.notify_waiters(),
+        }
+    }
+}
+
+/// The route of `path` for this component: namespaced on the shared server, as written on its
+/// own server.
+fn route_for(address: &str, path: &str, ctx: &BuildContext) -> String {
+    if address.is_empty() {
+        ctx.route(path)
+    } else {
+        crate::endpoints::namespaced(None, path)
+    }
+}
+
+fn timeout_field(cfg: &ComponentConfig) -> Result<Duration, ComponentError> {
+    duration::parse(cfg.str("timeout").unwrap_or("5s")).map_err(|e| ComponentError::new(format!("timeout: {}", e)))
+}
+
+fn verbs(cfg: &ComponentConfig, default: &str) -> Result<HashSet<String>, ComponentError> {
+    let v: HashSet<String> = match cfg.field("allowed_verbs").and_then(|f| f.as_array()) {
+        Some(items) => items.iter().filter_map(|f| f.as_str()).map(|s| s.to_ascii_uppercase()).collect(),
+        None => [default.to_string()].into_iter().collect(),
+    };
+    if v.is_empty() {
+        return Err(ComponentError::new("must specify at least one allowed verb"));
+    }
+    Ok(v)
+}
+
+// ------------------------------------------------------------------------------------ input
+
+/// How synchronous responses are rendered.
+struct SyncResponse {
+    status: Interpolation,
+    headers: Vec<(String, Interpolation)>,
+}
+
+/// The `http_server` input.
+pub struct HttpServerInput {
+    server: Arc<Server>,
+    route: String,
+    verbs: HashSet<String>,
+    timeout: Duration,
+    sync: Arc<SyncResponse>,
+}
+
+impl HttpServerInput {
+    /// Builds the input (binds its own address if it has one).
+    pub fn new(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<HttpServerInput, ComponentError> {
+        let address = cfg.str("address").unwrap_or("");
+        let path = cfg.str("path").unwrap_or("/post");
+        let status = Interpolation::compile(cfg.str("sync_response.status").unwrap_or("200"))
+            .map_err(|e| ComponentError::new(format!("sync_response.status: {}", e)))?;
+        let mut headers = Vec::new();
+        if let Some(entries) = cfg.field("sync_response.headers").and_then(|f| f.as_object()) {
+            for (k, v) in entries {
+                let i = Interpolation::compile(v.as_str().unwrap_or(""))
+                    .map_err(|e| ComponentError::new(format!("sync_response.headers.{}: {}", k, e)))?;
+                headers.push((k.clone(), i));
+            }
+        }
+        Ok(HttpServerInput {
+            route: route_for(address, path, ctx),
+            server: Arc::new(Server::new(address, ctx)?),
+            verbs: verbs(cfg, "POST")?,
+            timeout: timeout_field(cfg)?,
+            sync: Arc::new(SyncResponse { status, headers }),
+        })
+    }
+}
+
+#[async_trait]
+impl Input for HttpServerInput {
+    async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS));
+        let closing = Arc::new(AtomicBool::new(false));
+        let this = Arc::new(*self);
+        let handler: Handler = {
+            let this = this.clone();
+            let sink = sink.clone();
+            let in_flight = in_flight.clone();
+            let closing = closing.clone();
+            Arc::new(move |req| {
+                let this = this.clone();
+                let sink = sink.clone();
+                let in_flight = in_flight.clone();
+                let closing = closing.clone();
+                Box::pin(async move {
+                    if closing.load(Ordering::SeqCst) {
+                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+                    }
+                    let Ok(_permit) = in_flight.acquire().await else {
+                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+                    };
+                    this.handle(req, &sink).await
+                }) as BoxFuture<'static, Response<Body>>
+            })
+        };
+        this.server.register(this.route.clone(), "Post a message into the stream.", handler);
+        sink.stopped().await;
+        closing.store(true, Ordering::SeqCst);
+        this.server.close("Server closing");
+        // Wait for requests in flight to be resolved.
+        let _ = in_flight.acquire_many(tokio::sync::Semaphore::MAX_PERMITS as u32).await;
+        Ok(())
+    }
+}
+
+impl HttpServerInput {
+    async fn handle(&self, req: Request<Body>, sink: &InputSink) -> Response<Body> {
+        if !self.verbs.contains(req.method().as_str()) {
+            return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
+        }
+        let batch = match request_batch(req).await {
+            Ok(b) => b,
+            Err(()) => return text_response(StatusCode::BAD_REQUEST, "Bad request"),
+        };
+        let store: ResponseStore = Arc::default();
+        let (t, ack) = Transaction::new(batch);
+        let t = t.with_responses(store.clone());
+        match tokio::time::timeout(self.timeout, sink.send(t)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing"),
+            Err(_) => return text_response(StatusCode::REQUEST_TIMEOUT, "Request timed out"),
+        }
+        match tokio::time::timeout(self.timeout, ack.wait()).await {
+            Err(_) => text_response(StatusCode::REQUEST_TIMEOUT, "Request timed out"),
+            Ok(Err(Nack(e))) => text_response(StatusCode::BAD_GATEWAY, &e),
+            Ok(Ok(())) => {
+                let stored = std::mem::take(&mut *store.lock().unwrap_or_else(|p| p.into_inner()));
+                self.sync_response(stored)
+            }
+        }
+    }
+
+    fn sync_response(&self, stored: Vec<Message>) -> Response<Body> {
+        let Some(first) = stored.first() else {
+            return Response::new(Body::empty());
+        };
+        let status = match self.sync.status.render(first).ok().and_then(|s| s.trim().parse::<u16>().ok()) {
+            Some(s) => StatusCode::from_u16(s).unwrap_or(StatusCode::OK),
+            None => return Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap_or_default(),
+        };
+        let mut b = Response::builder().status(status);
+        for (k, v) in &self.sync.headers {
+            if let (Ok(name), Ok(value)) = (k.parse::<HeaderName>(), v.render(first)) {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    b = b.header(name, value);
+                }
+            }
+        }
+        if stored.len() == 1 {
+            return b.body(Body::from(first.payload.clone())).unwrap_or_default();
+        }
+        let (ctype, body) = multipart_body(&stored);
+        b.header("Content-Type", ctype).body(Body::from(body)).unwrap_or_default()
+    }
+}
+
+/// Turns a request into a batch: one message, or one per part of a multipart body, with the
+/// request's metadata.
+async fn request_batch(req: Request<Body>) -> Result<Batch, ()> {
+    let remote = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let mut meta = sluice_compiler::value::Object::new();
+    let (parts, body) = req.into_parts();
+    let str_meta = |m: &mut sluice_compiler::value::Object, k: &str, v: &str| {
+        m.insert(k.to_string(), Value::Str(v.to_string()));
+    };
+    for (k, v) in parts.headers.iter() {
+        if let Ok(v) = v.to_str() {
+            if !meta.contains_key(k.as_str()) {
+                // Header names as Go canonicalises them (`Content-Type`).
+                str_meta(&mut meta, &canonical_header(k.as_str()), v);
+            }
+        }
+    }
+    if let Some(q) = parts.uri.query() {
+        for pair in q.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode(k);
+            if !meta.contains_key(&k) {
+                let v = percent_decode(v);
+                str_meta(&mut meta, &k, &v);
+            }
+        }
+    }
+    if let Some(ua) = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()) {
+        str_meta(&mut meta, "http_server_user_agent", ua);
+    }
+    str_meta(&mut meta, "http_server_request_path", parts.uri.path());
+    str_meta(&mut meta, "http_server_verb", parts.method.as_str());
+    if let Some(ip) = remote {
+        str_meta(&mut meta, "http_server_remote_ip", &ip);
+    }
+    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.map_err(|_| ())?;
+    if content_type.starts_with("multipart/") {
+        let boundary = multer::parse_boundary(&content_type).map_err(|_| ())?;
+        let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+        let mut mp = multer::Multipart::new(stream, boundary);
+        let mut batch = Vec::new();
+        while let Some(field) = mp.next_field().await.map_err(|_| ())? {
+            let data = field.bytes().await.map_err(|_| ())?;
+            batch.push(Message { payload: data, metadata: meta.clone(), error: None });
+        }
+        return Ok(batch);
+    }
+    Ok(vec![Message { payload: body, metadata: meta, error: None }])
+}
+
+fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A `multipart/form-data` body with one `application/octet-stream` part per message.
+fn multipart_body(batch: &[Message]) -> (String, Vec<u8>) {
+    let boundary = format!("sluice{:016x}", rand_u64());
+    let mut body = Vec::new();
+    for m in batch {
+        body.extend_from_slice(format!("--{}\r\nContent-Type: application/octet-stream\r\n\r\n", boundary).as_bytes());
+        body.extend_from_slice(&m.payload);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{}--\r\n", boundary).as_bytes());
+    (format!("multipart/form-data; boundary={}", boundary), body)
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
+}
+
+// ------------------------------------------------------------------------------------ output
+
+/// A batch handed to a waiting client, and the channel to report the write result on.
+type Delivery = (Batch, oneshot::Sender<Result<(), Nack>>);
+
+/// The `http_server` output.
+pub struct HttpServerOutput {
+    server: Arc<Server>,
+    tx: mpsc::Sender<Delivery>,
+    closed: Arc<AtomicBool>,
+}
+
+impl HttpServerOutput {
+    /// Builds the output and registers its endpoints.
+    pub fn new(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<HttpServerOutput, ComponentError> {
+        let address = cfg.str("address").unwrap_or("");
+        let server = Arc::new(Server::new(address, ctx)?);
+        let timeout = timeout_field(cfg)?;
+        let verbs = Arc::new(verbs(cfg, "GET")?);
+        let (tx, rx) = mpsc::channel::<Delivery>(1);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let closed = Arc::new(AtomicBool::new(false));
+
+        let get: Handler = {
+            let (rx, verbs, closed) = (rx.clone(), verbs.clone(), closed.clone());
+            Arc::new(move |req| {
+                let (rx, verbs, closed) = (rx.clone(), verbs.clone(), closed.clone());
+                Box::pin(async move {
+                    if !verbs.contains(req.method().as_str()) {
+                        return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
+                    }
+                    if closed.load(Ordering::SeqCst) {
+                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed");
+                    }
+                    let next = tokio::time::timeout(timeout, async { rx.lock().await.recv().await }).await;
+                    match next {
+                        Err(_) => text_response(StatusCode::REQUEST_TIMEOUT, "Timed out waiting for message"),
+                        Ok(None) => text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed"),
+                        Ok(Some((batch, done))) => {
+                            let _ = done.send(Ok(()));
+                            if batch.len() == 1 {
+                                Response::builder()
+                                    .header("Content-Type", "application/octet-stream")
+                                    .body(Body::from(batch[0].payload.clone()))
+                                    .unwrap_or_default()
+                            } else {
+                                let (ctype, body) = multipart_body(&batch);
+                                Response::builder().header("Content-Type", ctype).body(Body::from(body)).unwrap_or_default()
+                            }
+                        }
+                    }
+                })
+            })
+        };
+        let stream: Handler = {
+            let (rx, verbs, closed) = (rx.clone(), verbs.clone(), closed.clone());
+            Arc::new(move |req| {
+                let (rx, verbs, closed) = (rx.clone(), verbs.clone(), closed.clone());
+                Box::pin(async move {
+                    if !verbs.contains(req.method().as_str()) {
+                        return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
+                    }
+                    if closed.load(Ordering::SeqCst) {
+                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed");
+                    }
+                    let body = futures::stream::unfold(rx, |rx| async move {
+                        let next = { rx.lock().await.recv().await };
+                        let (batch, done) = next?;
+                        let mut chunk = Vec::new();
+                        if batch.len() == 1 {
+                            chunk.extend_from_slice(&batch[0].payload);
+                        } else {
+                            for m in &batch {
+                                chunk.extend_from_slice(&m.payload);
+                                chunk.push(b'\n');
+                            }
+                        }
+                        chunk.push(b'\n');
+                        let _ = done.send(Ok(()));
+                        Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), rx))
+                    });
+                    Response::builder().body(Body::from_stream(body)).unwrap_or_default()
+                })
+            })
+        };
+        let path = cfg.str("path").unwrap_or("/get");
+        let stream_path = cfg.str("stream_path").unwrap_or("/get/stream");
+        server.register(route_for(address, path, ctx), "Read a single message from the stream.", get);
+        server.register(route_for(address, stream_path, ctx), "Read a continuous stream of messages.", stream);
+        Ok(HttpServerOutput { server, tx, closed })
+    }
+}
+
+#[async_trait]
+impl Output for HttpServerOutput {
+    async fn write(&self, batch: Batch, _responses: Option<&ResponseStore>) -> Result<(), Nack> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send((batch, done)).await.map_err(|_| Nack("output closed".into()))?;
+        wait.await.unwrap_or_else(|_| Err(Nack("client went away before reading".into())))
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.server.close("Server closed");
+    }
+}

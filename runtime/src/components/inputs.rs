@@ -1,0 +1,245 @@
+//! The simple inputs: `generate` (messages from a Bloblang mapping at an interval), `stdin`
+//! and `file` (codec-framed reads). Each waits for every acknowledgement before it returns,
+//! so a graceful stop or the end of the data loses nothing; nacked batches are replayed when
+//! `auto_replay_nacks` is set.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sluice_compiler::{Mapping, MappingOutcome, Message};
+use tokio::io::AsyncReadExt;
+use tokio::task::JoinSet;
+
+use super::codec::Codec;
+use crate::config::stream::ComponentConfig;
+use crate::duration;
+use crate::stream::{Batch, ComponentError, Input, InputSink, Transaction};
+
+/// Sends a batch and resolves it in the background; nacked batches are sent again (with
+/// backoff) while `replay` holds and the input is not stopping.
+async fn send_tracked(sink: &InputSink, batch: Batch, replay: bool, pending: &mut JoinSet<()>) -> bool {
+    let (t, ack) = Transaction::new(batch.clone());
+    if sink.send(t).await.is_err() {
+        return false;
+    }
+    let sink = sink.clone();
+    pending.spawn(async move {
+        let mut ack = ack;
+        let mut backoff = Duration::from_millis(100);
+        while let Err(e) = ack.wait().await {
+            if !replay || sink.is_stopped() {
+                tracing::warn!(error = %e, "message was rejected and is not replayed");
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            let (t, next) = Transaction::new(batch.clone());
+            if sink.send(t).await.is_err() {
+                return;
+            }
+            ack = next;
+        }
+    });
+    while pending.try_join_next().is_some() {}
+    true
+}
+
+fn codec_of(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+    if let Some(c) = cfg.str("codec") {
+        return Codec::parse(c).map_err(ComponentError::new);
+    }
+    match cfg.field("scanner").and_then(|f| f.as_object()).and_then(|o| o.first().map(|(k, v)| (k.clone(), v.clone()))) {
+        None => Ok(Codec::Lines),
+        Some((name, v)) => match name.as_str() {
+            "lines" => Ok(Codec::Lines),
+            "to_the_end" => Ok(Codec::AllBytes),
+            "delim" => {
+                let d = v.as_str().map(str::to_string).or_else(|| v.get("delimiter").and_then(|f| f.as_str()).map(str::to_string));
+                Ok(Codec::Delim(d.unwrap_or_default().into_bytes()))
+            }
+            other => Err(ComponentError::new(format!("scanner {} is not supported (use lines, delim or to_the_end)", other))),
+        },
+    }
+}
+
+/// `generate`.
+pub struct Generate {
+    mapping: Mapping,
+    interval: Option<Duration>,
+    count: i64,
+    batch_size: usize,
+    replay: bool,
+}
+
+impl Generate {
+    /// Builds the input.
+    pub fn new(cfg: &ComponentConfig) -> Result<Generate, ComponentError> {
+        let mapping = Mapping::compile(cfg.str("mapping").unwrap_or(""))
+            .map_err(|e| ComponentError::new(format!("mapping: {}", e)))?;
+        let interval = match cfg.str("interval").unwrap_or("1s") {
+            "" => None,
+            s if s.starts_with('@') || s.contains(' ') => {
+                return Err(ComponentError::new(format!("interval: cron expressions are not supported yet: {}", s)))
+            }
+            s => Some(duration::parse(s).map_err(|e| ComponentError::new(format!("interval: {}", e)))?),
+        };
+        Ok(Generate {
+            mapping,
+            interval,
+            count: cfg.int("count").unwrap_or(0),
+            batch_size: cfg.int("batch_size").unwrap_or(1).max(1) as usize,
+            replay: cfg.bool("auto_replay_nacks").unwrap_or(true),
+        })
+    }
+}
+
+#[async_trait]
+impl Input for Generate {
+    async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
+        let mut pending = JoinSet::new();
+        let mut produced = 0i64;
+        let mut first = true;
+        'outer: loop {
+            if !first {
+                if let Some(i) = self.interval {
+                    tokio::select! {
+                        _ = tokio::time::sleep(i) => {}
+                        _ = sink.stopped() => break,
+                    }
+                }
+            }
+            first = false;
+            let mut batch = Vec::with_capacity(self.batch_size);
+            while batch.len() < self.batch_size {
+                if self.count > 0 && produced >= self.count {
+                    break;
+                }
+                produced += 1;
+                match self.mapping.run(&Message::default()) {
+                    Ok(MappingOutcome::Message(m)) => batch.push(m),
+                    Ok(MappingOutcome::Deleted) => {}
+                    Err(e) => tracing::error!(error = %e, "generate mapping failed"),
+                }
+            }
+            if !batch.is_empty() && !send_tracked(&sink, batch, self.replay, &mut pending).await {
+                break 'outer;
+            }
+            if self.count > 0 && produced >= self.count {
+                break;
+            }
+            if sink.is_stopped() {
+                break;
+            }
+            if self.interval.is_none() {
+                tokio::task::yield_now().await;
+            }
+        }
+        while pending.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// `stdin` and `file`: read bytes, frame them with the codec, send one message per frame.
+pub struct ReaderInput {
+    source: Source,
+    codec: Codec,
+    replay: bool,
+    delete_on_finish: bool,
+}
+
+enum Source {
+    Stdin,
+    Files(Vec<String>),
+}
+
+impl ReaderInput {
+    /// Builds `stdin`.
+    pub fn stdin(cfg: &ComponentConfig) -> Result<ReaderInput, ComponentError> {
+        Ok(ReaderInput { source: Source::Stdin, codec: codec_of(cfg)?, replay: cfg.bool("auto_replay_nacks").unwrap_or(true), delete_on_finish: false })
+    }
+
+    /// Builds `file`.
+    pub fn file(cfg: &ComponentConfig) -> Result<ReaderInput, ComponentError> {
+        let paths: Vec<String> = cfg
+            .field("paths")
+            .and_then(|f| f.as_array())
+            .map(|items| items.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        Ok(ReaderInput {
+            source: Source::Files(paths),
+            codec: codec_of(cfg)?,
+            replay: cfg.bool("auto_replay_nacks").unwrap_or(true),
+            delete_on_finish: cfg.bool("delete_on_finish").unwrap_or(false),
+        })
+    }
+
+    async fn emit(&self, sink: &InputSink, data: &[u8], meta: &sluice_compiler::value::Object, pending: &mut JoinSet<()>) -> bool {
+        for part in self.codec.split(data) {
+            let m = Message { payload: bytes::Bytes::copy_from_slice(part), metadata: meta.clone(), error: None };
+            if !send_tracked(sink, vec![m], self.replay, pending).await {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[async_trait]
+impl Input for ReaderInput {
+    async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
+        let mut pending = JoinSet::new();
+        match &self.source {
+            Source::Stdin => {
+                let mut stdin = tokio::io::stdin();
+                let mut buf = Vec::new();
+                let mut chunk = vec![0u8; 64 * 1024];
+                let meta = sluice_compiler::value::Object::new();
+                loop {
+                    let n = tokio::select! {
+                        r = stdin.read(&mut chunk) => r.unwrap_or(0),
+                        _ = sink.stopped() => 0,
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if self.codec != Codec::AllBytes {
+                        if let Some(last) = buf.iter().rposition(|b| *b == b'\n') {
+                            let rest = buf.split_off(last + 1);
+                            if !self.emit(&sink, &buf, &meta, &mut pending).await {
+                                break;
+                            }
+                            buf = rest;
+                        }
+                    }
+                }
+                self.emit(&sink, &buf, &meta, &mut pending).await;
+            }
+            Source::Files(paths) => {
+                for path in paths {
+                    if sink.is_stopped() {
+                        break;
+                    }
+                    let data = match tokio::fs::read(path).await {
+                        Ok(d) => d,
+                        Err(e) => {
+                            tracing::error!(path = %path, error = %e, "failed to read file");
+                            continue;
+                        }
+                    };
+                    let mut meta = sluice_compiler::value::Object::new();
+                    meta.insert("path".into(), sluice_compiler::Value::Str(path.clone()));
+                    if !self.emit(&sink, &data, &meta, &mut pending).await {
+                        break;
+                    }
+                    if self.delete_on_finish {
+                        while pending.join_next().await.is_some() {}
+                        let _ = tokio::fs::remove_file(path).await;
+                    }
+                }
+            }
+        }
+        while pending.join_next().await.is_some() {}
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! Component implementations and the planner that turns a decoded stream config into a
+//! [`StreamPlan`]: every component constructed (mappings compiled, ports bound, endpoints
+//! prepared) but nothing started. Building a plan is the one code path behind `POST`, `PUT`,
+//! `PATCH`, bulk updates and stream files, so a plan that fails to build never replaces a
+//! running stream.
+//!
+//! One module per protocol: [`http_server`], [`http_client`]; the simple ones are grouped by
+//! direction in [`inputs`], [`outputs`]; [`processors`] holds the processors; [`codec`] the
+//! framing shared by readers and writers.
+
+pub mod codec;
+pub mod http_client;
+pub mod http_server;
+pub mod inputs;
+pub mod outputs;
+pub mod processors;
+
+use std::sync::Arc;
+
+use crate::config::stream::{ComponentConfig, StreamConfig};
+use crate::endpoints::EndpointRegistry;
+use crate::metrics::StreamMetrics;
+use crate::stream::{BufferPlan, BuildContext, ComponentError, Input, SharedOutput, StreamPlan};
+
+/// A component that failed to build, worded like the reference:
+/// `failed to init output <no label> path root.output: <cause>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("failed to init {kind} {label} path {path}: {cause}")]
+pub struct BuildError {
+    /// `input`, `buffer`, `processor` or `output`.
+    pub kind: &'static str,
+    /// `<no label>` or `'label'`.
+    pub label: String,
+    /// The config path (`root.pipeline.processors.0`).
+    pub path: String,
+    /// Why.
+    pub cause: String,
+}
+
+fn build_error(kind: &'static str, cfg: &ComponentConfig, path: &str, e: ComponentError) -> BuildError {
+    BuildError {
+        kind,
+        label: if cfg.label.is_empty() { "<no label>".into() } else { format!("'{}'", cfg.label) },
+        path: path.to_string(),
+        cause: e.0,
+    }
+}
+
+/// Where a plan is built: the stream id, endpoint registry and prefixing.
+#[derive(Debug, Clone)]
+pub struct PlanContext {
+    /// The stream id.
+    pub stream: String,
+    /// The shared server's endpoints.
+    pub endpoints: EndpointRegistry,
+    /// Whether component endpoints get the `/{id}` prefix.
+    pub prefix_endpoints: bool,
+}
+
+/// Builds every component of a stream.
+pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, BuildError> {
+    let metrics = StreamMetrics::new(pc.stream.clone());
+    let ctx = |path: &str, label: &str| BuildContext {
+        stream: pc.stream.clone(),
+        prefix_endpoints: pc.prefix_endpoints,
+        endpoints: pc.endpoints.clone(),
+        metrics: metrics.clone(),
+        path: path.to_string(),
+        label: label.to_string(),
+    };
+
+    let input = build_input(&cfg.input, &ctx("root.input", &cfg.input.label))
+        .map_err(|e| build_error("input", &cfg.input, "root.input", e))?;
+    let buffer = match cfg.buffer.name {
+        "memory" => BufferPlan::Memory { limit: cfg.buffer.int("limit").unwrap_or(524_288_000).max(1) as usize },
+        "none" => BufferPlan::None,
+        other => {
+            return Err(build_error(
+                "buffer",
+                &cfg.buffer,
+                "root.buffer",
+                ComponentError::new(format!("buffer type '{}' cannot run in sluice yet", other)),
+            ))
+        }
+    };
+    // Processors attached to the input run first, then the pipeline's, then the output's.
+    let mut processors = Vec::new();
+    let groups = [
+        (&cfg.input.processors, "root.input.processors"),
+        (&cfg.pipeline.processors, "root.pipeline.processors"),
+        (&cfg.output.processors, "root.output.processors"),
+    ];
+    for (list, base) in groups {
+        for (i, p) in list.iter().enumerate() {
+            let path = format!("{}.{}", base, i);
+            let built = processors::build(p, &ctx(&path, &p.label)).map_err(|e| build_error("processor", p, &path, e))?;
+            processors.push(built);
+        }
+    }
+    let output = build_output(&cfg.output, &ctx("root.output", &cfg.output.label))
+        .map_err(|e| build_error("output", &cfg.output, "root.output", e))?;
+    let threads = match cfg.pipeline.threads {
+        t if t <= 0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        t => t as usize,
+    };
+    Ok(StreamPlan {
+        input: (input, cfg.input.name.to_string()),
+        buffer,
+        processors,
+        threads,
+        output: (output, cfg.output.name.to_string()),
+        metrics,
+    })
+}
+
+/// Builds an input.
+pub fn build_input(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<Box<dyn Input>, ComponentError> {
+    Ok(match cfg.name {
+        "http_server" => Box::new(http_server::HttpServerInput::new(cfg, ctx)?),
+        "http_client" => Box::new(http_client::HttpClientInput::new(cfg)?),
+        "generate" => Box::new(inputs::Generate::new(cfg)?),
+        "stdin" => Box::new(inputs::ReaderInput::stdin(cfg)?),
+        "file" => Box::new(inputs::ReaderInput::file(cfg)?),
+        other => return Err(ComponentError::new(format!("input type '{}' cannot run in sluice yet", other))),
+    })
+}
+
+/// Builds an output.
+pub fn build_output(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedOutput, ComponentError> {
+    Ok(match cfg.name {
+        "http_server" => Arc::new(http_server::HttpServerOutput::new(cfg, ctx)?),
+        "http_client" => Arc::new(http_client::HttpClientOutput::new(cfg)?),
+        "stdout" => Arc::new(outputs::Stdout::new(cfg)?),
+        "file" => Arc::new(outputs::FileOutput::new(cfg)?),
+        "drop" => Arc::new(outputs::Drop),
+        "reject" => Arc::new(outputs::Reject::new(cfg)?),
+        "sync_response" => Arc::new(outputs::SyncResponse),
+        other => return Err(ComponentError::new(format!("output type '{}' cannot run in sluice yet", other))),
+    })
+}

@@ -1,0 +1,321 @@
+//! Processors: `mapping`, `mutation`, `bloblang` (compiled Bloblang), `log`, and the
+//! structural ones `switch`, `catch`, `try` that run child processors.
+//!
+//! A message a processor fails on is flagged (`Message::error`) and goes on, as in the
+//! reference; only `root = deleted()` removes a message. Every processor is wrapped in
+//! [`Metered`], which counts `processor_received`, `processor_sent` and `processor_error`
+//! under its config path.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_compiler::interp::Interpolation;
+use sluice_compiler::{Mapping, MappingOutcome, Message};
+
+use crate::config::stream::ComponentConfig;
+use crate::metrics::{Counter, Timer};
+use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
+
+/// Builds a processor (wrapped with its metrics) from its config.
+pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
+    let inner: SharedProcessor = match cfg.name {
+        "mapping" | "bloblang" => Arc::new(MappingProcessor::new(mapping_source(cfg)?, false)?),
+        "mutation" => Arc::new(MappingProcessor::new(mapping_source(cfg)?, true)?),
+        "log" => Arc::new(Log::new(cfg, ctx)?),
+        "switch" => Arc::new(Switch::new(cfg, ctx)?),
+        "catch" => Arc::new(Catch { processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)? }),
+        "try" => Arc::new(Try { processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)? }),
+        other => {
+            return Err(ComponentError::new(format!(
+                "processor type '{}' is registered but cannot run in sluice yet",
+                other
+            )))
+        }
+    };
+    Ok(Arc::new(Metered::new(inner, ctx)))
+}
+
+fn mapping_source(cfg: &ComponentConfig) -> Result<&str, ComponentError> {
+    cfg.config.as_str().ok_or_else(|| ComponentError::new("expected a mapping string"))
+}
+
+/// Builds the processors held by an array field (the items are components).
+fn children(items: &[crate::config::stream::Field], ctx: &BuildContext) -> Result<Vec<SharedProcessor>, ComponentError> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, f) in items.iter().enumerate() {
+        let Some(c) = f.as_component() else {
+            return Err(ComponentError::new("expected a processor"));
+        };
+        out.push(build(c, &ctx.child(format!("{}.{}", ctx.path, i), c.label.clone()))?);
+    }
+    Ok(out)
+}
+
+/// Runs processors in order over a batch.
+fn run_all(processors: &[SharedProcessor], mut batch: Batch) -> Batch {
+    for p in processors {
+        if batch.is_empty() {
+            break;
+        }
+        batch = p.process(batch);
+    }
+    batch
+}
+
+/// Counts what a processor received, sent and flagged.
+pub struct Metered {
+    inner: SharedProcessor,
+    received: Counter,
+    batch_received: Counter,
+    sent: Counter,
+    batch_sent: Counter,
+    error: Counter,
+    latency: Timer,
+}
+
+impl Metered {
+    fn new(inner: SharedProcessor, ctx: &BuildContext) -> Metered {
+        let m = &ctx.metrics;
+        let (l, p) = (ctx.label.as_str(), ctx.path.as_str());
+        Metered {
+            inner,
+            received: m.counter("processor_received", l, p),
+            batch_received: m.counter("processor_batch_received", l, p),
+            sent: m.counter("processor_sent", l, p),
+            batch_sent: m.counter("processor_batch_sent", l, p),
+            error: m.counter("processor_error", l, p),
+            latency: m.timer("processor_latency_ns", l, p),
+        }
+    }
+}
+
+impl Processor for Metered {
+    fn process(&self, batch: Batch) -> Batch {
+        self.received.add(batch.len() as u64);
+        self.batch_received.incr();
+        let errored_before = batch.iter().filter(|m| m.error.is_some()).count();
+        let start = Instant::now();
+        let out = self.inner.process(batch);
+        self.latency.record(start.elapsed());
+        let errored_after = out.iter().filter(|m| m.error.is_some()).count();
+        self.error.add(errored_after.saturating_sub(errored_before) as u64);
+        self.sent.add(out.len() as u64);
+        if !out.is_empty() {
+            self.batch_sent.incr();
+        }
+        out
+    }
+}
+
+/// `mapping` / `bloblang` (root starts empty) and `mutation` (root starts as the input).
+pub struct MappingProcessor {
+    mapping: Mapping,
+    mutation: bool,
+}
+
+impl MappingProcessor {
+    /// Compiles the mapping.
+    pub fn new(src: &str, mutation: bool) -> Result<MappingProcessor, ComponentError> {
+        let mapping = Mapping::compile(src).map_err(|e| ComponentError::new(e.to_string()))?;
+        Ok(MappingProcessor { mapping, mutation })
+    }
+}
+
+impl Processor for MappingProcessor {
+    fn process(&self, batch: Batch) -> Batch {
+        let mut out = Vec::with_capacity(batch.len());
+        for msg in batch {
+            let r = if self.mutation { self.mapping.run_mutation(&msg) } else { self.mapping.run(&msg) };
+            match r {
+                Ok(MappingOutcome::Message(m)) => out.push(m),
+                Ok(MappingOutcome::Deleted) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "mapping failed");
+                    let mut msg = msg;
+                    msg.error = Some(e.to_string());
+                    out.push(msg);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `log`: emits a log line per message at `level`, with `message` interpolated and
+/// `fields_mapping` evaluated; messages pass through unchanged.
+pub struct Log {
+    level: tracing::Level,
+    message: Interpolation,
+    fields: Option<Mapping>,
+    path: String,
+}
+
+impl Log {
+    fn new(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<Log, ComponentError> {
+        let level = match cfg.str("level").unwrap_or("INFO").to_ascii_uppercase().as_str() {
+            "TRACE" | "ALL" => tracing::Level::TRACE,
+            "DEBUG" => tracing::Level::DEBUG,
+            "WARN" => tracing::Level::WARN,
+            "ERROR" | "FATAL" => tracing::Level::ERROR,
+            _ => tracing::Level::INFO,
+        };
+        let message = Interpolation::compile(cfg.str("message").unwrap_or(""))
+            .map_err(|e| ComponentError::new(format!("message: {}", e)))?;
+        let fields = match cfg.str("fields_mapping") {
+            Some(s) if !s.trim().is_empty() => {
+                Some(Mapping::compile(s).map_err(|e| ComponentError::new(format!("fields_mapping: {}", e)))?)
+            }
+            _ => None,
+        };
+        Ok(Log { level, message, fields, path: ctx.path.clone() })
+    }
+}
+
+impl Processor for Log {
+    fn process(&self, batch: Batch) -> Batch {
+        for msg in &batch {
+            let text = self.message.render(msg).unwrap_or_else(|e| format!("<log message failed: {}>", e));
+            let fields = match &self.fields {
+                Some(m) => match m.query(msg) {
+                    Ok(v) => v.to_json_string(),
+                    Err(e) => format!("<fields_mapping failed: {}>", e),
+                },
+                None => String::new(),
+            };
+            let path = self.path.as_str();
+            match self.level {
+                tracing::Level::TRACE => tracing::trace!(path, fields = %fields, "{}", text),
+                tracing::Level::DEBUG => tracing::debug!(path, fields = %fields, "{}", text),
+                tracing::Level::INFO => tracing::info!(path, fields = %fields, "{}", text),
+                tracing::Level::WARN => tracing::warn!(path, fields = %fields, "{}", text),
+                tracing::Level::ERROR => tracing::error!(path, fields = %fields, "{}", text),
+            }
+        }
+        batch
+    }
+}
+
+/// One case of a `switch`.
+struct Case {
+    check: Option<Mapping>,
+    processors: Vec<SharedProcessor>,
+    fallthrough: bool,
+}
+
+/// `switch`: runs the processors of the first case whose `check` holds for a message (and of
+/// the following cases while `fallthrough` is set).
+pub struct Switch {
+    cases: Vec<Case>,
+}
+
+impl Switch {
+    fn new(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<Switch, ComponentError> {
+        let mut cases = Vec::new();
+        for (i, item) in cfg.config.as_array().unwrap_or(&[]).iter().enumerate() {
+            let check = match item.get("check").and_then(|f| f.as_str()) {
+                Some(s) if !s.trim().is_empty() => Some(
+                    Mapping::compile(s).map_err(|e| ComponentError::new(format!("case {} check: {}", i, e)))?,
+                ),
+                _ => None,
+            };
+            let procs = item.get("processors").and_then(|f| f.as_array()).unwrap_or(&[]);
+            let case_ctx = ctx.child(format!("{}.{}.processors", ctx.path, i), String::new());
+            let processors = children(procs, &case_ctx)?;
+            let fallthrough = item.get("fallthrough").and_then(|f| f.as_bool()).unwrap_or(false);
+            cases.push(Case { check, processors, fallthrough });
+        }
+        Ok(Switch { cases })
+    }
+
+    fn matches(case: &Case, msg: &Message) -> Result<bool, String> {
+        match &case.check {
+            None => Ok(true),
+            Some(m) => match m.query(msg) {
+                Ok(sluice_compiler::Value::Bool(b)) => Ok(b),
+                Ok(other) => Err(format!("expected bool value, got {}", other.type_name())),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    }
+}
+
+impl Processor for Switch {
+    fn process(&self, batch: Batch) -> Batch {
+        let mut out = Vec::with_capacity(batch.len());
+        for mut msg in batch {
+            let mut pending = vec![msg.clone()];
+            let mut entered = false;
+            let mut failed = None;
+            for case in &self.cases {
+                if !entered {
+                    match Switch::matches(case, &msg) {
+                        Ok(true) => entered = true,
+                        Ok(false) => continue,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                pending = run_all(&case.processors, pending);
+                if !case.fallthrough {
+                    break;
+                }
+            }
+            if let Some(e) = failed {
+                msg.error = Some(e);
+                out.push(msg);
+            } else {
+                out.extend(pending);
+            }
+        }
+        out
+    }
+}
+
+/// `catch`: runs its processors on errored messages only, then clears their error flag.
+pub struct Catch {
+    processors: Vec<SharedProcessor>,
+}
+
+impl Processor for Catch {
+    fn process(&self, batch: Batch) -> Batch {
+        let mut out = Vec::with_capacity(batch.len());
+        for msg in batch {
+            if msg.error.is_none() {
+                out.push(msg);
+                continue;
+            }
+            for mut m in run_all(&self.processors, vec![msg]) {
+                m.error = None;
+                out.push(m);
+            }
+        }
+        out
+    }
+}
+
+/// `try`: runs its processors in order; a message that fails one skips the rest.
+pub struct Try {
+    processors: Vec<SharedProcessor>,
+}
+
+impl Processor for Try {
+    fn process(&self, batch: Batch) -> Batch {
+        let mut out = Vec::with_capacity(batch.len());
+        for msg in batch {
+            let mut current = vec![msg];
+            for p in &self.processors {
+                let (failed, ok): (Vec<Message>, Vec<Message>) = current.into_iter().partition(|m| m.error.is_some());
+                out.extend(failed);
+                if ok.is_empty() {
+                    current = ok;
+                    break;
+                }
+                current = p.process(ok);
+            }
+            out.extend(current);
+        }
+        out
+    }
+}

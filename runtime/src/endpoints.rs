@@ -1,0 +1,118 @@
+//! The registry of HTTP endpoints that streams' components serve on the shared server
+//! (`/{id}/post`, `/{id}/get`, `/{id}/ready`, ...).
+//!
+//! Routes resolve by exact path at request time, so a component can register, replace or
+//! disable its handler without touching the server's router: re-registering a path swaps the
+//! handler atomically, which is what keeps endpoints answering through a stream swap.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use futures::future::BoxFuture;
+
+/// A handler of requests to one path.
+pub type Handler = Arc<dyn Fn(Request<Body>) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
+
+#[derive(Clone)]
+struct Entry {
+    description: String,
+    handler: Handler,
+    /// Which registration owns the path (so that a stopping component only disables paths it
+    /// still owns).
+    owner: u64,
+}
+
+/// Shared map of path → handler.
+#[derive(Clone, Default)]
+pub struct EndpointRegistry {
+    inner: Arc<RwLock<BTreeMap<String, Entry>>>,
+    next_owner: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for EndpointRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointRegistry").field("paths", &self.paths()).finish()
+    }
+}
+
+impl EndpointRegistry {
+    /// A new, empty registry.
+    pub fn new() -> EndpointRegistry {
+        EndpointRegistry::default()
+    }
+
+    /// Registers (or replaces) the handler of `path`; returns a token identifying this
+    /// registration.
+    pub fn register(&self, path: &str, description: &str, handler: Handler) -> u64 {
+        let owner = self.next_owner.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        m.insert(path.to_string(), Entry { description: description.to_string(), handler, owner });
+        owner
+    }
+
+    /// Replaces the handler of `path` with one answering 503 `message`, if registration
+    /// `owner` still owns it (as the reference does when a component closes).
+    pub fn disable(&self, path: &str, owner: u64, message: &'static str) {
+        let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = m.get_mut(path) {
+            if e.owner == owner {
+                e.description = "Endpoint disabled.".into();
+                e.handler = Arc::new(move |_req| {
+                    Box::pin(async move { text_response(StatusCode::SERVICE_UNAVAILABLE, message) })
+                });
+            }
+        }
+    }
+
+    /// The handler of `path`, if any.
+    pub fn lookup(&self, path: &str) -> Option<Handler> {
+        let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        m.get(path).map(|e| e.handler.clone())
+    }
+
+    /// Every registered path with its description.
+    pub fn paths(&self) -> BTreeMap<String, String> {
+        let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), v.description.clone())).collect()
+    }
+}
+
+/// A plain-text response as Go's `http.Error` writes it (message plus newline).
+pub fn text_response(status: StatusCode, message: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Body::from(format!("{}\n", message)))
+        .expect("static response parts are valid")
+}
+
+/// Joins a stream id and a component path into the namespaced route (`/foo` + `/post` →
+/// `/foo/post`), dropping a trailing slash as the reference's path cleaning does.
+pub fn namespaced(stream: Option<&str>, path: &str) -> String {
+    let mut out = String::from("/");
+    if let Some(id) = stream {
+        out.push_str(id.trim_matches('/'));
+    }
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        if !out.ends_with('/') {
+            out.push('/');
+        }
+        out.push_str(seg);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespacing_cleans_paths() {
+        assert_eq!(namespaced(Some("foo"), "/post"), "/foo/post");
+        assert_eq!(namespaced(Some("foo"), "/get/stream/"), "/foo/get/stream");
+        assert_eq!(namespaced(None, "/post"), "/post");
+    }
+}

@@ -1,0 +1,126 @@
+//! The component traits: what an input, a processor and an output must do, and the context
+//! every component is built with.
+//!
+//! Inputs are tasks that push [`Transaction`]s into an [`InputSink`] and wait for their
+//! acknowledgements; processors are synchronous batch transforms (errors flag messages, they
+//! never drop them); outputs write batches asynchronously and report success or a [`Nack`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::transaction::{Batch, Nack, ResponseStore, Transaction};
+use crate::endpoints::EndpointRegistry;
+use crate::metrics::StreamMetrics;
+
+/// An error building or running a component.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ComponentError(pub String);
+
+impl ComponentError {
+    /// An error with this message.
+    pub fn new(msg: impl Into<String>) -> ComponentError {
+        ComponentError(msg.into())
+    }
+}
+
+/// Where and for whom a component is built.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The stream id.
+    pub stream: String,
+    /// Whether the component's HTTP endpoints are prefixed with `/{stream}`.
+    pub prefix_endpoints: bool,
+    /// The shared server's endpoint registry.
+    pub endpoints: EndpointRegistry,
+    /// The stream's metrics.
+    pub metrics: StreamMetrics,
+    /// The component's config path (`root.input`, `root.pipeline.processors.0`, ...).
+    pub path: String,
+    /// The component's label.
+    pub label: String,
+}
+
+impl BuildContext {
+    /// The route a component path gets on the shared server.
+    pub fn route(&self, path: &str) -> String {
+        crate::endpoints::namespaced(self.prefix_endpoints.then_some(self.stream.as_str()), path)
+    }
+
+    /// The same context for a child component at `path` with `label`.
+    pub fn child(&self, path: String, label: String) -> BuildContext {
+        BuildContext { path, label, ..self.clone() }
+    }
+}
+
+/// Where an input sends its transactions.
+#[derive(Debug, Clone)]
+pub struct InputSink {
+    tx: mpsc::Sender<Transaction>,
+    stop: CancellationToken,
+}
+
+impl InputSink {
+    /// A sink over a channel, stopped by `stop`.
+    pub fn new(tx: mpsc::Sender<Transaction>, stop: CancellationToken) -> InputSink {
+        InputSink { tx, stop }
+    }
+
+    /// Sends a transaction downstream, waiting for room (backpressure). Fails when the stream
+    /// is stopping or gone; the transaction is then dropped (a nack).
+    pub async fn send(&self, t: Transaction) -> Result<(), Nack> {
+        tokio::select! {
+            r = self.tx.send(t) => r.map_err(|_| Nack("stream is closed".into())),
+            _ = self.stop.cancelled() => Err(Nack("stream is stopping".into())),
+        }
+    }
+
+    /// Resolves when the input must stop taking new messages.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await
+    }
+
+    /// True once the input has been told to stop.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+}
+
+/// An input: reads from its source until the source ends or the sink says stop. It returns
+/// only once every transaction it sent has been resolved (so a graceful stop loses nothing).
+#[async_trait]
+pub trait Input: Send + 'static {
+    /// Runs the input.
+    async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError>;
+}
+
+/// A processor: transforms a batch. Failures flag messages (`Message::error`) and never drop
+/// them; returning fewer messages filters them (e.g. `root = deleted()`).
+pub trait Processor: Send + Sync + 'static {
+    /// Processes a batch.
+    fn process(&self, batch: Batch) -> Batch;
+}
+
+/// An output: writes batches.
+#[async_trait]
+pub trait Output: Send + Sync + 'static {
+    /// Writes a batch; `responses` is the store of synchronous responses when the input that
+    /// produced the batch has one.
+    async fn write(&self, batch: Batch, responses: Option<&ResponseStore>) -> Result<(), Nack>;
+
+    /// Closes the output after the last write (disables endpoints, flushes files).
+    async fn close(&self) {}
+
+    /// Whether the output is connected to its sink.
+    fn connected(&self) -> bool {
+        true
+    }
+}
+
+/// A shared output.
+pub type SharedOutput = Arc<dyn Output>;
+/// A shared processor.
+pub type SharedProcessor = Arc<dyn Processor>;
