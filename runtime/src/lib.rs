@@ -11,3 +11,8 @@ pub mod registry;
 
 pub use config::{check, load_stream, ConfigError, LoadOptions, Scope, StreamConfig};
 pub use lint::{Lint, Severity};
+pub mod endpoints;
+pub mod metrics;
+pub mod stream;
+pub mod duration;
+pub mod components;
