@@ -6,7 +6,7 @@
 //! same implementations through [`Call`].
 //!
 //! Implementations live in one module per family: [`functions`], [`strings`], [`numbers`],
-//! [`collections`], [`documents`], [`encoding`], [`time`], [`parsing`], [`generators`];
+//! [`collections`], [`documents`], [`encoding`], [`time`], [`parsing`], [`jwt`], [`generators`];
 //! [`coerce`] holds the coercions they share.
 
 pub mod coerce;
@@ -18,6 +18,7 @@ pub mod numbers;
 pub mod parsing;
 pub mod strings;
 pub mod generators;
+pub mod jwt;
 pub mod time;
 
 use std::collections::HashMap;
@@ -229,6 +230,7 @@ fn all_methods() -> impl Iterator<Item = &'static MethodSpec> {
         .chain(numbers::METHODS)
         .chain(collections::METHODS)
         .chain(documents::METHODS)
+        .chain(jwt::METHODS)
         .chain(encoding::METHODS)
         .chain(time::METHODS)
         .chain(parsing::METHODS)
