@@ -141,14 +141,7 @@ impl Walker {
                 let c = self.component(kind, node)?;
                 field(FieldValue::Component(Box::new(c)))
             }
-            FieldType::Object if !spec.children.is_empty() => self.object(spec, node),
-            FieldType::Object => match node.kind {
-                NodeKind::Map(_) => field(generic(node, spec, defaulted).value),
-                _ => {
-                    self.fail(Lint::at(node, format!("expected object value, got {}", node.short_tag())));
-                    None
-                }
-            },
+            FieldType::Object => self.object(spec, node),
             FieldType::Any => Some(generic(node, spec, defaulted)),
             FieldType::String | FieldType::Duration => match scalar {
                 None => expected(self),
@@ -220,7 +213,7 @@ impl Walker {
         let config_node = entries.iter().find(|e| e.key == name).map(|e| &e.value).filter(|n| !n.is_null());
         let config = match config_node {
             Some(n) => self.field(&spec.config, Some(n), node.pos)?,
-            None if !spec.config.children.is_empty() && spec.config.kind == FieldKind::Scalar => {
+            None if spec.config.ty == FieldType::Object && spec.config.kind == FieldKind::Scalar => {
                 // `type: kafka` without a `kafka` key: an empty config, so required fields show.
                 self.object(&spec.config, &Node { pos: node.pos, kind: NodeKind::Map(Vec::new()) })?
             }

@@ -108,9 +108,9 @@ pub enum FieldType {
     Bool,
     /// A Go-style duration string (`5s`, `1m30s`).
     Duration,
-    /// An object: with children it has a fixed set of fields, without it is free-form.
+    /// An object with a fixed set of fields (its children; possibly none).
     Object,
-    /// Any value (free-form).
+    /// Any value (free-form; `.map()` for a free-form object).
     Any,
     /// A nested component of the given kind.
     Component(ComponentKind),
@@ -316,12 +316,12 @@ impl FieldSpec {
     }
 
     /// The default filled in when the field is absent, if any: the declared default, else
-    /// (for a non-optional object with children) the object of the children's defaults.
+    /// (for a non-optional object) the object of the children's defaults.
     pub fn default_value(&self) -> Option<Value> {
         match &self.presence {
             Presence::Default(v) => Some(v.clone()),
             Presence::Optional => None,
-            Presence::Required if self.kind == FieldKind::Scalar && !self.children.is_empty() => Some(Value::Object(
+            Presence::Required if self.kind == FieldKind::Scalar && self.ty == FieldType::Object => Some(Value::Object(
                 self.children.iter().filter_map(|c| Some((c.name.to_string(), c.default_value()?))).collect(),
             )),
             Presence::Required => None,
