@@ -3,6 +3,7 @@
 pub mod blobl;
 pub mod check;
 pub mod list;
+pub mod streams;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the streams-mode service: HTTP server, REST API, streams from files.
+    Streams(streams::StreamsArgs),
+    /// Run a single stream from a config file until its input ends.
+    Run(streams::RunArgs),
     /// Validate config files (and the Bloblang they hold) offline, like `rpk connect lint`.
     #[command(alias = "lint")]
     Compile(check::CompileArgs),
@@ -32,6 +37,8 @@ pub enum Command {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Streams(a) => streams::run(a),
+        Command::Run(a) => streams::run_single(a),
         Command::Compile(a) => check::run(a),
         Command::List(a) => list::run(a),
         Command::Blobl(a) => blobl::run(a),

@@ -129,11 +129,19 @@ struct SyncResponse {
 
 /// The `http_server` input.
 pub struct HttpServerInput {
-    server: Arc<Server>,
+    shared: Arc<InputShared>,
+}
+
+/// What the input's request handler shares with the input task.
+struct InputShared {
+    server: Server,
     route: String,
     verbs: HashSet<String>,
     timeout: Duration,
-    sync: Arc<SyncResponse>,
+    sync: SyncResponse,
+    /// One permit per request in flight; the stop waits for all of them.
+    in_flight: Arc<tokio::sync::Semaphore>,
+    closing: AtomicBool,
 }
 
 impl HttpServerInput {
@@ -152,53 +160,52 @@ impl HttpServerInput {
             }
         }
         Ok(HttpServerInput {
-            route: route_for(address, path, ctx),
-            server: Arc::new(Server::new(address, ctx)?),
-            verbs: verbs(cfg, "POST")?,
-            timeout: timeout_field(cfg)?,
-            sync: Arc::new(SyncResponse { status, headers }),
+            shared: Arc::new(InputShared {
+                route: route_for(address, path, ctx),
+                server: Server::new(address, ctx)?,
+                verbs: verbs(cfg, "POST")?,
+                timeout: timeout_field(cfg)?,
+                sync: SyncResponse { status, headers },
+                in_flight: Arc::new(tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS)),
+                closing: AtomicBool::new(false),
+            }),
         })
     }
 }
 
 #[async_trait]
 impl Input for HttpServerInput {
-    async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
-        let in_flight = Arc::new(tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS));
-        let closing = Arc::new(AtomicBool::new(false));
-        let this = Arc::new(*self);
-        let handler: Handler = {
-            let this = this.clone();
+    fn attach(&mut self, sink: &InputSink) {
+        let shared = self.shared.clone();
+        let sink = sink.clone();
+        let handler: Handler = Arc::new(move |req| {
+            let shared = shared.clone();
             let sink = sink.clone();
-            let in_flight = in_flight.clone();
-            let closing = closing.clone();
-            Arc::new(move |req| {
-                let this = this.clone();
-                let sink = sink.clone();
-                let in_flight = in_flight.clone();
-                let closing = closing.clone();
-                Box::pin(async move {
-                    if closing.load(Ordering::SeqCst) {
-                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
-                    }
-                    let Ok(_permit) = in_flight.acquire().await else {
-                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
-                    };
-                    this.handle(req, &sink).await
-                }) as BoxFuture<'static, Response<Body>>
-            })
-        };
-        this.server.register(this.route.clone(), "Post a message into the stream.", handler);
+            Box::pin(async move {
+                if shared.closing.load(Ordering::SeqCst) {
+                    return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+                }
+                let Ok(_permit) = shared.in_flight.clone().acquire_owned().await else {
+                    return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+                };
+                shared.handle(req, &sink).await
+            }) as BoxFuture<'static, Response<Body>>
+        });
+        self.shared.server.register(self.shared.route.clone(), "Post a message into the stream.", handler);
+    }
+
+    async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
         sink.stopped().await;
-        closing.store(true, Ordering::SeqCst);
-        this.server.close("Server closing");
-        // Wait for requests in flight to be resolved.
-        let _ = in_flight.acquire_many(tokio::sync::Semaphore::MAX_PERMITS as u32).await;
+        let shared = &self.shared;
+        shared.closing.store(true, Ordering::SeqCst);
+        shared.server.close("Server closing");
+        // Wait for the requests in flight to be resolved.
+        let _ = shared.in_flight.acquire_many(tokio::sync::Semaphore::MAX_PERMITS as u32).await;
         Ok(())
     }
 }
 
-impl HttpServerInput {
+impl InputShared {
     async fn handle(&self, req: Request<Body>, sink: &InputSink) -> Response<Body> {
         if !self.verbs.contains(req.method().as_str()) {
             return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
@@ -366,6 +373,8 @@ pub struct HttpServerOutput {
     server: Arc<Server>,
     tx: mpsc::Sender<Delivery>,
     closed: Arc<AtomicBool>,
+    /// Routes registered when the stream starts.
+    routes: Mutex<Vec<(String, &'static str, Handler)>>,
 }
 
 impl HttpServerOutput {
@@ -443,14 +452,22 @@ impl HttpServerOutput {
         };
         let path = cfg.str("path").unwrap_or("/get");
         let stream_path = cfg.str("stream_path").unwrap_or("/get/stream");
-        server.register(route_for(address, path, ctx), "Read a single message from the stream.", get);
-        server.register(route_for(address, stream_path, ctx), "Read a continuous stream of messages.", stream);
-        Ok(HttpServerOutput { server, tx, closed })
+        let routes = vec![
+            (route_for(address, path, ctx), "Read a single message from the stream.", get),
+            (route_for(address, stream_path, ctx), "Read a continuous stream of messages.", stream),
+        ];
+        Ok(HttpServerOutput { server, tx, closed, routes: Mutex::new(routes) })
     }
 }
 
 #[async_trait]
 impl Output for HttpServerOutput {
+    fn attach(&self) {
+        for (route, description, handler) in self.routes.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            self.server.register(route, description, handler);
+        }
+    }
+
     async fn write(&self, batch: Batch, _responses: Option<&ResponseStore>) -> Result<(), Nack> {
         let (done, wait) = oneshot::channel();
         self.tx.send((batch, done)).await.map_err(|_| Nack("output closed".into()))?;

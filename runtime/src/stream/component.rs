@@ -93,6 +93,11 @@ impl InputSink {
 /// only once every transaction it sent has been resolved (so a graceful stop loses nothing).
 #[async_trait]
 pub trait Input: Send + 'static {
+    /// Called synchronously when the stream starts, before [`Input::run`]: an input that
+    /// serves HTTP endpoints registers them here, so a swap points routes at the new stream
+    /// at once.
+    fn attach(&mut self, _sink: &InputSink) {}
+
     /// Runs the input.
     async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError>;
 }
@@ -107,6 +112,10 @@ pub trait Processor: Send + Sync + 'static {
 /// An output: writes batches.
 #[async_trait]
 pub trait Output: Send + Sync + 'static {
+    /// Called synchronously when the stream starts (an output that serves HTTP endpoints
+    /// registers them here).
+    fn attach(&self) {}
+
     /// Writes a batch; `responses` is the store of synchronous responses when the input that
     /// produced the batch has one.
     async fn write(&self, batch: Batch, responses: Option<&ResponseStore>) -> Result<(), Nack>;

@@ -107,6 +107,9 @@ impl RunningStream {
         let input_received = metrics.counter("input_received", "", "root.input");
         let p = progress.clone();
         let sink = InputSink::new(in_tx, stop_input.clone());
+        let mut input = input;
+        input.attach(&sink);
+        output.attach();
         let iname = input_name.clone();
         tasks.push(tokio::spawn(async move {
             if let Err(e) = input.run(sink).await {
@@ -195,8 +198,8 @@ impl RunningStream {
         self.stop_input.cancel();
         let graceful = if timeout > Duration::from_secs(1) { timeout.mul_f64(0.75) } else { timeout };
         let mut done = self.done.clone();
-        let waited = tokio::time::timeout(graceful, done.wait_for(|d| *d)).await;
-        if waited.is_ok() {
+        let stopped = tokio::time::timeout(graceful, async { done.wait_for(|d| *d).await.is_ok() }).await;
+        if stopped.is_ok() {
             return Ok(());
         }
         let busy = self.busy_component();

@@ -1,0 +1,445 @@
+//! The streams manager: the set of running streams by id, and the operations of the REST API
+//! (create, replace, patch, delete, bulk replace, status, stats, readiness, metrics).
+//!
+//! Every change validates and builds the whole new stream before it touches the running one
+//! (the contract's "validate, then swap"): a config that fails to parse, lint, compile or
+//! construct is an error and the running stream stays exactly as it was. A replace starts the
+//! new stream first (its HTTP endpoints take over the routes at once), then stops the old one
+//! within the timeout, so requests to the stream's endpoints never see a gap.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+use tokio::sync::Mutex;
+
+use crate::components::{build_plan, BuildError, PlanContext};
+use crate::config::document::Node;
+use crate::config::stream::{Scope, StreamConfig};
+use crate::config::{self, ConfigError, LoadOptions};
+use crate::endpoints::{namespaced, EndpointRegistry, Handler};
+use crate::lint::Lint;
+use crate::stream::{RunningStream, StopError};
+
+/// Why a manager operation failed; each maps to one HTTP status of the reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManagerError {
+    /// 404 `Stream not found`.
+    #[error("Stream not found")]
+    NotFound,
+    /// 400 `Stream already exists`.
+    #[error("Stream already exists")]
+    AlreadyExists,
+    /// 400 `Error: invalid stream id`.
+    #[error("invalid stream id")]
+    InvalidId,
+    /// 400 with the `{"lint_errors":[...]}` body.
+    #[error("config has lint errors: {}", .0.join("; "))]
+    Lints(Vec<String>),
+    /// 400 `Error: <message>`: the request is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 502 `Error: <message>`: a component could not be built.
+    #[error("{0}")]
+    Build(String),
+    /// 502 `Error: type was closed`: the manager is shutting down.
+    #[error("type was closed")]
+    Closed,
+}
+
+impl From<BuildError> for ManagerError {
+    fn from(e: BuildError) -> ManagerError {
+        ManagerError::Build(e.to_string())
+    }
+}
+
+/// A parsed stream config ready to be built: the typed config and the raw document (kept for
+/// PATCH merges).
+#[derive(Debug, Clone)]
+pub struct ParsedStream {
+    /// The typed config with defaults.
+    pub config: StreamConfig,
+    /// The source document as JSON.
+    pub raw: serde_json::Value,
+}
+
+/// A stream's status as `GET /streams` shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamStatus {
+    /// Still running.
+    pub active: bool,
+    /// Time since creation (frozen once stopped).
+    pub uptime: Duration,
+}
+
+struct Managed {
+    parsed: ParsedStream,
+    running: RunningStream,
+}
+
+/// Options of the manager.
+#[derive(Debug, Clone)]
+pub struct ManagerOptions {
+    /// The shared server's endpoints.
+    pub endpoints: EndpointRegistry,
+    /// Prefix component endpoints with `/{id}`.
+    pub prefix_endpoints: bool,
+    /// Bound of a stop when the request gives no `timeout`.
+    pub default_timeout: Duration,
+}
+
+/// The set of streams.
+pub struct StreamsManager {
+    streams: Mutex<BTreeMap<String, Arc<Managed>>>,
+    opts: ManagerOptions,
+    closed: AtomicBool,
+    me: Weak<StreamsManager>,
+}
+
+impl std::fmt::Debug for StreamsManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamsManager").field("opts", &self.opts).finish()
+    }
+}
+
+/// Checks a stream id against the contract's `^[A-Za-z0-9_\-\.]{1,128}$`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+fn lint_strings(lints: &[Lint], prefix: &str) -> Vec<String> {
+    lints.iter().map(|l| format!("{}{}", prefix, l)).collect()
+}
+
+impl StreamsManager {
+    /// A manager with no streams.
+    pub fn new(opts: ManagerOptions) -> Arc<StreamsManager> {
+        Arc::new_cyclic(|me| StreamsManager {
+            streams: Mutex::new(BTreeMap::new()),
+            opts,
+            closed: AtomicBool::new(false),
+            me: me.clone(),
+        })
+    }
+
+    /// The default stop bound.
+    pub fn default_timeout(&self) -> Duration {
+        self.opts.default_timeout
+    }
+
+    /// Parses a single-stream body: YAML or JSON whatever the content type. `env` applies
+    /// `${VAR}` interpolation (stream files only; never API bodies). Lints fail the parse
+    /// unless `chilled`.
+    pub fn parse(&self, body: &[u8], env: bool, chilled: bool) -> Result<ParsedStream, ManagerError> {
+        let lookup = config::process_env;
+        let opts = LoadOptions {
+            scope: Scope::Stream,
+            env: if env { Some(&lookup) } else { None },
+            lint: !chilled,
+            ..LoadOptions::default()
+        };
+        let (doc, read_lints) = config::read_document(body, &opts).map_err(config_error)?;
+        self.parse_node(&doc, read_lints, chilled, "")
+    }
+
+    /// Parses a YAML or JSON body into a generic value (a PATCH body).
+    pub fn parse_value(&self, body: &[u8]) -> Result<serde_json::Value, ManagerError> {
+        let (doc, _) = config::read_document(body, &LoadOptions::default()).map_err(config_error)?;
+        Ok(doc.to_json())
+    }
+
+    /// Parses one stream's document node (also used for the entries of a bulk body).
+    fn parse_node(&self, doc: &Node, mut lints: Vec<Lint>, chilled: bool, prefix: &str) -> Result<ParsedStream, ManagerError> {
+        let (config, more) = config::decode_stream(doc, Scope::Stream, !chilled).map_err(|e| match e {
+            ConfigError::Invalid { error, lints } if !chilled && !lints.is_empty() => {
+                let _ = error;
+                ManagerError::Lints(lint_strings(&lints, prefix))
+            }
+            other => config_error(other),
+        })?;
+        if !chilled {
+            lints.extend(more);
+            if !lints.is_empty() {
+                return Err(ManagerError::Lints(lint_strings(&lints, prefix)));
+            }
+        }
+        Ok(ParsedStream { config, raw: doc.to_json() })
+    }
+
+    /// Parses a bulk body (`{id: config, ...}`) into streams, linting each (lints prefixed
+    /// `stream '<id>': `) unless chilled.
+    pub fn parse_bulk(&self, body: &[u8], chilled: bool) -> Result<Vec<(String, ParsedStream)>, ManagerError> {
+        let opts = LoadOptions { scope: Scope::Stream, env: None, lint: !chilled, ..LoadOptions::default() };
+        let (doc, _) = config::read_document(body, &opts).map_err(config_error)?;
+        if doc.is_null() {
+            return Ok(Vec::new());
+        }
+        let Some(entries) = doc.as_map() else {
+            return Err(ManagerError::BadRequest(format!(
+                "expected a map of stream ids to configs, got {}",
+                doc.short_tag()
+            )));
+        };
+        let mut out = Vec::new();
+        let mut all_lints = Vec::new();
+        for e in entries {
+            if !valid_id(&e.key) {
+                return Err(ManagerError::InvalidId);
+            }
+            match self.parse_node(&e.value, Vec::new(), chilled, &format!("stream '{}': ", e.key)) {
+                Ok(p) => out.push((e.key.clone(), p)),
+                Err(ManagerError::Lints(l)) => all_lints.extend(l),
+                Err(other) => return Err(other),
+            }
+        }
+        if !all_lints.is_empty() {
+            return Err(ManagerError::Lints(all_lints));
+        }
+        Ok(out)
+    }
+
+    fn plan_context(&self, id: &str) -> PlanContext {
+        PlanContext {
+            stream: id.to_string(),
+            endpoints: self.opts.endpoints.clone(),
+            prefix_endpoints: self.opts.prefix_endpoints,
+        }
+    }
+
+    fn check_open(&self) -> Result<(), ManagerError> {
+        if self.closed.load(Ordering::SeqCst) {
+            Err(ManagerError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Creates and starts a stream.
+    pub async fn create(&self, id: &str, parsed: ParsedStream) -> Result<(), ManagerError> {
+        self.check_open()?;
+        if !valid_id(id) {
+            return Err(ManagerError::InvalidId);
+        }
+        let mut streams = self.streams.lock().await;
+        if streams.contains_key(id) {
+            return Err(ManagerError::AlreadyExists);
+        }
+        let plan = build_plan(&parsed.config, &self.plan_context(id))?;
+        let running = RunningStream::start(plan);
+        streams.insert(id.to_string(), Arc::new(Managed { parsed, running }));
+        drop(streams);
+        self.register_ready(id);
+        tracing::info!(stream = id, "stream created");
+        Ok(())
+    }
+
+    /// Replaces a stream: builds the new one first (any failure leaves the old one running),
+    /// starts it, then stops the old one within `timeout`.
+    pub async fn update(&self, id: &str, parsed: ParsedStream, timeout: Option<Duration>) -> Result<Option<StopError>, ManagerError> {
+        self.check_open()?;
+        if !self.streams.lock().await.contains_key(id) {
+            return Err(ManagerError::NotFound);
+        }
+        let plan = build_plan(&parsed.config, &self.plan_context(id))?;
+        let mut streams = self.streams.lock().await;
+        let Some(old) = streams.remove(id) else {
+            return Err(ManagerError::NotFound);
+        };
+        let running = RunningStream::start(plan);
+        streams.insert(id.to_string(), Arc::new(Managed { parsed, running }));
+        drop(streams);
+        let stop = old.running.stop(timeout.unwrap_or(self.opts.default_timeout)).await.err();
+        tracing::info!(stream = id, forced = stop.is_some(), "stream updated");
+        Ok(stop)
+    }
+
+    /// The raw document of a stream (for PATCH).
+    pub async fn raw(&self, id: &str) -> Result<serde_json::Value, ManagerError> {
+        let streams = self.streams.lock().await;
+        streams.get(id).map(|m| m.parsed.raw.clone()).ok_or(ManagerError::NotFound)
+    }
+
+    /// Stops and removes a stream, bounded by `timeout`. A forced stop still removes it and is
+    /// reported as `Some(StopError)`.
+    pub async fn delete(&self, id: &str, timeout: Option<Duration>) -> Result<Option<StopError>, ManagerError> {
+        let removed = self.streams.lock().await.remove(id).ok_or(ManagerError::NotFound)?;
+        let stop = removed.running.stop(timeout.unwrap_or(self.opts.default_timeout)).await.err();
+        tracing::info!(stream = id, forced = stop.is_some(), "stream deleted");
+        Ok(stop)
+    }
+
+    /// Makes `streams` the exclusive set: deletes the others, replaces the existing ones,
+    /// creates the new ones. Errors are collected as the reference words them.
+    pub async fn replace_all(&self, streams: Vec<(String, ParsedStream)>) -> Result<(), ManagerError> {
+        self.check_open()?;
+        let existing: Vec<String> = self.streams.lock().await.keys().cloned().collect();
+        let wanted: Vec<&String> = streams.iter().map(|(id, _)| id).collect();
+        let mut errors = Vec::new();
+        for id in existing.iter().filter(|id| !wanted.contains(id)) {
+            if let Err(e) = self.delete(id, None).await {
+                errors.push(format!("failed to delete stream: {}", e));
+            }
+        }
+        let mut creates = Vec::new();
+        for (id, parsed) in streams {
+            if existing.contains(&id) {
+                if let Err(e) = self.update(&id, parsed, None).await {
+                    errors.push(format!("failed to update stream: {}", e));
+                }
+            } else {
+                creates.push((id, parsed));
+            }
+        }
+        for (id, parsed) in creates {
+            if let Err(e) = self.create(&id, parsed).await {
+                errors.push(format!("failed to create stream: {}", e));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManagerError::BadRequest(errors.join("\n")))
+        }
+    }
+
+    /// Every stream's status.
+    pub async fn list(&self) -> BTreeMap<String, StreamStatus> {
+        let streams = self.streams.lock().await;
+        streams
+            .iter()
+            .map(|(id, m)| (id.clone(), StreamStatus { active: m.running.active(), uptime: m.running.uptime() }))
+            .collect()
+    }
+
+    /// A stream's status and its defaults-filled, secret-scrubbed config.
+    pub async fn get(&self, id: &str) -> Result<(StreamStatus, serde_json::Value), ManagerError> {
+        let streams = self.streams.lock().await;
+        let m = streams.get(id).ok_or(ManagerError::NotFound)?;
+        Ok((StreamStatus { active: m.running.active(), uptime: m.running.uptime() }, m.parsed.config.render()))
+    }
+
+    /// A stream's flat stats object (with `uptime_ns`).
+    pub async fn stats(&self, id: &str) -> Result<serde_json::Map<String, serde_json::Value>, ManagerError> {
+        let streams = self.streams.lock().await;
+        let m = streams.get(id).ok_or(ManagerError::NotFound)?;
+        let mut s = m.running.metrics().stats();
+        s.insert("uptime_ns".into(), serde_json::Value::from(m.running.uptime().as_nanos() as u64));
+        Ok(s)
+    }
+
+    /// Ids of active streams whose output is not connected.
+    pub async fn not_ready(&self) -> Vec<String> {
+        let streams = self.streams.lock().await;
+        streams
+            .iter()
+            .filter(|(_, m)| m.running.active() && !m.running.output_connected())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Every stream's metrics in the Prometheus text format.
+    pub async fn prometheus(&self) -> String {
+        let streams = self.streams.lock().await;
+        let mut out = String::new();
+        let mut typed = std::collections::HashSet::new();
+        for m in streams.values() {
+            m.running.metrics().write_prometheus(&mut out, &mut typed);
+        }
+        out
+    }
+
+    /// Stops every stream in parallel within `timeout`, then refuses further changes.
+    pub async fn shutdown(&self, timeout: Duration) -> Vec<(String, StopError)> {
+        self.closed.store(true, Ordering::SeqCst);
+        let all: Vec<(String, Arc<Managed>)> = std::mem::take(&mut *self.streams.lock().await).into_iter().collect();
+        let stops = all.iter().map(|(id, m)| async move { (id.clone(), m.running.stop(timeout).await) });
+        futures::future::join_all(stops)
+            .await
+            .into_iter()
+            .filter_map(|(id, r)| r.err().map(|e| (id, e)))
+            .collect()
+    }
+
+    /// Registers `/{id}/ready` (once per id; it looks the stream up at request time).
+    fn register_ready(&self, id: &str) {
+        let path = namespaced(self.opts.prefix_endpoints.then_some(id), "/ready");
+        if self.opts.endpoints.lookup(&path).is_some() && self.opts.prefix_endpoints {
+            return;
+        }
+        let me = self.me.clone();
+        let id = id.to_string();
+        let handler: Handler = Arc::new(move |_req| {
+            let me = me.clone();
+            let id = id.clone();
+            Box::pin(async move {
+                let Some(manager) = me.upgrade() else {
+                    return json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"error":"stream terminated","statuses":[]}"#.into());
+                };
+                let streams = manager.streams.lock().await;
+                let (code, body) = match streams.get(&id) {
+                    Some(m) if m.running.active() => {
+                        let connected = m.running.output_connected();
+                        let body = serde_json::json!({"statuses": [
+                            {"label": m.parsed.config.input.label, "path": "input", "connected": true},
+                            {"label": m.parsed.config.output.label, "path": "output", "connected": connected},
+                        ]});
+                        (if connected { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+                    }
+                    _ => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        serde_json::json!({"error": "stream terminated", "statuses": []}),
+                    ),
+                };
+                json_response(code, body.to_string())
+            })
+        });
+        self.opts.endpoints.register(&path, "Returns 200 OK if the stream's inputs and outputs are connected.", handler);
+    }
+}
+
+fn json_response(code: StatusCode, body: String) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("Content-Type", "application/json")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+/// Maps a config load failure to the API error: lint-shaped problems keep their position.
+fn config_error(e: ConfigError) -> ManagerError {
+    match e {
+        ConfigError::Invalid { error, .. } => ManagerError::BadRequest(error.to_string()),
+        ConfigError::TooLarge { .. } => ManagerError::BadRequest(e.to_string()),
+        other => ManagerError::BadRequest(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_the_contract() {
+        assert!(valid_id("foo"));
+        assert!(valid_id("a.b-c_1"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("a/b"));
+        assert!(!valid_id("a b"));
+        assert!(!valid_id(&"x".repeat(129)));
+    }
+}
+
+#[cfg(test)]
+mod send_tests {
+    fn assert_send<T: Send + Sync>() {}
+    #[test]
+    fn parsed_stream_is_send() {
+        assert_send::<super::ParsedStream>();
+        assert_send::<super::StreamsManager>();
+    }
+}

@@ -1,0 +1,320 @@
+//! `sluice streams [FLAGS] [FILE|DIR ...]`: the streams-mode service (HTTP server, REST API,
+//! streams loaded from files), and `sluice run FILE`: one stream until its input ends.
+//!
+//! Stream ids of files are their base names without `.yaml`/`.yml`; directories are walked
+//! for `.yaml`/`.yml` files (id = relative path with separators replaced by `_`). Environment
+//! interpolation applies to these files (never to API bodies). SIGINT/SIGTERM stop every
+//! stream gracefully within the shutdown timeout.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_runtime::endpoints::EndpointRegistry;
+use sluice_runtime::manager::{ManagerError, ManagerOptions, StreamsManager};
+
+use crate::api::{self, ApiState};
+
+/// Arguments of `sluice streams`.
+#[derive(Debug, clap::Args)]
+pub struct StreamsArgs {
+    /// Address of the HTTP server (overrides `http.address` of the root config).
+    #[arg(long = "http-address")]
+    pub http_address: Option<String>,
+    /// Root (observability) config file: `http`, `logger`, `shutdown_timeout`.
+    #[arg(short = 'o', long = "observability")]
+    pub observability: Option<PathBuf>,
+    /// Do not register the streams CRUD endpoints.
+    #[arg(long = "no-api")]
+    pub no_api: bool,
+    /// Prefix the endpoints of stream components with `/{stream id}`.
+    #[arg(long = "prefix-stream-endpoints", default_value = "true", action = clap::ArgAction::Set)]
+    pub prefix_stream_endpoints: bool,
+    /// Start even when stream files have lint errors.
+    #[arg(long)]
+    pub chilled: bool,
+    /// Bound of every stream stop (shutdown, DELETE/PUT without `timeout`).
+    #[arg(long = "shutdown-timeout", default_value = "30s")]
+    pub shutdown_timeout: String,
+    /// Log level (off, error, warn, info, debug, trace); overrides `logger.level`.
+    #[arg(long = "log.level")]
+    pub log_level: Option<String>,
+    /// Stream config files or directories.
+    pub paths: Vec<PathBuf>,
+}
+
+/// Arguments of `sluice run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The stream config file.
+    pub file: PathBuf,
+    /// Address of the HTTP server.
+    #[arg(long = "http-address")]
+    pub http_address: Option<String>,
+    /// Log level.
+    #[arg(long = "log.level")]
+    pub log_level: Option<String>,
+    /// Start even when the file has lint errors.
+    #[arg(long)]
+    pub chilled: bool,
+}
+
+/// Settings read from the root config.
+struct RootSettings {
+    address: String,
+    log_level: String,
+    log_format: String,
+    shutdown_timeout: Option<Duration>,
+}
+
+fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
+    let mut s = RootSettings {
+        address: "0.0.0.0:4195".into(),
+        log_level: "info".into(),
+        log_format: "logfmt".into(),
+        shutdown_timeout: None,
+    };
+    let Some(path) = path else { return Ok(s) };
+    let text = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e))?;
+    let opts = sluice_runtime::config::LoadOptions {
+        env: Some(&sluice_runtime::config::process_env),
+        ..Default::default()
+    };
+    let (doc, _) = sluice_runtime::config::read_document(&text, &opts).map_err(|e| format!("{}: {}", path.display(), e))?;
+    let v = doc.to_json();
+    if let Some(a) = v.pointer("/http/address").and_then(|a| a.as_str()) {
+        s.address = a.to_string();
+    }
+    if let Some(l) = v.pointer("/logger/level").and_then(|a| a.as_str()) {
+        s.log_level = l.to_ascii_lowercase();
+    }
+    if let Some(f) = v.pointer("/logger/format").and_then(|a| a.as_str()) {
+        s.log_format = f.to_string();
+    }
+    if let Some(t) = v.pointer("/shutdown_timeout").and_then(|a| a.as_str()) {
+        s.shutdown_timeout = Some(sluice_runtime::duration::parse(t).map_err(|e| format!("shutdown_timeout: {}", e))?);
+    }
+    Ok(s)
+}
+
+/// Sets up `tracing` with the level and format (`logfmt` or `json`).
+pub fn init_logging(level: &str, format: &str) {
+    let level = match level {
+        "off" | "none" => "off",
+        "error" | "fatal" => "error",
+        "warn" | "warning" => "warn",
+        "debug" => "debug",
+        "trace" | "all" => "trace",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Stream files named by the arguments, with their ids.
+fn stream_files(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {}", dir.display(), e))?;
+                for e in entries.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if matches!(path.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+                        let rel = path.strip_prefix(p).unwrap_or(&path).with_extension("");
+                        let id = rel.to_string_lossy().trim_matches('/').replace('/', "_");
+                        out.push((id, path));
+                    }
+                }
+            }
+        } else {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let id = name.strip_suffix(".yaml").or_else(|| name.strip_suffix(".yml")).unwrap_or(&name).to_string();
+            out.push((id, p.clone()));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (id, path) in &out {
+        if id.is_empty() {
+            return Err(format!("stream id could not be inferred from file: {}", path.display()));
+        }
+        if !seen.insert(id.clone()) {
+            return Err(format!("stream id ({}) collision from file: {}", id, path.display()));
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Received SIGINT, the service is closing"),
+        _ = term => tracing::info!("Received SIGTERM, the service is closing"),
+    }
+}
+
+/// Options of the service.
+struct ServiceOptions {
+    address: String,
+    no_api: bool,
+    prefix: bool,
+    chilled: bool,
+    shutdown_timeout: Duration,
+    files: Vec<(String, PathBuf)>,
+    /// Exit when every stream has ended (`sluice run`).
+    exit_when_done: bool,
+}
+
+/// Runs `sluice streams`.
+pub fn run(args: StreamsArgs) -> ExitCode {
+    let settings = match root_settings(args.observability.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("failed to read the root config: {}", e);
+            return ExitCode::from(1);
+        }
+    };
+    init_logging(args.log_level.as_deref().unwrap_or(&settings.log_level), &settings.log_format);
+    let shutdown_timeout = match sluice_runtime::duration::parse(&args.shutdown_timeout) {
+        Ok(d) => settings.shutdown_timeout.filter(|_| args.shutdown_timeout == "30s").unwrap_or(d),
+        Err(e) => {
+            eprintln!("--shutdown-timeout: {}", e);
+            return ExitCode::from(1);
+        }
+    };
+    let files = match stream_files(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("stream configuration file read error: {}", e);
+            return ExitCode::from(1);
+        }
+    };
+    serve(ServiceOptions {
+        address: args.http_address.unwrap_or(settings.address),
+        no_api: args.no_api,
+        prefix: args.prefix_stream_endpoints,
+        chilled: args.chilled,
+        shutdown_timeout,
+        files,
+        exit_when_done: false,
+    })
+}
+
+/// Runs `sluice run FILE`.
+pub fn run_single(args: RunArgs) -> ExitCode {
+    init_logging(args.log_level.as_deref().unwrap_or("info"), "logfmt");
+    serve(ServiceOptions {
+        address: args.http_address.unwrap_or_else(|| "0.0.0.0:4195".into()),
+        no_api: true,
+        prefix: false,
+        chilled: args.chilled,
+        shutdown_timeout: Duration::from_secs(30),
+        files: vec![("root".into(), args.file)],
+        exit_when_done: true,
+    })
+}
+
+fn serve(opts: ServiceOptions) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("failed to start the runtime: {}", e);
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(serve_async(opts))
+}
+
+async fn serve_async(opts: ServiceOptions) -> ExitCode {
+    let endpoints = EndpointRegistry::new();
+    let manager = StreamsManager::new(ManagerOptions {
+        endpoints: endpoints.clone(),
+        prefix_endpoints: opts.prefix,
+        default_timeout: opts.shutdown_timeout,
+    });
+    let listener = match tokio::net::TcpListener::bind(&opts.address).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(address = %opts.address, error = %e, "failed to bind the HTTP server");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(address = %opts.address, "Listening for HTTP requests");
+    let app = api::router(ApiState { manager: manager.clone(), endpoints }, opts.no_api);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::serve(listener, app, async move {
+        let _ = stop_rx.await;
+    }));
+
+    for (id, path) in &opts.files {
+        if let Err(e) = load_file(&manager, id, path, opts.chilled).await {
+            tracing::error!("failed to create stream ({}): {}", id, e);
+            let _ = manager.shutdown(opts.shutdown_timeout).await;
+            return ExitCode::from(1);
+        }
+    }
+    tracing::info!("Launching sluice in streams mode, use CTRL+C to close");
+
+    if opts.exit_when_done {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = wait_all_done(&manager) => {}
+        }
+    } else {
+        shutdown_signal().await;
+    }
+    let forced = manager.shutdown(opts.shutdown_timeout).await;
+    for (id, e) in &forced {
+        tracing::warn!(stream = %id, "{}", e);
+    }
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_all_done(manager: &Arc<StreamsManager>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if manager.list().await.values().all(|s| !s.active) {
+            return;
+        }
+    }
+}
+
+async fn load_file(manager: &StreamsManager, id: &str, path: &Path, chilled: bool) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e))?;
+    let parsed = match manager.parse(&text, true, chilled) {
+        Ok(p) => p,
+        Err(ManagerError::Lints(lints)) => {
+            for l in &lints {
+                tracing::error!(lint = %format!("{}{}", path.display(), l), "Config lint error");
+            }
+            return Err("shutting down due to stream linter errors, to prevent shutdown run sluice with --chilled".into());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    manager.create(id, parsed).await.map_err(|e| e.to_string())
+}
