@@ -23,7 +23,9 @@ pub fn elasticsearch() -> ComponentSpec {
         "Publishes messages into an Elasticsearch index.",
         vec![
             F::string("urls", "A list of URLs to connect to.").array().url(),
-            F::string("index", "The index to place messages.").interpolated(),
+            // Required in the last upstream spec, but the walkthrough's `bar` stream omits it and
+            // must load: the v3 default applies.
+            F::string("index", "The index to place messages.").default("benthos_index").interpolated(),
             F::string("action", "The action to take on the document.").default("index").interpolated().advanced(),
             F::string("pipeline", "An optional pipeline id to preprocess incoming documents.")
                 .default("")

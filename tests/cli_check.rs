@@ -1,0 +1,151 @@
+//! `sluice compile --check` / `sluice lint` and `sluice list`, run as the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sluice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run sluice")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn walkthrough_streams_are_clean() {
+    for file in ["foo.yaml", "bar.yaml", "bulk_bar.yaml", "bulk_baz.yaml"] {
+        let path = Path::new("tests/fixtures/streams").join(file);
+        let out = sluice(&["compile", "--check", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{file}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_directory_is_walked() {
+    let out = sluice(&["lint", "tests/fixtures/streams"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_broken_file_exits_1_with_the_lint_and_a_caret() {
+    let out = sluice(&["lint", "tests/fixtures/broken/bad.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let mut lines = err.lines();
+    assert_eq!(lines.next(), Some("tests/fixtures/broken/bad.yaml(4,1) field huh not recognised"));
+    assert_eq!(lines.next(), Some("      huh: true"));
+    assert_eq!(lines.next(), Some("      ^"));
+}
+
+#[test]
+fn json_format_lists_lints_on_stdout() {
+    let out = sluice(&["compile", "--check", "--format", "json", "tests/fixtures/broken/bad.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    assert_eq!(
+        v,
+        serde_json::json!([{
+            "file": "tests/fixtures/broken/bad.yaml",
+            "line": 4,
+            "col": 1,
+            "message": "field huh not recognised",
+            "severity": "error"
+        }])
+    );
+    let clean = sluice(&["compile", "--check", "--format", "json", "tests/fixtures/streams/foo.yaml"]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&clean.stdout).trim(), "[]");
+}
+
+#[test]
+fn an_unreadable_path_exits_2() {
+    let out = sluice(&["lint", "tests/fixtures/does-not-exist.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does-not-exist.yaml"));
+}
+
+#[test]
+fn env_vars_are_interpolated_in_files() {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("env.yaml");
+    std::fs::write(&file, "input:\n  http_client:\n    url: ${SLUICE_TEST_URL}\n    verb: ${SLUICE_TEST_UNSET_VERB}\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["lint", file.to_str().unwrap()])
+        .env("SLUICE_TEST_URL", "http://localhost/x")
+        .env_remove("SLUICE_TEST_UNSET_VERB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).lines().next().unwrap(),
+        format!("{}(1,1) required environment variables were not set: [SLUICE_TEST_UNSET_VERB]", file.display())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn list_json_has_every_component_with_fields_and_defaults() {
+    let out = sluice(&["list", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let items = v.as_array().unwrap();
+    let find = |kind: &str, name: &str| {
+        items
+            .iter()
+            .find(|c| c["kind"] == kind && c["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name} not listed"))
+    };
+    let expected = [
+        ("input", &["http_server", "http_client", "kafka", "generate", "stdin", "file"][..]),
+        ("buffer", &["none", "memory"]),
+        ("processor", &["mapping", "mutation", "bloblang", "log", "switch", "catch", "try"]),
+        (
+            "output",
+            &["http_server", "http_client", "elasticsearch", "kafka", "stdout", "drop", "file", "reject"],
+        ),
+        ("cache", &["memory"]),
+        ("rate_limit", &["local"]),
+    ];
+    for (kind, names) in expected {
+        for name in names {
+            find(kind, name);
+        }
+    }
+    assert_eq!(items.len(), sluice_runtime::registry::registry().all().len());
+    let generate = find("input", "generate");
+    let field = |c: &serde_json::Value, f: &str| c["fields"].as_array().unwrap().iter().find(|x| x["name"] == f).cloned().unwrap();
+    assert_eq!(field(generate, "interval")["default"], "1s");
+    assert_eq!(field(generate, "count")["default"], 0);
+    assert_eq!(field(generate, "batch_size")["default"], 1);
+    assert_eq!(field(generate, "auto_replay_nacks")["default"], true);
+    assert_eq!(field(generate, "mapping")["bloblang"], true);
+    assert_eq!(field(generate, "mapping")["required"], true);
+    assert_eq!(find("cache", "memory")["default"]["default_ttl"], "5m");
+    assert_eq!(find("rate_limit", "local")["default"], serde_json::json!({"count": 1000, "interval": "1s"}));
+    assert_eq!(find("buffer", "memory")["default"]["limit"], 524_288_000);
+    let es = find("output", "elasticsearch");
+    assert_eq!(field(es, "id")["default"], "${!counter()}-${!timestamp_unix()}");
+    let auth = field(es, "basic_auth");
+    let password = auth["children"].as_array().unwrap().iter().find(|x| x["name"] == "password").unwrap();
+    assert_eq!(password["secret"], true);
+    assert_eq!(find("processor", "mapping")["config"]["bloblang"], true);
+    assert_eq!(find("output", "reject")["config"]["interpolated"], true);
+}
+
+#[test]
+fn list_text_mentions_every_component() {
+    let out = sluice(&["list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for c in sluice_runtime::registry::registry().all() {
+        assert!(text.contains(&format!("  {}: ", c.name)), "{} missing", c.name);
+    }
+    assert!(text.contains("INPUT:") && text.contains("RATE_LIMIT:"));
+}
