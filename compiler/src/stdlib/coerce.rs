@@ -78,7 +78,7 @@ pub fn as_i64(v: &Value) -> Result<i64, EvalError> {
 /// A float as a value, as an integer when it is integral and fits (the reference's rounding
 /// methods return int64 when they can).
 pub fn int_if_integral(f: f64) -> Value {
-    if f.fract() == 0.0 && f >= -9.223372036854775e18 && f < 9.223372036854775e18 {
+    if f.fract() == 0.0 && (-9.223372036854775e18..9.223372036854775e18).contains(&f) {
         Value::Int(f as i64)
     } else {
         Value::Float(f)
@@ -126,7 +126,9 @@ pub fn split_path(path: &str) -> Vec<String> {
     if path.is_empty() {
         return Vec::new();
     }
-    path.split('.').map(|s| s.replace("~1", ".").replace("~0", "~")).collect()
+    path.split('.')
+        .map(|s| s.replace("~1", ".").replace("~0", "~"))
+        .collect()
 }
 
 /// A compiled regular expression, cached by pattern.
@@ -137,7 +139,8 @@ pub fn regex(pattern: &str) -> Result<Arc<regex::Regex>, EvalError> {
         return Ok(r.clone());
     }
     let r = Arc::new(
-        regex::Regex::new(pattern).map_err(|e| EvalError::new(format!("failed to compile regex: {}", e)))?,
+        regex::Regex::new(pattern)
+            .map_err(|e| EvalError::new(format!("failed to compile regex: {}", e)))?,
     );
     let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
     if c.len() > 1024 {
@@ -155,10 +158,16 @@ pub fn go_value_string(v: &Value) -> String {
         Value::Bytes(b) => format!("{:?}", b.as_ref()).replace(',', ""),
         Value::Null | Value::Nothing | Value::Deleted => "<nil>".into(),
         Value::Float(f) => go_float_g(*f),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_value_string).collect::<Vec<_>>().join(" ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_value_string).collect::<Vec<_>>().join(" ")
+        ),
         Value::Object(o) => format!(
             "map[{}]",
-            o.iter().map(|(k, v)| format!("{}:{}", k, go_value_string(v))).collect::<Vec<_>>().join(" ")
+            o.iter()
+                .map(|(k, v)| format!("{}:{}", k, go_value_string(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         other => other.to_display_string(),
     }
@@ -171,10 +180,18 @@ pub fn go_float_g(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let exp = f.abs().log10().floor() as i32;
     if !(-4..21).contains(&exp) {

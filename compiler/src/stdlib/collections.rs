@@ -25,8 +25,12 @@ pub static METHODS: &[MethodSpec] = &[
         Value::Array(a) => Value::Array(a),
         other => Value::Array(vec![other]),
     })),
-    m!("all", [Param::query("test")], Bool, |c, v| quantify(c, v, true)),
-    m!("any", [Param::query("test")], Bool, |c, v| quantify(c, v, false)),
+    m!("all", [Param::query("test")], Bool, |c, v| quantify(
+        c, v, true
+    )),
+    m!("any", [Param::query("test")], Bool, |c, v| quantify(
+        c, v, false
+    )),
     m!("append", VARIADIC, Array, |c, v| {
         let mut a = as_array(&v)?.clone();
         a.extend(variadic(c)?);
@@ -47,12 +51,17 @@ pub static METHODS: &[MethodSpec] = &[
         let with = c.value(0)?;
         Ok(merge_values(v, with, false))
     }),
-    m!("collapse", [Param::def("include_empty", Default::Bool(false))], Object, |c, v| {
-        let include_empty = c.bool(0)?;
-        let mut out = Object::new();
-        collapse(&v, String::new(), include_empty, &mut out);
-        Ok(Value::Object(out))
-    }),
+    m!(
+        "collapse",
+        [Param::def("include_empty", Default::Bool(false))],
+        Object,
+        |c, v| {
+            let include_empty = c.bool(0)?;
+            let mut out = Object::new();
+            collapse(&v, String::new(), include_empty, &mut out);
+            Ok(Value::Object(out))
+        }
+    ),
     m!("contains", [Param::req("value")], Bool, contains),
     m!("enumerated", [], Array, |_, v| Ok(Value::Array(
         as_array(&v)?
@@ -73,7 +82,13 @@ pub static METHODS: &[MethodSpec] = &[
     m!("filter", [Param::query("test")], Any, filter),
     m!("find", [Param::req("value")], Number, |c, v| {
         let needle = c.value(0)?;
-        Ok(Value::Int(as_array(&v)?.iter().position(|e| *e == needle).map(|i| i as i64).unwrap_or(-1)))
+        Ok(Value::Int(
+            as_array(&v)?
+                .iter()
+                .position(|e| *e == needle)
+                .map(|i| i as i64)
+                .unwrap_or(-1),
+        ))
     }),
     m!("find_all", [Param::req("value")], Array, |c, v| {
         let needle = c.value(0)?;
@@ -92,7 +107,9 @@ pub static METHODS: &[MethodSpec] = &[
     }),
     m!("find_all_by", [Param::query("query")], Array, |c, v| {
         let hits = matching_indexes(c, &v, false)?;
-        Ok(Value::Array(hits.into_iter().map(|i| Value::Int(i as i64)).collect()))
+        Ok(Value::Array(
+            hits.into_iter().map(|i| Value::Int(i as i64)).collect(),
+        ))
     }),
     m!("flatten", [], Array, |_, v| {
         let mut out = Vec::new();
@@ -104,24 +121,44 @@ pub static METHODS: &[MethodSpec] = &[
         }
         Ok(Value::Array(out))
     }),
-    m!("fold", [Param::req("initial"), Param::query("query")], Any, |c, v| {
-        let mut tally = c.value(0)?;
-        for e in as_array(&v)? {
-            tally = c.apply(1, &pair("tally", tally, "value", e.clone()))?;
+    m!(
+        "fold",
+        [Param::req("initial"), Param::query("query")],
+        Any,
+        |c, v| {
+            let mut tally = c.value(0)?;
+            for e in as_array(&v)? {
+                tally = c.apply(1, &pair("tally", tally, "value", e.clone()))?;
+            }
+            Ok(tally)
         }
-        Ok(tally)
-    }),
+    ),
     m!("index", [Param::req("index")], Any, index),
-    m!("join", [Param::def("delimiter", Default::Str(""))], Str, |c, v| {
-        let delim = c.string(0)?;
-        let parts = as_array(&v)?.iter().map(|e| as_str(e).map(str::to_string)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Value::Str(parts.join(&delim)))
-    }),
+    m!(
+        "join",
+        [Param::def("delimiter", Default::Str(""))],
+        Str,
+        |c, v| {
+            let delim = c.string(0)?;
+            let parts = as_array(&v)?
+                .iter()
+                .map(|e| as_str(e).map(str::to_string))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::Str(parts.join(&delim)))
+        }
+    ),
     m!("key_values", [], Array, |_, v| Ok(Value::Array(
-        as_object(&v)?.iter().map(|(k, e)| pair("key", Value::str(k), "value", e.clone())).collect()
+        as_object(&v)?
+            .iter()
+            .map(|(k, e)| pair("key", Value::str(k), "value", e.clone()))
+            .collect()
     ))),
-    m!("keys", [], Array, |_, v| Ok(Value::Array(as_object(&v)?.keys().map(Value::str).collect()))),
-    m!("values", [], Array, |_, v| Ok(Value::Array(as_object(&v)?.values().cloned().collect()))),
+    m!("keys", [], Array, |_, v| Ok(Value::Array(
+        as_object(&v)?.keys().map(Value::str).collect()
+    ))),
+    m!("values", [], Array, |_, v| Ok(Value::Array(
+        as_object(&v)?.values().cloned().collect()
+    ))),
     m!("length", [], Number, |_, v| Ok(Value::Int(match &v {
         Value::Str(s) => s.len(),
         Value::Bytes(b) => b.len(),
@@ -130,7 +167,12 @@ pub static METHODS: &[MethodSpec] = &[
         other => return Err(EvalError::expected("string, array or object", other)),
     } as i64))),
     m!("map_each", [Param::query("query")], Any, map_each),
-    m!("map_each_key", [Param::query("query")], Object, map_each_key),
+    m!(
+        "map_each_key",
+        [Param::query("query")],
+        Object,
+        map_each_key
+    ),
     m!("slice", [Param::req("low"), Param::opt("high")], Any, slice),
     m!("sort", [Param::opt_query("compare")], Array, sort),
     m!("sort_by", [Param::query("query")], Array, sort_by),
@@ -181,7 +223,11 @@ pub static METHODS: &[MethodSpec] = &[
         if arrays.iter().any(|a| a.len() != len) {
             return Err(EvalError::new("can't zip different length array values"));
         }
-        Ok(Value::Array((0..len).map(|i| Value::Array(arrays.iter().map(|a| a[i].clone()).collect())).collect()))
+        Ok(Value::Array(
+            (0..len)
+                .map(|i| Value::Array(arrays.iter().map(|a| a[i].clone()).collect()))
+                .collect(),
+        ))
     }),
 ];
 
@@ -252,7 +298,13 @@ pub fn merge_values(into: Value, with: Value, overwrite: bool) -> Value {
 }
 
 fn collapse(v: &Value, prefix: String, include_empty: bool, out: &mut Object) {
-    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{}.{}", prefix, k) };
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{}.{}", prefix, k)
+        }
+    };
     match v {
         Value::Object(o) if !o.is_empty() => {
             for (k, e) in o {
@@ -295,7 +347,9 @@ fn explode(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     };
     match target {
         Value::Array(a) => Ok(Value::Array(a.into_iter().map(with).collect())),
-        Value::Object(o) => Ok(Value::Object(o.into_iter().map(|(k, e)| (k, with(e))).collect())),
+        Value::Object(o) => Ok(Value::Object(
+            o.into_iter().map(|(k, e)| (k, with(e))).collect(),
+        )),
         other => Err(EvalError::expected("array or object", &other)),
     }
 }
@@ -347,8 +401,12 @@ fn index(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let i = c.int(0)?;
     let oob = || EvalError::new(format!("index {} out of bounds", i));
     match &v {
-        Value::Array(a) => resolve_index(i, a.len()).map(|j| a[j].clone()).ok_or_else(oob),
-        Value::Bytes(b) => resolve_index(i, b.len()).map(|j| Value::Int(b[j] as i64)).ok_or_else(oob),
+        Value::Array(a) => resolve_index(i, a.len())
+            .map(|j| a[j].clone())
+            .ok_or_else(oob),
+        Value::Bytes(b) => resolve_index(i, b.len())
+            .map(|j| Value::Int(b[j] as i64))
+            .ok_or_else(oob),
         other => Err(EvalError::expected("array", other)),
     }
 }
@@ -485,7 +543,10 @@ fn sort(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     if !c.has_query(0) {
         return sort_values(items, |a, b| Ok(compare(a, b)? == Ordering::Less)).map(Value::Array);
     }
-    sort_values(items, |a, b| test(c, 0, &pair("left", a.clone(), "right", b.clone()))).map(Value::Array)
+    sort_values(items, |a, b| {
+        test(c, 0, &pair("left", a.clone(), "right", b.clone()))
+    })
+    .map(Value::Array)
 }
 
 fn sort_by(c: &mut Call, v: Value) -> Result<Value, EvalError> {
@@ -498,7 +559,9 @@ fn sort_by(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         Value::Array(kv) => kv[0].clone(),
         _ => Value::Null,
     };
-    let sorted = sort_values(keyed, |a, b| Ok(compare(&key(a), &key(b))? == Ordering::Less))?;
+    let sorted = sort_values(keyed, |a, b| {
+        Ok(compare(&key(a), &key(b))? == Ordering::Less)
+    })?;
     Ok(Value::Array(
         sorted
             .into_iter()
@@ -515,9 +578,16 @@ fn unique(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let mut seen: Vec<Value> = Vec::new();
     let mut out = Vec::new();
     for e in items {
-        let key = if c.has_query(0) { c.apply(0, e)? } else { e.clone() };
+        let key = if c.has_query(0) {
+            c.apply(0, e)?
+        } else {
+            e.clone()
+        };
         // Numbers and strings are distinct even when they print alike.
-        if !seen.iter().any(|s| *s == key && s.type_name() == key.type_name()) {
+        if !seen
+            .iter()
+            .any(|s| *s == key && s.type_name() == key.type_name())
+        {
             seen.push(key);
             out.push(e.clone());
         }
@@ -535,16 +605,29 @@ mod tests {
 
     #[test]
     fn merge_gathers_collisions() {
-        let m = merge_values(j(r#"{"a":1,"b":{"c":[1]}}"#), j(r#"{"a":2,"b":{"c":2}}"#), false);
+        let m = merge_values(
+            j(r#"{"a":1,"b":{"c":[1]}}"#),
+            j(r#"{"a":2,"b":{"c":2}}"#),
+            false,
+        );
         assert_eq!(m.to_json_string(), r#"{"a":[1,2],"b":{"c":[1,2]}}"#);
-        let a = merge_values(j(r#"{"a":1,"b":{"c":1}}"#), j(r#"{"a":2,"b":{"d":2}}"#), true);
+        let a = merge_values(
+            j(r#"{"a":1,"b":{"c":1}}"#),
+            j(r#"{"a":2,"b":{"d":2}}"#),
+            true,
+        );
         assert_eq!(a.to_json_string(), r#"{"a":2,"b":{"c":1,"d":2}}"#);
     }
 
     #[test]
     fn collapse_paths() {
         let mut out = Object::new();
-        collapse(&j(r#"{"foo":[{"bar":"1"},{"bar":{}}]}"#), String::new(), false, &mut out);
+        collapse(
+            &j(r#"{"foo":[{"bar":"1"},{"bar":{}}]}"#),
+            String::new(),
+            false,
+            &mut out,
+        );
         assert_eq!(Value::Object(out).to_json_string(), r#"{"foo.0.bar":"1"}"#);
     }
 

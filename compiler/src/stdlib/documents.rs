@@ -13,10 +13,34 @@ use crate::value::{Object, Value};
 
 /// The methods of this family.
 pub static METHODS: &[MethodSpec] = &[
-    MethodSpec { name: "json_path", params: &[Param::req("expression")], returns: Type::Any, pure: true, imp: json_path },
-    MethodSpec { name: "json_schema", params: &[Param::req("schema")], returns: Type::Any, pure: true, imp: json_schema },
-    MethodSpec { name: "diff", params: &[Param::req("other")], returns: Type::Array, pure: true, imp: diff },
-    MethodSpec { name: "patch", params: &[Param::req("changelog")], returns: Type::Any, pure: true, imp: patch },
+    MethodSpec {
+        name: "json_path",
+        params: &[Param::req("expression")],
+        returns: Type::Any,
+        pure: true,
+        imp: json_path,
+    },
+    MethodSpec {
+        name: "json_schema",
+        params: &[Param::req("schema")],
+        returns: Type::Any,
+        pure: true,
+        imp: json_schema,
+    },
+    MethodSpec {
+        name: "diff",
+        params: &[Param::req("other")],
+        returns: Type::Array,
+        pure: true,
+        imp: diff,
+    },
+    MethodSpec {
+        name: "patch",
+        params: &[Param::req("changelog")],
+        returns: Type::Any,
+        pure: true,
+        imp: patch,
+    },
 ];
 
 /// One step of a JSONPath.
@@ -39,15 +63,20 @@ enum Step {
 }
 
 fn path_err(expr: &str, why: &str) -> EvalError {
-    EvalError::new(format!("failed to parse JSON path expression {}: {}", expr, why))
+    EvalError::new(format!(
+        "failed to parse JSON path expression {}: {}",
+        expr, why
+    ))
 }
 
 /// Parses a JSONPath expression (`$.a.b[0]`, `$..name`, `$.list[?(@.x == 'y')]`).
 fn parse_path(expr: &str) -> Result<Vec<Step>, EvalError> {
     let s = expr.trim();
-    let mut rest = s.strip_prefix('$').ok_or_else(|| path_err(expr, "must start with $"))?;
+    let mut rest = s
+        .strip_prefix('$')
+        .ok_or_else(|| path_err(expr, "must start with $"))?;
     let mut steps = Vec::new();
-    let name_len = |r: &str| r.find(|c: char| c == '.' || c == '[').unwrap_or(r.len());
+    let name_len = |r: &str| r.find(['.', '[']).unwrap_or(r.len());
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix("..") {
             if let Some(r2) = r.strip_prefix('*') {
@@ -64,7 +93,11 @@ fn parse_path(expr: &str) -> Result<Vec<Step>, EvalError> {
         } else if let Some(r) = rest.strip_prefix('.') {
             let n = name_len(r);
             let name = &r[..n];
-            steps.push(if name == "*" { Step::Wildcard } else { Step::Child(name.to_string()) });
+            steps.push(if name == "*" {
+                Step::Wildcard
+            } else {
+                Step::Child(name.to_string())
+            });
             rest = &r[n..];
         } else if let Some(r) = rest.strip_prefix('[') {
             let end = bracket_end(r).ok_or_else(|| path_err(expr, "unterminated bracket"))?;
@@ -106,21 +139,37 @@ fn parse_bracket(inner: &str) -> Option<Step> {
     }
     let parts = split_top(inner, ',');
     if parts.len() > 1 {
-        return Some(Step::Union(parts.iter().map(|p| parse_bracket(p.trim())).collect::<Option<Vec<_>>>()?));
+        return Some(Step::Union(
+            parts
+                .iter()
+                .map(|p| parse_bracket(p.trim()))
+                .collect::<Option<Vec<_>>>()?,
+        ));
     }
     if let Some(q) = unquote(inner) {
         return Some(Step::Child(q));
     }
     if let Some((a, b)) = inner.split_once(':') {
-        let num = |s: &str| if s.trim().is_empty() { Some(None) } else { s.trim().parse().ok().map(Some) };
-        return Some(Step::Slice(num(a)?, num(b.split(':').next().unwrap_or(""))?));
+        let num = |s: &str| {
+            if s.trim().is_empty() {
+                Some(None)
+            } else {
+                s.trim().parse().ok().map(Some)
+            }
+        };
+        return Some(Step::Slice(
+            num(a)?,
+            num(b.split(':').next().unwrap_or(""))?,
+        ));
     }
     inner.parse().ok().map(Step::Index)
 }
 
 fn unquote(s: &str) -> Option<String> {
     let s = s.trim();
-    if s.len() >= 2 && ((s.starts_with('\'') && s.ends_with('\'')) || (s.starts_with('"') && s.ends_with('"'))) {
+    if s.len() >= 2
+        && ((s.starts_with('\'') && s.ends_with('\'')) || (s.starts_with('"') && s.ends_with('"')))
+    {
         Some(s[1..s.len() - 1].to_string())
     } else {
         None
@@ -229,8 +278,11 @@ fn apply_step<'v>(step: &Step, v: &'v Value, out: &mut Vec<&'v Value>) -> Result
 fn filter_operand(s: &str, cur: &Value) -> Option<Value> {
     let s = s.trim();
     if let Some(p) = s.strip_prefix('@') {
-        let path: Vec<String> =
-            p.split('.').filter(|x| !x.is_empty()).map(|x| unquote(x).unwrap_or_else(|| x.to_string())).collect();
+        let path: Vec<String> = p
+            .split('.')
+            .filter(|x| !x.is_empty())
+            .map(|x| unquote(x).unwrap_or_else(|| x.to_string()))
+            .collect();
         return interp::get_path(cur, &path).cloned();
     }
     if let Some(q) = unquote(s) {
@@ -268,14 +320,19 @@ fn eval_filter(expr: &str, cur: &Value) -> Result<bool, EvalError> {
     for op in ["==", "!=", "<=", ">=", "<", ">"] {
         if let Some((l, r)) = expr.split_once(op) {
             let (l, r) = (filter_operand(l, cur), filter_operand(r, cur));
-            let (Some(l), Some(r)) = (l, r) else { return Ok(op == "!=") };
+            let (Some(l), Some(r)) = (l, r) else {
+                return Ok(op == "!=");
+            };
             return Ok(match op {
                 "==" => l == r,
                 "!=" => l != r,
                 _ => {
                     let ord = match (&l, &r) {
                         (Value::Str(a), Value::Str(b)) => a.partial_cmp(b),
-                        _ => l.as_f64().zip(r.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
+                        _ => l
+                            .as_f64()
+                            .zip(r.as_f64())
+                            .and_then(|(a, b)| a.partial_cmp(&b)),
                     };
                     let Some(ord) = ord else { return Ok(false) };
                     match op {
@@ -288,12 +345,16 @@ fn eval_filter(expr: &str, cur: &Value) -> Result<bool, EvalError> {
             });
         }
     }
-    Ok(matches!(filter_operand(expr, cur), Some(v) if !matches!(v, Value::Null | Value::Bool(false))))
+    Ok(
+        matches!(filter_operand(expr, cur), Some(v) if !matches!(v, Value::Null | Value::Bool(false))),
+    )
 }
 
 /// True when a path can select at most one value (no wildcards, recursion or filters).
 fn is_definite(steps: &[Step]) -> bool {
-    steps.iter().all(|s| matches!(s, Step::Child(_) | Step::Index(_)))
+    steps
+        .iter()
+        .all(|s| matches!(s, Step::Child(_) | Step::Index(_)))
 }
 
 fn json_path(c: &mut Call, v: Value) -> Result<Value, EvalError> {
@@ -308,10 +369,9 @@ fn json_path(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         cur = next;
     }
     if is_definite(&steps) {
-        return cur
-            .first()
-            .map(|x| (*x).clone())
-            .ok_or_else(|| EvalError::new(format!("unknown key in JSON path expression {}", expr)));
+        return cur.first().map(|x| (*x).clone()).ok_or_else(|| {
+            EvalError::new(format!("unknown key in JSON path expression {}", expr))
+        });
     }
     Ok(Value::Array(cur.into_iter().cloned().collect()))
 }
@@ -323,10 +383,11 @@ fn validator(schema: &str) -> Result<Arc<jsonschema::Validator>, EvalError> {
     if let Some(v) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(schema) {
         return Ok(v.clone());
     }
-    let parsed: serde_json::Value =
-        serde_json::from_str(schema).map_err(|e| EvalError::new(format!("failed to parse json schema: {}", e)))?;
+    let parsed: serde_json::Value = serde_json::from_str(schema)
+        .map_err(|e| EvalError::new(format!("failed to parse json schema: {}", e)))?;
     let v = Arc::new(
-        jsonschema::validator_for(&parsed).map_err(|e| EvalError::new(format!("failed to compile json schema: {}", e)))?,
+        jsonschema::validator_for(&parsed)
+            .map_err(|e| EvalError::new(format!("failed to compile json schema: {}", e)))?,
     );
     let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
     if c.len() > 256 {
@@ -344,7 +405,11 @@ fn json_schema(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         .iter_errors(&instance)
         .map(|e| {
             let ptr = e.instance_path.to_string();
-            let field = if ptr.is_empty() { "(root)".to_string() } else { ptr.trim_start_matches('/').replace('/', ".") };
+            let field = if ptr.is_empty() {
+                "(root)".to_string()
+            } else {
+                ptr.trim_start_matches('/').replace('/', ".")
+            };
             format!("{} {}", field, e)
         })
         .collect();
@@ -359,7 +424,10 @@ fn json_schema(c: &mut Call, v: Value) -> Result<Value, EvalError> {
 fn change(kind: &str, path: &[String], from: Value, to: Value) -> Value {
     let mut o = Object::new();
     o.insert("Type".into(), Value::str(kind));
-    o.insert("Path".into(), Value::Array(path.iter().map(Value::str).collect()));
+    o.insert(
+        "Path".into(),
+        Value::Array(path.iter().map(Value::str).collect()),
+    );
     o.insert("From".into(), from);
     o.insert("To".into(), to);
     Value::Object(o)
@@ -476,8 +544,12 @@ mod tests {
 
     #[test]
     fn json_paths() {
-        let v = j(r#"{"name":"alice","foo":{"name":"bob"},"list":[{"t":"a","n":1},{"t":"b","n":2}]}"#);
-        assert_eq!(eval(&v, "$..name"), vec![Value::str("alice"), Value::str("bob")]);
+        let v =
+            j(r#"{"name":"alice","foo":{"name":"bob"},"list":[{"t":"a","n":1},{"t":"b","n":2}]}"#);
+        assert_eq!(
+            eval(&v, "$..name"),
+            vec![Value::str("alice"), Value::str("bob")]
+        );
         assert_eq!(eval(&v, "$.list[?(@.t=='b')].n"), vec![Value::Int(2)]);
         assert_eq!(eval(&v, "$.list[-1].t"), vec![Value::str("b")]);
         assert_eq!(eval(&v, "$.list[*].n"), vec![Value::Int(1), Value::Int(2)]);
@@ -494,7 +566,11 @@ mod tests {
         let mut doc = a.clone();
         for e in &log {
             let e = as_object(e).unwrap();
-            let path: Vec<String> = as_array(&e["Path"]).unwrap().iter().map(|p| p.to_display_string()).collect();
+            let path: Vec<String> = as_array(&e["Path"])
+                .unwrap()
+                .iter()
+                .map(|p| p.to_display_string())
+                .collect();
             set_or_push(&mut doc, &path, e["To"].clone());
         }
         assert_eq!(doc, b);

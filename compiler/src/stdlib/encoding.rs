@@ -34,18 +34,45 @@ pub static METHODS: &[MethodSpec] = &[
         let (_, dec) = codec(&scheme)?;
         dec(&to_bytes(&v)).map(bytes_value)
     }),
-    m!("hash", [Param::req("algorithm"), Param::opt("key"), Param::def("polynomial", Default::Str("IEEE"))], Bytes, hash),
-    m!("compress", [Param::req("algorithm"), Param::def("level", Default::Int(-1))], Bytes, |c, v| {
-        let algo = c.string(0)?;
-        let level = c.int(1)?;
-        compress(&algo, level, &to_bytes(&v)).map(bytes_value)
-    }),
+    m!(
+        "hash",
+        [
+            Param::req("algorithm"),
+            Param::opt("key"),
+            Param::def("polynomial", Default::Str("IEEE"))
+        ],
+        Bytes,
+        hash
+    ),
+    m!(
+        "compress",
+        [
+            Param::req("algorithm"),
+            Param::def("level", Default::Int(-1))
+        ],
+        Bytes,
+        |c, v| {
+            let algo = c.string(0)?;
+            let level = c.int(1)?;
+            compress(&algo, level, &to_bytes(&v)).map(bytes_value)
+        }
+    ),
     m!("decompress", [Param::req("algorithm")], Bytes, |c, v| {
         let algo = c.string(0)?;
         decompress(&algo, &to_bytes(&v)).map(bytes_value)
     }),
-    m!("encrypt_aes", [Param::req("scheme"), Param::req("key"), Param::req("iv")], Bytes, |c, v| aes(c, v, true)),
-    m!("decrypt_aes", [Param::req("scheme"), Param::req("key"), Param::req("iv")], Bytes, |c, v| aes(c, v, false)),
+    m!(
+        "encrypt_aes",
+        [Param::req("scheme"), Param::req("key"), Param::req("iv")],
+        Bytes,
+        |c, v| aes(c, v, true)
+    ),
+    m!(
+        "decrypt_aes",
+        [Param::req("scheme"), Param::req("key"), Param::req("iv")],
+        Bytes,
+        |c, v| aes(c, v, false)
+    ),
     m!("uuid_v5", [Param::opt("ns")], Str, uuid_v5),
 ];
 
@@ -60,18 +87,35 @@ fn decode_err(e: impl std::fmt::Display) -> EvalError {
 fn codec(scheme: &str) -> Result<(Encoder, Decoder), EvalError> {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
     Ok(match scheme {
-        "base64" => (|b| STANDARD.encode(b), |b| STANDARD.decode(trim_ws(b)).map_err(decode_err)),
-        "base64url" => (|b| URL_SAFE.encode(b), |b| URL_SAFE.decode(trim_ws(b)).map_err(decode_err)),
-        "base64rawurl" => (|b| URL_SAFE_NO_PAD.encode(b), |b| URL_SAFE_NO_PAD.decode(trim_ws(b)).map_err(decode_err)),
+        "base64" => (
+            |b| STANDARD.encode(b),
+            |b| STANDARD.decode(trim_ws(b)).map_err(decode_err),
+        ),
+        "base64url" => (
+            |b| URL_SAFE.encode(b),
+            |b| URL_SAFE.decode(trim_ws(b)).map_err(decode_err),
+        ),
+        "base64rawurl" => (
+            |b| URL_SAFE_NO_PAD.encode(b),
+            |b| URL_SAFE_NO_PAD.decode(trim_ws(b)).map_err(decode_err),
+        ),
         "hex" => (|b| hex::encode(b), |b| hex::decode(b).map_err(decode_err)),
         "ascii85" => (ascii85_encode, ascii85_decode),
         "z85" => (z85_encode, z85_decode),
-        other => return Err(EvalError::new(format!("unrecognized encoding type: {}", other))),
+        other => {
+            return Err(EvalError::new(format!(
+                "unrecognized encoding type: {}",
+                other
+            )))
+        }
     })
 }
 
 fn trim_ws(b: &[u8]) -> Vec<u8> {
-    b.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect()
+    b.iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect()
 }
 
 /// Go's `encoding/ascii85` encoding (no delimiters, `z` for a zero group).
@@ -108,13 +152,21 @@ pub fn ascii85_decode(b: &[u8]) -> Result<Vec<u8>, EvalError> {
                 if group.len() == 5 {
                     let n = group.iter().fold(0u64, |acc, d| acc * 85 + *d as u64);
                     if n > u32::MAX as u64 {
-                        return Err(EvalError::new(format!("illegal ascii85 data at input byte {}", i)));
+                        return Err(EvalError::new(format!(
+                            "illegal ascii85 data at input byte {}",
+                            i
+                        )));
                     }
                     out.extend_from_slice(&(n as u32).to_be_bytes());
                     group.clear();
                 }
             }
-            _ => return Err(EvalError::new(format!("illegal ascii85 data at input byte {}", i))),
+            _ => {
+                return Err(EvalError::new(format!(
+                    "illegal ascii85 data at input byte {}",
+                    i
+                )))
+            }
         }
     }
     if !group.is_empty() {
@@ -129,7 +181,8 @@ pub fn ascii85_decode(b: &[u8]) -> Result<Vec<u8>, EvalError> {
     Ok(out)
 }
 
-const Z85: &[u8; 85] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+const Z85: &[u8; 85] =
+    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
 
 /// Z85 encoding; input whose length is not a multiple of 4 is padded with zeros.
 pub fn z85_encode(b: &[u8]) -> String {
@@ -150,17 +203,16 @@ pub fn z85_encode(b: &[u8]) -> String {
 
 /// Z85 decoding.
 pub fn z85_decode(b: &[u8]) -> Result<Vec<u8>, EvalError> {
-    if b.len() % 5 != 0 {
+    if !b.len().is_multiple_of(5) {
         return Err(EvalError::new("z85: input length must be a multiple of 5"));
     }
     let mut out = Vec::with_capacity(b.len() / 5 * 4);
     for (gi, chunk) in b.chunks(5).enumerate() {
         let mut n: u64 = 0;
         for (i, c) in chunk.iter().enumerate() {
-            let d = Z85
-                .iter()
-                .position(|z| z == c)
-                .ok_or_else(|| EvalError::new(format!("z85: invalid byte at position {}", gi * 5 + i)))?;
+            let d = Z85.iter().position(|z| z == c).ok_or_else(|| {
+                EvalError::new(format!("z85: invalid byte at position {}", gi * 5 + i))
+            })?;
             n = n * 85 + d as u64;
         }
         if n > u32::MAX as u64 {
@@ -177,14 +229,19 @@ pub fn crc32(poly: u32, data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ poly } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ poly
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
 }
 
 fn hmac_of<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("hmac accepts any key length");
+    let mut m =
+        <M as hmac::digest::KeyInit>::new_from_slice(key).expect("hmac accepts any key length");
     m.update(data);
     m.finalize().into_bytes().to_vec()
 }
@@ -194,7 +251,11 @@ fn hash(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let key = c.opt_value(1)?.map(|k| to_bytes(&k));
     let poly = c.string(2)?;
     let data = to_bytes(&v);
-    let need_key = || key.clone().ok_or_else(|| EvalError::new(format!("hash algorithm {} requires a key argument", algo)));
+    let need_key = || {
+        key.clone().ok_or_else(|| {
+            EvalError::new(format!("hash algorithm {} requires a key argument", algo))
+        })
+    };
     let out = match algo.as_str() {
         "md5" => md5::Md5::digest(&data).to_vec(),
         "sha1" => sha1::Sha1::digest(&data).to_vec(),
@@ -209,7 +270,12 @@ fn hash(c: &mut Call, v: Value) -> Result<Value, EvalError> {
                 "IEEE" => 0xedb8_8320,
                 "Castagnoli" => 0x82f6_3b78,
                 "Koopman" => 0xeb31_d82e,
-                other => return Err(EvalError::new(format!("unsupported crc32 polynomial {}", other))),
+                other => {
+                    return Err(EvalError::new(format!(
+                        "unsupported crc32 polynomial {}",
+                        other
+                    )))
+                }
             };
             crc32(p, &data).to_be_bytes().to_vec()
         }
@@ -279,14 +345,23 @@ pub fn compress(algo: &str, level: i64, data: &[u8]) -> Result<Vec<u8>, EvalErro
             w.write_all(data).map_err(io_err)?;
             w.finish().map_err(io_err)?
         }
-        "snappy" => snap::raw::Encoder::new().compress_vec(data).map_err(decode_err)?,
+        "snappy" => snap::raw::Encoder::new()
+            .compress_vec(data)
+            .map_err(decode_err)?,
         "lz4" => {
             let mut w = lz4_flex::frame::FrameEncoder::new(Vec::new());
             w.write_all(data).map_err(io_err)?;
             w.finish().map_err(decode_err)?
         }
-        "zstd" => zstd::encode_all(data, if level < 0 { 3 } else { level as i32 }).map_err(io_err)?,
-        other => return Err(EvalError::new(format!("unrecognized compression algorithm: {}", other))),
+        "zstd" => {
+            zstd::encode_all(data, if level < 0 { 3 } else { level as i32 }).map_err(io_err)?
+        }
+        other => {
+            return Err(EvalError::new(format!(
+                "unrecognized compression algorithm: {}",
+                other
+            )))
+        }
     })
 }
 
@@ -294,20 +369,42 @@ pub fn compress(algo: &str, level: i64, data: &[u8]) -> Result<Vec<u8>, EvalErro
 pub fn decompress(algo: &str, data: &[u8]) -> Result<Vec<u8>, EvalError> {
     let mut out = Vec::new();
     match algo {
-        "gzip" | "pgzip" => flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).map_err(io_err)?,
-        "zlib" => flate2::read::ZlibDecoder::new(data).read_to_end(&mut out).map_err(io_err)?,
-        "flate" => flate2::read::DeflateDecoder::new(data).read_to_end(&mut out).map_err(io_err)?,
-        "snappy" => return snap::raw::Decoder::new().decompress_vec(data).map_err(decode_err),
-        "lz4" => lz4_flex::frame::FrameDecoder::new(data).read_to_end(&mut out).map_err(io_err)?,
+        "gzip" | "pgzip" => flate2::read::MultiGzDecoder::new(data)
+            .read_to_end(&mut out)
+            .map_err(io_err)?,
+        "zlib" => flate2::read::ZlibDecoder::new(data)
+            .read_to_end(&mut out)
+            .map_err(io_err)?,
+        "flate" => flate2::read::DeflateDecoder::new(data)
+            .read_to_end(&mut out)
+            .map_err(io_err)?,
+        "snappy" => {
+            return snap::raw::Decoder::new()
+                .decompress_vec(data)
+                .map_err(decode_err)
+        }
+        "lz4" => lz4_flex::frame::FrameDecoder::new(data)
+            .read_to_end(&mut out)
+            .map_err(io_err)?,
         "zstd" => return zstd::decode_all(data).map_err(io_err),
-        other => return Err(EvalError::new(format!("unrecognized compression algorithm: {}", other))),
+        other => {
+            return Err(EvalError::new(format!(
+                "unrecognized compression algorithm: {}",
+                other
+            )))
+        }
     };
     Ok(out)
 }
 
 /// Runs a stream cipher mode (CTR/OFB) over data.
-fn stream<C: cipher::KeyIvInit + cipher::StreamCipher>(key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, EvalError> {
-    let mut c = C::new_from_slices(key, iv).map_err(|_| EvalError::new("invalid key or iv length"))?;
+fn stream<C: cipher::KeyIvInit + cipher::StreamCipher>(
+    key: &[u8],
+    iv: &[u8],
+    data: &[u8],
+) -> Result<Vec<u8>, EvalError> {
+    let mut c =
+        C::new_from_slices(key, iv).map_err(|_| EvalError::new("invalid key or iv length"))?;
     let mut buf = data.to_vec();
     c.apply_keystream(&mut buf);
     Ok(buf)
@@ -319,7 +416,7 @@ where
     C: cipher::BlockCipher + cipher::BlockEncrypt + cipher::BlockDecrypt + cipher::KeyInit + Clone,
 {
     use cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-    if data.len() % 16 != 0 {
+    if !data.len().is_multiple_of(16) {
         return Err(EvalError::new(if encrypt {
             "plaintext is not a multiple of the block size"
         } else {
@@ -341,7 +438,13 @@ where
 }
 
 /// Dispatches an AES scheme on a concrete key size.
-fn aes_with<C>(scheme: &str, key: &[u8], iv: &[u8], data: &[u8], encrypt: bool) -> Result<Vec<u8>, EvalError>
+fn aes_with<C>(
+    scheme: &str,
+    key: &[u8],
+    iv: &[u8],
+    data: &[u8],
+    encrypt: bool,
+) -> Result<Vec<u8>, EvalError>
 where
     C: cipher::BlockCipher
         + cipher::BlockEncrypt
@@ -356,21 +459,31 @@ where
         "cfb" if encrypt => stream_cfb::<C>(key, iv, data, true),
         "cfb" => stream_cfb::<C>(key, iv, data, false),
         "cbc" => cbc::<C>(key, iv, data, encrypt),
-        other => Err(EvalError::new(format!("unrecognized encryption type: {}", other))),
+        other => Err(EvalError::new(format!(
+            "unrecognized encryption type: {}",
+            other
+        ))),
     }
 }
 
 fn stream_cfb<C>(key: &[u8], iv: &[u8], data: &[u8], encrypt: bool) -> Result<Vec<u8>, EvalError>
 where
-    C: cipher::BlockCipher + cipher::BlockEncrypt + cipher::KeyInit + cipher::BlockSizeUser<BlockSize = cipher::consts::U16>,
+    C: cipher::BlockCipher
+        + cipher::BlockEncrypt
+        + cipher::KeyInit
+        + cipher::BlockSizeUser<BlockSize = cipher::consts::U16>,
 {
     use cipher::{AsyncStreamCipher, KeyIvInit};
     let bad = |_| EvalError::new("invalid key or iv length");
     let mut buf = data.to_vec();
     if encrypt {
-        cfb_mode::Encryptor::<C>::new_from_slices(key, iv).map_err(bad)?.encrypt(&mut buf);
+        cfb_mode::Encryptor::<C>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .encrypt(&mut buf);
     } else {
-        cfb_mode::Decryptor::<C>::new_from_slices(key, iv).map_err(bad)?.decrypt(&mut buf);
+        cfb_mode::Decryptor::<C>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .decrypt(&mut buf);
     }
     Ok(buf)
 }
@@ -384,7 +497,12 @@ fn aes(c: &mut Call, v: Value, encrypt: bool) -> Result<Value, EvalError> {
         16 => aes_with::<aes::Aes128>(&scheme, &key, &iv, &data, encrypt)?,
         24 => aes_with::<aes::Aes192>(&scheme, &key, &iv, &data, encrypt)?,
         32 => aes_with::<aes::Aes256>(&scheme, &key, &iv, &data, encrypt)?,
-        n => return Err(EvalError::new(format!("crypto/aes: invalid key size {}", n))),
+        n => {
+            return Err(EvalError::new(format!(
+                "crypto/aes: invalid key size {}",
+                n
+            )))
+        }
     };
     Ok(bytes_value(out))
 }
@@ -398,10 +516,13 @@ fn uuid_v5(c: &mut Call, v: Value) -> Result<Value, EvalError> {
             "oid" => uuid::Uuid::NAMESPACE_OID,
             "x500" => uuid::Uuid::NAMESPACE_X500,
             "" => uuid::Uuid::nil(),
-            other => uuid::Uuid::parse_str(other).map_err(|e| EvalError::new(format!("invalid namespace: {}", e)))?,
+            other => uuid::Uuid::parse_str(other)
+                .map_err(|e| EvalError::new(format!("invalid namespace: {}", e)))?,
         },
     };
-    Ok(Value::Str(uuid::Uuid::new_v5(&ns, as_bytes(&v)?).to_string()))
+    Ok(Value::Str(
+        uuid::Uuid::new_v5(&ns, as_bytes(&v)?).to_string(),
+    ))
 }
 
 #[cfg(test)]
@@ -412,7 +533,10 @@ mod tests {
     fn ascii85_round_trip() {
         let e = ascii85_encode(b"this is totally unstructured data");
         assert_eq!(e, "FD,B0+DGm>FDl80Ci\"A>F`)8BEckl6F`M&(+Cno&@/");
-        assert_eq!(ascii85_decode(e.as_bytes()).unwrap(), b"this is totally unstructured data");
+        assert_eq!(
+            ascii85_decode(e.as_bytes()).unwrap(),
+            b"this is totally unstructured data"
+        );
         assert_eq!(ascii85_encode(&[0, 0, 0, 0]), "z");
     }
 
@@ -420,7 +544,10 @@ mod tests {
     fn z85_round_trip() {
         let e = z85_encode(&[0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]);
         assert_eq!(e, "HelloWorld");
-        assert_eq!(z85_decode(e.as_bytes()).unwrap(), vec![0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]);
+        assert_eq!(
+            z85_decode(e.as_bytes()).unwrap(),
+            vec![0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]
+        );
     }
 
     #[test]
@@ -433,7 +560,12 @@ mod tests {
     fn compression_round_trips() {
         for algo in ["gzip", "zlib", "flate", "snappy", "lz4", "zstd"] {
             let c = compress(algo, -1, b"hello hello hello").unwrap();
-            assert_eq!(decompress(algo, &c).unwrap(), b"hello hello hello", "{}", algo);
+            assert_eq!(
+                decompress(algo, &c).unwrap(),
+                b"hello hello hello",
+                "{}",
+                algo
+            );
         }
     }
 }

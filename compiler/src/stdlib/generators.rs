@@ -22,12 +22,36 @@ macro_rules! f {
 
 /// The functions of this family.
 pub static FUNCTIONS: &[FunctionSpec] = &[
-    f!("env", [Param::req("name"), Param::def("no_cache", Default::Bool(false))], Any, |c| {
-        let name = c.string(0)?;
-        Ok(std::env::var(name).map(Value::Str).unwrap_or(Value::Null))
-    }),
-    f!("file", [Param::req("path"), Param::def("no_cache", Default::Bool(false))], Bytes, read_file),
-    f!("file_rel", [Param::req("path"), Param::def("no_cache", Default::Bool(false))], Bytes, read_file),
+    f!(
+        "env",
+        [
+            Param::req("name"),
+            Param::def("no_cache", Default::Bool(false))
+        ],
+        Any,
+        |c| {
+            let name = c.string(0)?;
+            Ok(std::env::var(name).map(Value::Str).unwrap_or(Value::Null))
+        }
+    ),
+    f!(
+        "file",
+        [
+            Param::req("path"),
+            Param::def("no_cache", Default::Bool(false))
+        ],
+        Bytes,
+        read_file
+    ),
+    f!(
+        "file_rel",
+        [
+            Param::req("path"),
+            Param::def("no_cache", Default::Bool(false))
+        ],
+        Bytes,
+        read_file
+    ),
     f!("hostname", [], Str, |_| {
         let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -40,10 +64,18 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         &Local::now().fixed_offset(),
         super::time::RFC3339_NANO
     )))),
-    f!("timestamp_unix", [], Number, |_| Ok(Value::Int(Utc::now().timestamp()))),
-    f!("timestamp_unix_milli", [], Number, |_| Ok(Value::Int(Utc::now().timestamp_millis()))),
-    f!("timestamp_unix_micro", [], Number, |_| Ok(Value::Int(Utc::now().timestamp_micros()))),
-    f!("timestamp_unix_nano", [], Number, |_| Ok(Value::Int(Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)))),
+    f!("timestamp_unix", [], Number, |_| Ok(Value::Int(
+        Utc::now().timestamp()
+    ))),
+    f!("timestamp_unix_milli", [], Number, |_| Ok(Value::Int(
+        Utc::now().timestamp_millis()
+    ))),
+    f!("timestamp_unix_micro", [], Number, |_| Ok(Value::Int(
+        Utc::now().timestamp_micros()
+    ))),
+    f!("timestamp_unix_nano", [], Number, |_| Ok(Value::Int(
+        Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+    ))),
     f!("bytes", [Param::req("length")], Bytes, |c| {
         let n = c.int(0)?;
         if n < 0 {
@@ -51,21 +83,60 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         }
         Ok(bytes_value(vec![0; n as usize]))
     }),
-    f!("uuid_v4", [], Str, |_| Ok(Value::Str(uuid::Uuid::new_v4().to_string()))),
+    f!("uuid_v4", [], Str, |_| Ok(Value::Str(
+        uuid::Uuid::new_v4().to_string()
+    ))),
     f!("uuid_v7", [Param::opt("time")], Str, uuid_v7),
-    f!("ulid", [Param::def("encoding", Default::Str("crockford")), Param::def("random_source", Default::Str("secure_random"))], Str, ulid),
+    f!(
+        "ulid",
+        [
+            Param::def("encoding", Default::Str("crockford")),
+            Param::def("random_source", Default::Str("secure_random"))
+        ],
+        Str,
+        ulid
+    ),
     f!("ksuid", [], Str, |_| Ok(Value::Str(ksuid()))),
-    f!("nanoid", [Param::def("length", Default::Int(21)), Param::opt("alphabet")], Str, nanoid),
-    f!("snowflake_id", [Param::def("node_id", Default::Int(1))], Number, snowflake_id),
-    f!("random_int", [Param::opt("seed"), Param::def("min", Default::Int(0)), Param::def("max", Default::Int(i64::MAX - 1))], Number, random_int),
-    f!("fake", [Param::def("function", Default::Str(""))], Str, fake),
+    f!(
+        "nanoid",
+        [
+            Param::def("length", Default::Int(21)),
+            Param::opt("alphabet")
+        ],
+        Str,
+        nanoid
+    ),
+    f!(
+        "snowflake_id",
+        [Param::def("node_id", Default::Int(1))],
+        Number,
+        snowflake_id
+    ),
+    f!(
+        "random_int",
+        [
+            Param::opt("seed"),
+            Param::def("min", Default::Int(0)),
+            Param::def("max", Default::Int(i64::MAX - 1))
+        ],
+        Number,
+        random_int
+    ),
+    f!(
+        "fake",
+        [Param::def("function", Default::Str(""))],
+        Str,
+        fake
+    ),
     f!("tracing_id", [], Str, |_| Ok(Value::str(""))),
     f!("tracing_span", [], Any, |_| Ok(Value::Null)),
 ];
 
 fn read_file(c: &mut Call) -> Result<Value, EvalError> {
     let path = c.string(0)?;
-    std::fs::read(&path).map(bytes_value).map_err(|e| EvalError::new(format!("failed to read file {}: {}", path, e)))
+    std::fs::read(&path)
+        .map(bytes_value)
+        .map_err(|e| EvalError::new(format!("failed to read file {}: {}", path, e)))
 }
 
 fn uuid_v7(c: &mut Call) -> Result<Value, EvalError> {
@@ -73,7 +144,11 @@ fn uuid_v7(c: &mut Call) -> Result<Value, EvalError> {
         None => uuid::Uuid::now_v7(),
         Some(t) => {
             let t = super::time::to_timestamp(&t)?;
-            let ts = uuid::Timestamp::from_unix(uuid::NoContext, t.timestamp() as u64, t.timestamp_subsec_nanos());
+            let ts = uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                t.timestamp() as u64,
+                t.timestamp_subsec_nanos(),
+            );
             uuid::Uuid::new_v7(ts)
         }
     };
@@ -137,13 +212,19 @@ fn nanoid(c: &mut Call) -> Result<Value, EvalError> {
     let len = c.int(0)?;
     let alphabet: Vec<char> = match c.opt_value(1)? {
         Some(a) => super::coerce::as_str(&a)?.chars().collect(),
-        None => "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".chars().collect(),
+        None => "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            .chars()
+            .collect(),
     };
     if len <= 0 || alphabet.is_empty() || alphabet.len() > 255 {
         return Err(EvalError::new("nanoid: invalid length or alphabet"));
     }
     let mut rng = rand::thread_rng();
-    Ok(Value::Str((0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect()))
+    Ok(Value::Str(
+        (0..len)
+            .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+            .collect(),
+    ))
 }
 
 fn snowflake_id(c: &mut Call) -> Result<Value, EvalError> {
@@ -171,7 +252,10 @@ fn random_int(c: &mut Call) -> Result<Value, EvalError> {
     let seed = c.opt_value(0)?;
     let (min, max) = (c.int(1)?, c.int(2)?);
     if min > max {
-        return Err(EvalError::new(format!("min ({}) must be less than or equal to max ({})", min, max)));
+        return Err(EvalError::new(format!(
+            "min ({}) must be less than or equal to max ({})",
+            min, max
+        )));
     }
     let span = (max as i128 - min as i128 + 1) as u128;
     let r: u64 = match seed {
@@ -189,12 +273,29 @@ fn random_int(c: &mut Call) -> Result<Value, EvalError> {
             r
         }
     };
-    Ok(Value::Int((min as i128 + (r as u128 % span) as i128) as i64))
+    Ok(Value::Int(
+        (min as i128 + (r as u128 % span) as i128) as i64,
+    ))
 }
 
-const FIRST_NAMES: &[&str] = &["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy"];
-const LAST_NAMES: &[&str] = &["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies"];
-const WORDS: &[&str] = &["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do"];
+const FIRST_NAMES: &[&str] = &[
+    "Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
+];
+const LAST_NAMES: &[&str] = &[
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies",
+];
+const WORDS: &[&str] = &[
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+];
 const DOMAINS: &[&str] = &["example.com", "example.org", "example.net"];
 
 fn fake(c: &mut Call) -> Result<Value, EvalError> {
@@ -210,17 +311,39 @@ fn fake(c: &mut Call) -> Result<Value, EvalError> {
         "" | "name" => format!("{} {}", first, last),
         "first_name" => first.to_string(),
         "last_name" => last.to_string(),
-        "email" => format!("{}.{}@{}", first.to_lowercase(), last.to_lowercase(), domain),
+        "email" => format!(
+            "{}.{}@{}",
+            first.to_lowercase(),
+            last.to_lowercase(),
+            domain
+        ),
         "username" | "user_name" => format!("{}{}", first.to_lowercase(), rng.gen_range(1..1000)),
         "domain_name" => domain.to_string(),
         "url" => format!("https://{}/{}", domain, word),
-        "ipv4" => format!("{}.{}.{}.{}", rng.gen_range(1..255), rng.gen::<u8>(), rng.gen::<u8>(), rng.gen_range(1..255)),
-        "ipv6" => (0..8).map(|_| format!("{:x}", rng.gen::<u16>())).collect::<Vec<_>>().join(":"),
-        "phone_number" => format!("{:03}-{:03}-{:04}", rng.gen_range(200..999), rng.gen_range(100..999), rng.gen_range(0..10000)),
+        "ipv4" => format!(
+            "{}.{}.{}.{}",
+            rng.gen_range(1..255),
+            rng.gen::<u8>(),
+            rng.gen::<u8>(),
+            rng.gen_range(1..255)
+        ),
+        "ipv6" => (0..8)
+            .map(|_| format!("{:x}", rng.gen::<u16>()))
+            .collect::<Vec<_>>()
+            .join(":"),
+        "phone_number" => format!(
+            "{:03}-{:03}-{:04}",
+            rng.gen_range(200..999),
+            rng.gen_range(100..999),
+            rng.gen_range(0..10000)
+        ),
         "uuid_digit" | "uuid_hyphenated" | "uuid" => uuid::Uuid::new_v4().to_string(),
         "word" => word.to_string(),
         "sentence" => {
-            let mut s = (0..6).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect::<Vec<_>>().join(" ");
+            let mut s = (0..6)
+                .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
+                .collect::<Vec<_>>()
+                .join(" ");
             if let Some(f) = s.get_mut(0..1) {
                 f.make_ascii_uppercase();
             }

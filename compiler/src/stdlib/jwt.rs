@@ -75,8 +75,8 @@ const ES512: [MethodSpec; 2] = jwt!("parse_jwt_es512", "sign_jwt_es512", Alg::Es
 
 /// The methods of this family.
 pub static METHODS: &[MethodSpec] = &[
-    HS256[0], HS256[1], HS384[0], HS384[1], HS512[0], HS512[1], RS256[0], RS256[1], RS384[0], RS384[1], RS512[0],
-    RS512[1], ES256[0], ES256[1], ES384[0], ES384[1], ES512[0], ES512[1],
+    HS256[0], HS256[1], HS384[0], HS384[1], HS512[0], HS512[1], RS256[0], RS256[1], RS384[0],
+    RS384[1], RS512[0], RS512[1], ES256[0], ES256[1], ES384[0], ES384[1], ES512[0], ES512[1],
 ];
 
 fn err(msg: impl std::fmt::Display) -> EvalError {
@@ -84,7 +84,8 @@ fn err(msg: impl std::fmt::Display) -> EvalError {
 }
 
 fn hmac_sig<M: Mac + hmac::digest::KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("hmac accepts any key length");
+    let mut m =
+        <M as hmac::digest::KeyInit>::new_from_slice(key).expect("hmac accepts any key length");
     m.update(msg);
     m.finalize().into_bytes().to_vec()
 }
@@ -111,7 +112,9 @@ where
 {
     use rsa::signature::Verifier;
     let key = rsa::pkcs1v15::VerifyingKey::<D>::new(rsa_public(pem)?);
-    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else { return Ok(false) };
+    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else {
+        return Ok(false);
+    };
     Ok(key.verify(msg, &sig).is_ok())
 }
 
@@ -130,10 +133,13 @@ macro_rules! ec_impl {
         fn $verify(pem: &str, msg: &[u8], sig: &[u8]) -> Result<bool, EvalError> {
             use $curve::ecdsa::signature::Verifier;
             use $curve::pkcs8::DecodePublicKey;
-            let pk = $curve::PublicKey::from_public_key_pem(pem).map_err(|e| err(format!("invalid EC public key: {}", e)))?;
+            let pk = $curve::PublicKey::from_public_key_pem(pem)
+                .map_err(|e| err(format!("invalid EC public key: {}", e)))?;
             let vk = $curve::ecdsa::VerifyingKey::from_affine(*pk.as_affine())
                 .map_err(|e| err(format!("invalid EC public key: {}", e)))?;
-            let Ok(sig) = $curve::ecdsa::Signature::from_slice(sig) else { return Ok(false) };
+            let Ok(sig) = $curve::ecdsa::Signature::from_slice(sig) else {
+                return Ok(false);
+            };
             Ok(vk.verify(msg, &sig).is_ok())
         }
 
@@ -186,7 +192,9 @@ fn signature(alg: Alg, secret: &str, msg: &[u8]) -> Result<Vec<u8>, EvalError> {
 }
 
 fn decode_part(part: &str) -> Result<Value, EvalError> {
-    let raw = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(err)?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(part.trim_end_matches('='))
+        .map_err(err)?;
     Value::from_json_slice(&raw).map_err(err)
 }
 
@@ -199,13 +207,18 @@ fn parse(c: &mut Call, v: Value, alg: Alg) -> Result<Value, EvalError> {
     };
     let head = decode_part(header)?;
     let head_alg = match &head {
-        Value::Object(o) => o.get("alg").map(Value::to_display_string).unwrap_or_default(),
+        Value::Object(o) => o
+            .get("alg")
+            .map(Value::to_display_string)
+            .unwrap_or_default(),
         _ => String::new(),
     };
     if head_alg != alg.name() {
         return Err(err(format!("signing method {} is invalid", head_alg)));
     }
-    let sig = URL_SAFE_NO_PAD.decode(sig.trim_end_matches('=')).map_err(err)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig.trim_end_matches('='))
+        .map_err(err)?;
     let signed = format!("{}.{}", header, claims);
     if !verify(alg, &secret, signed.as_bytes(), &sig)? {
         return Err(err("token signature is invalid"));
@@ -230,7 +243,11 @@ fn sign(c: &mut Call, v: Value, alg: Alg) -> Result<Value, EvalError> {
         URL_SAFE_NO_PAD.encode(v.to_json_string())
     );
     let sig = signature(alg, &secret, signed.as_bytes())?;
-    Ok(Value::Str(format!("{}.{}", signed, URL_SAFE_NO_PAD.encode(sig))))
+    Ok(Value::Str(format!(
+        "{}.{}",
+        signed,
+        URL_SAFE_NO_PAD.encode(sig)
+    )))
 }
 
 #[cfg(test)]

@@ -14,11 +14,11 @@ pub mod collections;
 pub mod documents;
 pub mod encoding;
 pub mod functions;
+pub mod generators;
+pub mod jwt;
 pub mod numbers;
 pub mod parsing;
 pub mod strings;
-pub mod generators;
-pub mod jwt;
 pub mod time;
 
 use std::collections::HashMap;

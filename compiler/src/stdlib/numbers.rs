@@ -25,33 +25,115 @@ pub static METHODS: &[MethodSpec] = &[
     m!("ceil", [], Number, |_, v| round_with(v, f64::ceil)),
     m!("floor", [], Number, |_, v| round_with(v, f64::floor)),
     m!("round", [], Number, |_, v| round_with(v, f64::round)),
-    m!("cos", [], Number, |_, v| Ok(Value::Float(as_f64(&v)?.cos()))),
-    m!("sin", [], Number, |_, v| Ok(Value::Float(as_f64(&v)?.sin()))),
-    m!("tan", [], Number, |_, v| Ok(Value::Float(as_f64(&v)?.tan()))),
+    m!("cos", [], Number, |_, v| Ok(Value::Float(
+        as_f64(&v)?.cos()
+    ))),
+    m!("sin", [], Number, |_, v| Ok(Value::Float(
+        as_f64(&v)?.sin()
+    ))),
+    m!("tan", [], Number, |_, v| Ok(Value::Float(
+        as_f64(&v)?.tan()
+    ))),
     m!("log", [], Number, |_, v| Ok(Value::Float(as_f64(&v)?.ln()))),
-    m!("log10", [], Number, |_, v| Ok(Value::Float(as_f64(&v)?.log10()))),
+    m!("log10", [], Number, |_, v| Ok(Value::Float(
+        as_f64(&v)?.log10()
+    ))),
     m!("pow", [Param::req("exponent")], Number, |c, v| {
         let e = c.float(0)?;
         Ok(Value::Float(as_f64(&v)?.powf(e)))
     }),
     m!("max", [], Number, |_, v| extreme(v, |a, b| b > a)),
     m!("min", [], Number, |_, v| extreme(v, |a, b| b < a)),
-    m!("bitwise_and", [Param::req("value")], Number, |c, v| bitwise(c, v, |a, b| a & b)),
-    m!("bitwise_or", [Param::req("value")], Number, |c, v| bitwise(c, v, |a, b| a | b)),
-    m!("bitwise_xor", [Param::req("value")], Number, |c, v| bitwise(c, v, |a, b| a ^ b)),
-    m!("int8", [], Number, |_, v| to_int(v, IntKind { name: "int8", min: i8::MIN as i128, max: i8::MAX as i128 })),
-    m!("int16", [], Number, |_, v| to_int(v, IntKind { name: "int16", min: i16::MIN as i128, max: i16::MAX as i128 })),
-    m!("int32", [], Number, |_, v| to_int(v, IntKind { name: "int32", min: i32::MIN as i128, max: i32::MAX as i128 })),
-    m!("int64", [], Number, |_, v| to_int(v, IntKind { name: "int64", min: i64::MIN as i128, max: i64::MAX as i128 })),
-    m!("uint8", [], Number, |_, v| to_int(v, IntKind { name: "uint8", min: 0, max: u8::MAX as i128 })),
-    m!("uint16", [], Number, |_, v| to_int(v, IntKind { name: "uint16", min: 0, max: u16::MAX as i128 })),
-    m!("uint32", [], Number, |_, v| to_int(v, IntKind { name: "uint32", min: 0, max: u32::MAX as i128 })),
-    m!("uint64", [], Number, |_, v| to_int(v, IntKind { name: "uint64", min: 0, max: u64::MAX as i128 })),
-    m!("float64", [], Number, |_, v| Ok(Value::Float(to_float(&v)?))),
+    m!(
+        "bitwise_and",
+        [Param::req("value")],
+        Number,
+        |c, v| bitwise(c, v, |a, b| a & b)
+    ),
+    m!("bitwise_or", [Param::req("value")], Number, |c, v| bitwise(
+        c,
+        v,
+        |a, b| a | b
+    )),
+    m!(
+        "bitwise_xor",
+        [Param::req("value")],
+        Number,
+        |c, v| bitwise(c, v, |a, b| a ^ b)
+    ),
+    m!("int8", [], Number, |_, v| to_int(
+        v,
+        IntKind {
+            name: "int8",
+            min: i8::MIN as i128,
+            max: i8::MAX as i128
+        }
+    )),
+    m!("int16", [], Number, |_, v| to_int(
+        v,
+        IntKind {
+            name: "int16",
+            min: i16::MIN as i128,
+            max: i16::MAX as i128
+        }
+    )),
+    m!("int32", [], Number, |_, v| to_int(
+        v,
+        IntKind {
+            name: "int32",
+            min: i32::MIN as i128,
+            max: i32::MAX as i128
+        }
+    )),
+    m!("int64", [], Number, |_, v| to_int(
+        v,
+        IntKind {
+            name: "int64",
+            min: i64::MIN as i128,
+            max: i64::MAX as i128
+        }
+    )),
+    m!("uint8", [], Number, |_, v| to_int(
+        v,
+        IntKind {
+            name: "uint8",
+            min: 0,
+            max: u8::MAX as i128
+        }
+    )),
+    m!("uint16", [], Number, |_, v| to_int(
+        v,
+        IntKind {
+            name: "uint16",
+            min: 0,
+            max: u16::MAX as i128
+        }
+    )),
+    m!("uint32", [], Number, |_, v| to_int(
+        v,
+        IntKind {
+            name: "uint32",
+            min: 0,
+            max: u32::MAX as i128
+        }
+    )),
+    m!("uint64", [], Number, |_, v| to_int(
+        v,
+        IntKind {
+            name: "uint64",
+            min: 0,
+            max: u64::MAX as i128
+        }
+    )),
+    m!("float64", [], Number, |_, v| Ok(Value::Float(to_float(
+        &v
+    )?))),
     m!("float32", [], Number, |_, v| {
         let f = to_float(&v)? as f32;
         // Keep the shortest float32 digits, as the reference prints a float32.
-        Ok(Value::Float(f.to_string().parse::<f64>().unwrap_or(f as f64)))
+        Ok(Value::Float(
+            f.to_string().parse::<f64>().unwrap_or(f as f64),
+        ))
     }),
 ];
 
@@ -60,7 +142,12 @@ fn number(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         Value::Int(_) | Value::Float(_) => Ok(v.clone()),
         Value::Str(_) | Value::Bytes(_) => {
             let s = as_str(&v)?;
-            parse_number(s).ok_or_else(|| EvalError::new(format!("strconv.ParseFloat: parsing \"{}\": invalid syntax", s)))
+            parse_number(s).ok_or_else(|| {
+                EvalError::new(format!(
+                    "strconv.ParseFloat: parsing \"{}\": invalid syntax",
+                    s
+                ))
+            })
         }
         Value::Bool(b) => Ok(Value::Int(*b as i64)),
         Value::Timestamp(t) => Ok(Value::Int(t.timestamp())),
@@ -89,7 +176,12 @@ fn to_bool(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         Value::Float(f) => Ok(*f != 0.0),
         Value::Str(_) | Value::Bytes(_) => {
             let s = as_str(&v)?;
-            parse_bool(s).ok_or_else(|| EvalError::new(format!("strconv.ParseBool: parsing \"{}\": invalid syntax", s)))
+            parse_bool(s).ok_or_else(|| {
+                EvalError::new(format!(
+                    "strconv.ParseBool: parsing \"{}\": invalid syntax",
+                    s
+                ))
+            })
         }
         other => Err(EvalError::expected("bool", other)),
     };
@@ -116,7 +208,8 @@ fn extreme(v: Value, better: fn(f64, f64) -> bool) -> Result<Value, EvalError> {
             best = Some(f);
         }
     }
-    best.map(Value::Float).ok_or_else(|| EvalError::new("the array was empty"))
+    best.map(Value::Float)
+        .ok_or_else(|| EvalError::new("the array was empty"))
 }
 
 fn bitwise(c: &mut Call, v: Value, op: fn(i64, i64) -> i64) -> Result<Value, EvalError> {
@@ -173,20 +266,30 @@ fn to_int(v: Value, kind: IntKind) -> Result<Value, EvalError> {
         Value::Int(i) => *i as i128,
         Value::Float(f) => {
             if f.fract() != 0.0 || !f.is_finite() {
-                return Err(EvalError::new(format!("cannot convert non-integer float {} to {}", v.to_json_string(), kind.name)));
+                return Err(EvalError::new(format!(
+                    "cannot convert non-integer float {} to {}",
+                    v.to_json_string(),
+                    kind.name
+                )));
             }
             *f as i128
         }
         Value::Str(_) | Value::Bytes(_) => {
             let s = as_str(&v)?;
             parse_go_int(s).ok_or_else(|| {
-                EvalError::new(format!("strconv.ParseInt: parsing \"{}\": invalid syntax", s))
+                EvalError::new(format!(
+                    "strconv.ParseInt: parsing \"{}\": invalid syntax",
+                    s
+                ))
             })?
         }
         other => return Err(EvalError::expected("number", other)),
     };
     if n < kind.min || n > kind.max {
-        return Err(EvalError::new(format!("value {} does not fit into {}", n, kind.name)));
+        return Err(EvalError::new(format!(
+            "value {} does not fit into {}",
+            n, kind.name
+        )));
     }
     if n > i64::MAX as i128 {
         // uint64 above int64: the value model has no unsigned integers.
@@ -200,9 +303,12 @@ fn to_float(v: &Value) -> Result<f64, EvalError> {
         Value::Int(_) | Value::Float(_) => as_f64(v),
         Value::Str(_) | Value::Bytes(_) => {
             let s = as_str(v)?;
-            s.trim()
-                .parse::<f64>()
-                .map_err(|_| EvalError::new(format!("strconv.ParseFloat: parsing \"{}\": invalid syntax", s)))
+            s.trim().parse::<f64>().map_err(|_| {
+                EvalError::new(format!(
+                    "strconv.ParseFloat: parsing \"{}\": invalid syntax",
+                    s
+                ))
+            })
         }
         other => Err(EvalError::expected("number", other)),
     }
@@ -224,7 +330,11 @@ mod tests {
 
     #[test]
     fn int_ranges() {
-        let u8k = IntKind { name: "uint8", min: 0, max: 255 };
+        let u8k = IntKind {
+            name: "uint8",
+            min: 0,
+            max: 255,
+        };
         assert!(to_int(Value::Int(-12), u8k).is_err());
         assert_eq!(to_int(Value::str("0xD"), u8k).unwrap(), Value::Int(13));
         assert!(to_int(Value::Float(12.5), u8k).is_err());

@@ -18,7 +18,8 @@ macro_rules! m {
 /// The methods of this family.
 pub static METHODS: &[MethodSpec] = &[
     m!("parse_json", [Param::opt("use_number")], Any, |_, v| {
-        Value::from_json_slice(as_bytes(&v)?).map_err(|e| EvalError::new(format!("failed to parse value as JSON: {}", e)))
+        Value::from_json_slice(as_bytes(&v)?)
+            .map_err(|e| EvalError::new(format!("failed to parse value as JSON: {}", e)))
     }),
     m!(
         "format_json",
@@ -36,7 +37,8 @@ pub static METHODS: &[MethodSpec] = &[
         Ok(from_yaml(y))
     }),
     m!("format_yaml", [], Bytes, |_, v| {
-        let s = serde_yaml_ng::to_string(&v.to_serde()).map_err(|e| EvalError::new(e.to_string()))?;
+        let s =
+            serde_yaml_ng::to_string(&v.to_serde()).map_err(|e| EvalError::new(e.to_string()))?;
         Ok(bytes_value(s.into_bytes()))
     }),
     m!(
@@ -50,17 +52,34 @@ pub static METHODS: &[MethodSpec] = &[
         parse_csv
     ),
     m!("parse_url", [], Object, |_, v| parse_url(as_str(&v)?)),
-    m!("parse_logfmt", [], Object, |_, v| parse_logfmt(as_str(&v)?).map(Value::Object)),
-    m!("parse_form_url_encoded", [], Object, |_, v| parse_form(as_str(&v)?).map(Value::Object)),
-    m!("parse_xml", [Param::def("cast", Default::Bool(false))], Any, |c, v| {
-        let cast = c.bool(0)?;
-        parse_xml(as_str(&v)?, cast)
-    }),
-    m!("format_xml", [Param::def("indent", Default::Str("")), Param::def("no_indent", Default::Bool(false))], Bytes, |c, v| {
-        let indent = c.string(0)?;
-        let indent = if c.bool(1)? { String::new() } else { indent };
-        format_xml(&v, &indent).map(|s| bytes_value(s.into_bytes()))
-    }),
+    m!("parse_logfmt", [], Object, |_, v| parse_logfmt(as_str(&v)?)
+        .map(Value::Object)),
+    m!("parse_form_url_encoded", [], Object, |_, v| parse_form(
+        as_str(&v)?
+    )
+    .map(Value::Object)),
+    m!(
+        "parse_xml",
+        [Param::def("cast", Default::Bool(false))],
+        Any,
+        |c, v| {
+            let cast = c.bool(0)?;
+            parse_xml(as_str(&v)?, cast)
+        }
+    ),
+    m!(
+        "format_xml",
+        [
+            Param::def("indent", Default::Str("")),
+            Param::def("no_indent", Default::Bool(false))
+        ],
+        Bytes,
+        |c, v| {
+            let indent = c.string(0)?;
+            let indent = if c.bool(1)? { String::new() } else { indent };
+            format_xml(&v, &indent).map(|s| bytes_value(s.into_bytes()))
+        }
+    ),
     m!("parse_msgpack", [], Any, |_, v| {
         let mut r = as_bytes(&v)?;
         let mv = rmpv::decode::read_value(&mut r)
@@ -69,7 +88,8 @@ pub static METHODS: &[MethodSpec] = &[
     }),
     m!("format_msgpack", [], Bytes, |_, v| {
         let mut out = Vec::new();
-        rmpv::encode::write_value(&mut out, &to_msgpack(&v)).map_err(|e| EvalError::new(e.to_string()))?;
+        rmpv::encode::write_value(&mut out, &to_msgpack(&v))
+            .map_err(|e| EvalError::new(e.to_string()))?;
         Ok(bytes_value(out))
     }),
     m!("infer_schema", [], Object, |_, v| Ok(infer_schema(&v))),
@@ -86,7 +106,10 @@ fn format_json(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         write_json_pretty(&v, &indent, 0, &mut out);
     }
     if escape {
-        out = out.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+        out = out
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026");
     }
     Ok(bytes_value(out.into_bytes()))
 }
@@ -123,9 +146,16 @@ fn parse_csv(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let _lazy = c.bool(2)?;
     let d = match delim.as_bytes() {
         [b] => *b,
-        _ => return Err(EvalError::new("delimiter value must be exactly one character")),
+        _ => {
+            return Err(EvalError::new(
+                "delimiter value must be exactly one character",
+            ))
+        }
     };
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).delimiter(d).from_reader(as_bytes(&v)?);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(d)
+        .from_reader(as_bytes(&v)?);
     let mut rows: Vec<Vec<String>> = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| EvalError::new(format!("failed to parse csv: {}", e)))?;
@@ -133,13 +163,26 @@ fn parse_csv(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     }
     if !header {
         return Ok(Value::Array(
-            rows.into_iter().map(|r| Value::Array(r.into_iter().map(Value::Str).collect())).collect(),
+            rows.into_iter()
+                .map(|r| Value::Array(r.into_iter().map(Value::Str).collect()))
+                .collect(),
         ));
     }
     let mut it = rows.into_iter();
-    let Some(names) = it.next() else { return Ok(Value::Array(Vec::new())) };
+    let Some(names) = it.next() else {
+        return Ok(Value::Array(Vec::new()));
+    };
     Ok(Value::Array(
-        it.map(|r| Value::Object(names.iter().cloned().zip(r.into_iter().map(Value::Str)).collect())).collect(),
+        it.map(|r| {
+            Value::Object(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(r.into_iter().map(Value::Str))
+                    .collect(),
+            )
+        })
+        .collect(),
     ))
 }
 
@@ -154,11 +197,18 @@ pub fn parse_url(s: &str) -> Result<Value, EvalError> {
         Some(i)
             if i > 0
                 && rest.as_bytes()[0].is_ascii_alphabetic()
-                && rest[..i].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') =>
+                && rest[..i]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') =>
         {
             (rest[..i].to_ascii_lowercase(), &rest[i + 1..])
         }
-        Some(0) => return Err(EvalError::new(format!("parse \"{}\": missing protocol scheme", s))),
+        Some(0) => {
+            return Err(EvalError::new(format!(
+                "parse \"{}\": missing protocol scheme",
+                s
+            )))
+        }
         _ => (String::new(), rest),
     };
     let mut raw_query = String::new();
@@ -199,7 +249,9 @@ pub fn parse_url(s: &str) -> Result<Value, EvalError> {
         }
         path = url_unescape(rest, false)?;
     }
-    let raw_path = if super::strings::url_escape(&path, false).replace("%2F", "/") == rest || !rest.contains('%') {
+    let raw_path = if super::strings::url_escape(&path, false).replace("%2F", "/") == rest
+        || !rest.contains('%')
+    {
         String::new()
     } else {
         rest.to_string()
@@ -207,7 +259,11 @@ pub fn parse_url(s: &str) -> Result<Value, EvalError> {
     let (frag, raw_frag) = match fragment {
         Some(f) => {
             let dec = url_unescape(f, false)?;
-            let raw = if dec == f { String::new() } else { f.to_string() };
+            let raw = if dec == f {
+                String::new()
+            } else {
+                f.to_string()
+            };
             (dec, raw)
         }
         None => (String::new(), String::new()),
@@ -244,7 +300,11 @@ pub fn parse_logfmt(s: &str) -> Result<Object, EvalError> {
         }
         let key: String = b[start..i].iter().collect();
         if key.is_empty() {
-            return Err(EvalError::new(format!("logfmt syntax error at pos {}: unexpected '{}'", i + 1, b[i])));
+            return Err(EvalError::new(format!(
+                "logfmt syntax error at pos {}: unexpected '{}'",
+                i + 1,
+                b[i]
+            )));
         }
         let mut value = String::new();
         if i < b.len() && b[i] == '=' {
@@ -261,7 +321,9 @@ pub fn parse_logfmt(s: &str) -> Result<Object, EvalError> {
                     i += 1;
                 }
                 if i >= b.len() {
-                    return Err(EvalError::new("logfmt syntax error: unterminated quoted value"));
+                    return Err(EvalError::new(
+                        "logfmt syntax error: unterminated quoted value",
+                    ));
                 }
                 i += 1;
                 raw.push('"');
@@ -312,7 +374,9 @@ fn cast_text(s: String, cast: bool) -> Value {
         _ => {}
     }
     match s.parse::<f64>() {
-        Ok(f) if !s.is_empty() && f.is_finite() => super::coerce::parse_number(&s).unwrap_or(Value::Float(f)),
+        Ok(f) if !s.is_empty() && f.is_finite() => {
+            super::coerce::parse_number(&s).unwrap_or(Value::Float(f))
+        }
         _ => Value::Str(s),
     }
 }
@@ -340,7 +404,8 @@ pub fn parse_xml(s: &str, cast: bool) -> Result<Value, EvalError> {
     let err = |e: &dyn std::fmt::Display| EvalError::new(format!("failed to parse XML: {}", e));
     let mut reader = quick_xml::Reader::from_str(s);
     // Stack of (name, children, text).
-    let mut stack: Vec<(String, Object, String)> = vec![(String::new(), Object::new(), String::new())];
+    let mut stack: Vec<(String, Object, String)> =
+        vec![(String::new(), Object::new(), String::new())];
     let attrs_of = |e: &quick_xml::events::BytesStart| -> Result<Object, EvalError> {
         let mut o = Object::new();
         for a in e.attributes() {
@@ -360,7 +425,11 @@ pub fn parse_xml(s: &str, cast: bool) -> Result<Value, EvalError> {
             Event::Empty(e) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 let attrs = attrs_of(&e)?;
-                let v = if attrs.is_empty() { Value::Str(String::new()) } else { Value::Object(attrs) };
+                let v = if attrs.is_empty() {
+                    Value::Str(String::new())
+                } else {
+                    Value::Object(attrs)
+                };
                 if let Some(top) = stack.last_mut() {
                     add_child(&mut top.1, name, v);
                 }
@@ -377,7 +446,8 @@ pub fn parse_xml(s: &str, cast: bool) -> Result<Value, EvalError> {
                 }
             }
             Event::End(_) => {
-                let (name, mut obj, text) = stack.pop().ok_or_else(|| err(&"unbalanced end tag"))?;
+                let (name, mut obj, text) =
+                    stack.pop().ok_or_else(|| err(&"unbalanced end tag"))?;
                 let text = text.trim().to_string();
                 let v = if obj.is_empty() {
                     cast_text(text, cast)
@@ -403,11 +473,21 @@ pub fn parse_xml(s: &str, cast: bool) -> Result<Value, EvalError> {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
 }
 
 fn write_xml_element(name: &str, v: &Value, indent: &str, depth: usize, out: &mut String) {
-    let pad = |d: usize| if indent.is_empty() { String::new() } else { format!("\n{}", indent.repeat(d)) };
+    let pad = |d: usize| {
+        if indent.is_empty() {
+            String::new()
+        } else {
+            format!("\n{}", indent.repeat(d))
+        }
+    };
     match v {
         Value::Array(items) => {
             for item in items {
@@ -421,9 +501,16 @@ fn write_xml_element(name: &str, v: &Value, indent: &str, depth: usize, out: &mu
             out.push('<');
             out.push_str(name);
             for (k, a) in o.iter().filter(|(k, _)| k.starts_with('-')) {
-                out.push_str(&format!(" {}=\"{}\"", &k[1..], xml_escape(&a.to_display_string())));
+                out.push_str(&format!(
+                    " {}=\"{}\"",
+                    &k[1..],
+                    xml_escape(&a.to_display_string())
+                ));
             }
-            let children: Vec<_> = o.iter().filter(|(k, _)| !k.starts_with('-') && *k != "#text").collect();
+            let children: Vec<_> = o
+                .iter()
+                .filter(|(k, _)| !k.starts_with('-') && *k != "#text")
+                .collect();
             let text = o.get("#text").map(|t| xml_escape(&t.to_display_string()));
             if children.is_empty() && text.is_none() {
                 out.push_str("/>");
@@ -504,7 +591,11 @@ fn to_msgpack(v: &Value) -> rmpv::Value {
         Value::Bytes(b) => M::Binary(b.to_vec()),
         Value::Timestamp(_) => M::from(v.to_display_string()),
         Value::Array(a) => M::Array(a.iter().map(to_msgpack).collect()),
-        Value::Object(o) => M::Map(o.iter().map(|(k, e)| (M::from(k.as_str()), to_msgpack(e))).collect()),
+        Value::Object(o) => M::Map(
+            o.iter()
+                .map(|(k, e)| (M::from(k.as_str()), to_msgpack(e)))
+                .collect(),
+        ),
     }
 }
 
@@ -564,13 +655,23 @@ mod tests {
     #[test]
     fn logfmt_values() {
         let o = parse_logfmt(r#"level=info msg="hello world" dur=1.5s bare"#).unwrap();
-        assert_eq!(Value::Object(o).to_json_string(), r#"{"bare":"","dur":"1.5s","level":"info","msg":"hello world"}"#);
+        assert_eq!(
+            Value::Object(o).to_json_string(),
+            r#"{"bare":"","dur":"1.5s","level":"info","msg":"hello world"}"#
+        );
     }
 
     #[test]
     fn xml_round_trip() {
-        let v = parse_xml(r#"<root><number id="99">123</number><bool>True</bool></root>"#, true).unwrap();
-        assert_eq!(v.to_json_string(), r##"{"root":{"bool":true,"number":{"#text":123,"-id":99}}}"##);
+        let v = parse_xml(
+            r#"<root><number id="99">123</number><bool>True</bool></root>"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            v.to_json_string(),
+            r##"{"root":{"bool":true,"number":{"#text":123,"-id":99}}}"##
+        );
         let x = format_xml(&parse_xml("<a><b>x</b><b>y</b></a>", false).unwrap(), "").unwrap();
         assert_eq!(x, "<a><b>x</b><b>y</b></a>");
     }
@@ -578,6 +679,9 @@ mod tests {
     #[test]
     fn forms_repeat() {
         let o = parse_form("a=1&b=x+y&a=2").unwrap();
-        assert_eq!(Value::Object(o).to_json_string(), r#"{"a":["1","2"],"b":"x y"}"#);
+        assert_eq!(
+            Value::Object(o).to_json_string(),
+            r#"{"a":["1","2"],"b":"x y"}"#
+        );
     }
 }

@@ -3,7 +3,9 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::coerce::{as_array, as_bytes, as_str, bytes_value, go_value_string, map_text, regex, to_bytes};
+use super::coerce::{
+    as_array, as_bytes, as_str, bytes_value, go_value_string, map_text, regex, to_bytes,
+};
 use super::{Default, MethodSpec, Param, Type};
 use crate::error::EvalError;
 use crate::interp::Call;
@@ -18,21 +20,45 @@ macro_rules! m {
 
 /// The methods of this family.
 pub static METHODS: &[MethodSpec] = &[
-    m!("string", [], Str, |_, v| Ok(Value::Str(v.to_display_string()))),
+    m!("string", [], Str, |_, v| Ok(Value::Str(
+        v.to_display_string()
+    ))),
     m!("bytes", [], Bytes, |_, v| Ok(bytes_value(to_bytes(&v)))),
     m!("not_empty", [], Any, not_empty),
     m!("capitalize", [], Any, |_, v| map_text(v, title_case)),
     m!("uppercase", [], Any, |_, v| map_text(v, str::to_uppercase)),
     m!("lowercase", [], Any, |_, v| map_text(v, str::to_lowercase)),
-    m!("escape_html", [], Str, |_, v| Ok(Value::Str(escape_html(as_str(&v)?)))),
-    m!("unescape_html", [], Str, |_, v| Ok(Value::Str(html_escape::decode_html_entities(as_str(&v)?).into_owned()))),
-    m!("escape_url_query", [], Str, |_, v| Ok(Value::Str(url_escape(as_str(&v)?, true)))),
-    m!("unescape_url_query", [], Str, |_, v| url_unescape(as_str(&v)?, true).map(Value::Str)),
-    m!("escape_url_path", [], Str, |_, v| Ok(Value::Str(url_escape(as_str(&v)?, false)))),
-    m!("unescape_url_path", [], Str, |_, v| url_unescape(as_str(&v)?, false).map(Value::Str)),
+    m!("escape_html", [], Str, |_, v| Ok(Value::Str(escape_html(
+        as_str(&v)?
+    )))),
+    m!("unescape_html", [], Str, |_, v| Ok(Value::Str(
+        html_escape::decode_html_entities(as_str(&v)?).into_owned()
+    ))),
+    m!("escape_url_query", [], Str, |_, v| Ok(Value::Str(
+        url_escape(as_str(&v)?, true)
+    ))),
+    m!("unescape_url_query", [], Str, |_, v| url_unescape(
+        as_str(&v)?,
+        true
+    )
+    .map(Value::Str)),
+    m!("escape_url_path", [], Str, |_, v| Ok(Value::Str(
+        url_escape(as_str(&v)?, false)
+    ))),
+    m!("unescape_url_path", [], Str, |_, v| url_unescape(
+        as_str(&v)?,
+        false
+    )
+    .map(Value::Str)),
     m!("filepath_join", [], Str, filepath_join),
     m!("filepath_split", [], Array, filepath_split),
-    MethodSpec { name: "format", params: super::VARIADIC, returns: Type::Str, pure: true, imp: format },
+    MethodSpec {
+        name: "format",
+        params: super::VARIADIC,
+        returns: Type::Str,
+        pure: true,
+        imp: format,
+    },
     m!("has_prefix", [Param::req("value")], Bool, |c, v| {
         let p = c.value(0)?;
         Ok(Value::Bool(as_bytes(&v)?.starts_with(as_bytes(&p)?)))
@@ -43,21 +69,43 @@ pub static METHODS: &[MethodSpec] = &[
     }),
     m!("index_of", [Param::req("value")], Number, |c, v| {
         let needle = c.string(0)?;
-        Ok(Value::Int(as_str(&v)?.find(&needle).map(|i| i as i64).unwrap_or(-1)))
+        Ok(Value::Int(
+            as_str(&v)?.find(&needle).map(|i| i as i64).unwrap_or(-1),
+        ))
     }),
-    m!("quote", [], Str, |_, v| Ok(Value::Str(go_quote(as_str(&v)?)))),
-    m!("unquote", [], Str, |_, v| go_unquote(as_str(&v)?).map(Value::Str)),
+    m!("quote", [], Str, |_, v| Ok(Value::Str(go_quote(as_str(
+        &v
+    )?)))),
+    m!("unquote", [], Str, |_, v| go_unquote(as_str(&v)?)
+        .map(Value::Str)),
     m!("repeat", [Param::req("count")], Any, |c, v| {
         let n = c.int(0)?;
         if n < 0 {
-            return Err(EvalError::new("invalid count, must be greater than or equal to zero"));
+            return Err(EvalError::new(
+                "invalid count, must be greater than or equal to zero",
+            ));
         }
         map_text(v, |s| s.repeat(n as usize))
     }),
-    m!("replace", [Param::req("old"), Param::req("new")], Any, replace_all),
-    m!("replace_all", [Param::req("old"), Param::req("new")], Any, replace_all),
+    m!(
+        "replace",
+        [Param::req("old"), Param::req("new")],
+        Any,
+        replace_all
+    ),
+    m!(
+        "replace_all",
+        [Param::req("old"), Param::req("new")],
+        Any,
+        replace_all
+    ),
     m!("replace_many", [Param::req("values")], Any, replace_many),
-    m!("replace_all_many", [Param::req("values")], Any, replace_many),
+    m!(
+        "replace_all_many",
+        [Param::req("values")],
+        Any,
+        replace_many
+    ),
     m!("reverse", [], Any, |_, v| match v {
         Value::Array(mut a) => {
             a.reverse();
@@ -65,14 +113,27 @@ pub static METHODS: &[MethodSpec] = &[
         }
         v => map_text(v, |s| s.chars().rev().collect()),
     }),
-    m!("split", [Param::req("delimiter"), Param::def("empty_as_null", Default::Bool(false))], Array, split),
-    m!("trim", [Param::opt("cutset")], Any, |c, v| match c.opt_value(0)? {
-        None => map_text(v, |s| s.trim().to_string()),
-        Some(cut) => {
-            let cut: Vec<char> = as_str(&cut)?.chars().collect();
-            map_text(v, |s| s.trim_matches(|ch| cut.contains(&ch)).to_string())
+    m!(
+        "split",
+        [
+            Param::req("delimiter"),
+            Param::def("empty_as_null", Default::Bool(false))
+        ],
+        Array,
+        split
+    ),
+    m!(
+        "trim",
+        [Param::opt("cutset")],
+        Any,
+        |c, v| match c.opt_value(0)? {
+            None => map_text(v, |s| s.trim().to_string()),
+            Some(cut) => {
+                let cut: Vec<char> = as_str(&cut)?.chars().collect();
+                map_text(v, |s| s.trim_matches(|ch| cut.contains(&ch)).to_string())
+            }
         }
-    }),
+    ),
     m!("trim_prefix", [Param::req("prefix")], Any, |c, v| {
         let p = c.string(0)?;
         map_text(v, |s| s.strip_prefix(p.as_str()).unwrap_or(s).to_string())
@@ -81,45 +142,98 @@ pub static METHODS: &[MethodSpec] = &[
         let p = c.string(0)?;
         map_text(v, |s| s.strip_suffix(p.as_str()).unwrap_or(s).to_string())
     }),
-    m!("unicode_segments", [Param::req("segmentation_type")], Array, unicode_segments),
+    m!(
+        "unicode_segments",
+        [Param::req("segmentation_type")],
+        Array,
+        unicode_segments
+    ),
     m!("slug", [Param::def("lang", Default::Str("en"))], Str, slug),
     m!("strip_html", [Param::opt("preserve")], Str, strip_html),
-    m!("compare_bcrypt", [Param::req("hashed_secret")], Bool, |c, v| {
-        let hash = c.string(0)?;
-        Ok(Value::Bool(bcrypt::verify(as_bytes(&v)?, &hash).unwrap_or(false)))
-    }),
-    m!("compare_argon2", [Param::req("hashed_secret")], Bool, compare_argon2),
+    m!(
+        "compare_bcrypt",
+        [Param::req("hashed_secret")],
+        Bool,
+        |c, v| {
+            let hash = c.string(0)?;
+            Ok(Value::Bool(
+                bcrypt::verify(as_bytes(&v)?, &hash).unwrap_or(false),
+            ))
+        }
+    ),
+    m!(
+        "compare_argon2",
+        [Param::req("hashed_secret")],
+        Bool,
+        compare_argon2
+    ),
     m!("re_match", [Param::req("pattern")], Bool, |c, v| {
         let re = regex(&c.string(0)?)?;
         Ok(Value::Bool(re.is_match(as_str(&v)?)))
     }),
     m!("re_find_all", [Param::req("pattern")], Array, |c, v| {
         let re = regex(&c.string(0)?)?;
-        Ok(Value::Array(re.find_iter(as_str(&v)?).map(|m| Value::str(m.as_str())).collect()))
-    }),
-    m!("re_find_all_submatch", [Param::req("pattern")], Array, |c, v| {
-        let re = regex(&c.string(0)?)?;
-        let s = as_str(&v)?;
         Ok(Value::Array(
-            re.captures_iter(s)
-                .map(|cap| {
-                    Value::Array(cap.iter().map(|m| Value::str(m.map(|m| m.as_str()).unwrap_or(""))).collect())
-                })
+            re.find_iter(as_str(&v)?)
+                .map(|m| Value::str(m.as_str()))
                 .collect(),
         ))
     }),
+    m!(
+        "re_find_all_submatch",
+        [Param::req("pattern")],
+        Array,
+        |c, v| {
+            let re = regex(&c.string(0)?)?;
+            let s = as_str(&v)?;
+            Ok(Value::Array(
+                re.captures_iter(s)
+                    .map(|cap| {
+                        Value::Array(
+                            cap.iter()
+                                .map(|m| Value::str(m.map(|m| m.as_str()).unwrap_or("")))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            ))
+        }
+    ),
     m!("re_find_object", [Param::req("pattern")], Object, |c, v| {
         let re = regex(&c.string(0)?)?;
         let s = as_str(&v)?;
-        Ok(Value::Object(re.captures(s).map(|cap| capture_object(&re, &cap)).unwrap_or_default()))
+        Ok(Value::Object(
+            re.captures(s)
+                .map(|cap| capture_object(&re, &cap))
+                .unwrap_or_default(),
+        ))
     }),
-    m!("re_find_all_object", [Param::req("pattern")], Array, |c, v| {
-        let re = regex(&c.string(0)?)?;
-        let s = as_str(&v)?;
-        Ok(Value::Array(re.captures_iter(s).map(|cap| Value::Object(capture_object(&re, &cap))).collect()))
-    }),
-    m!("re_replace_all", [Param::req("pattern"), Param::req("value")], Any, re_replace_all),
-    m!("re_replace", [Param::req("pattern"), Param::req("value")], Any, re_replace_all),
+    m!(
+        "re_find_all_object",
+        [Param::req("pattern")],
+        Array,
+        |c, v| {
+            let re = regex(&c.string(0)?)?;
+            let s = as_str(&v)?;
+            Ok(Value::Array(
+                re.captures_iter(s)
+                    .map(|cap| Value::Object(capture_object(&re, &cap)))
+                    .collect(),
+            ))
+        }
+    ),
+    m!(
+        "re_replace_all",
+        [Param::req("pattern"), Param::req("value")],
+        Any,
+        re_replace_all
+    ),
+    m!(
+        "re_replace",
+        [Param::req("pattern"), Param::req("value")],
+        Any,
+        re_replace_all
+    ),
 ];
 
 fn not_empty(_c: &mut Call, v: Value) -> Result<Value, EvalError> {
@@ -195,10 +309,15 @@ pub fn url_unescape(s: &str, query: bool) -> Result<String, EvalError> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hex = s.get(i + 1..i + 3).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()));
+                let hex = s
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()));
                 let Some(hex) = hex else {
                     let end = (i + 3).min(s.len());
-                    return Err(EvalError::new(format!("invalid URL escape \"{}\"", &s[i..end])));
+                    return Err(EvalError::new(format!(
+                        "invalid URL escape \"{}\"",
+                        &s[i..end]
+                    )));
                 };
                 out.push(u8::from_str_radix(hex, 16).unwrap_or(0));
                 i += 3;
@@ -259,7 +378,10 @@ fn filepath_join(_c: &mut Call, v: Value) -> Result<Value, EvalError> {
 fn filepath_split(_c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let s = as_str(&v)?;
     let at = s.rfind('/').map(|i| i + 1).unwrap_or(0);
-    Ok(Value::Array(vec![Value::str(&s[..at]), Value::str(&s[at..])]))
+    Ok(Value::Array(vec![
+        Value::str(&s[..at]),
+        Value::str(&s[at..]),
+    ]))
 }
 
 fn format(c: &mut Call, v: Value) -> Result<Value, EvalError> {
@@ -344,8 +466,10 @@ pub fn go_sprintf(fmt: &str, args: &[Value]) -> String {
     }
     if next < args.len() {
         out.push_str("%!(EXTRA ");
-        let extra: Vec<String> =
-            args[next..].iter().map(|a| format!("{}={}", go_type_name(a), go_value_string(a))).collect();
+        let extra: Vec<String> = args[next..]
+            .iter()
+            .map(|a| format!("{}={}", go_type_name(a), go_value_string(a)))
+            .collect();
         out.push_str(&extra.join(", "));
         out.push(')');
     }
@@ -367,16 +491,31 @@ fn go_type_name(v: &Value) -> &'static str {
 }
 
 fn format_verb(verb: char, arg: &Value, prec: Option<usize>, flags: &str) -> String {
-    let plus = |s: String| if flags.contains('+') && !s.starts_with('-') { format!("+{}", s) } else { s };
+    let plus = |s: String| {
+        if flags.contains('+') && !s.starts_with('-') {
+            format!("+{}", s)
+        } else {
+            s
+        }
+    };
     match (verb, arg) {
         ('d', Value::Int(i)) => plus(i.to_string()),
         ('d', Value::Float(f)) if f.fract() == 0.0 => plus((*f as i64).to_string()),
-        ('f' | 'F', v) if v.as_f64().is_some() => plus(format!("{:.*}", prec.unwrap_or(6), v.as_f64().unwrap_or(0.0))),
+        ('f' | 'F', v) if v.as_f64().is_some() => plus(format!(
+            "{:.*}",
+            prec.unwrap_or(6),
+            v.as_f64().unwrap_or(0.0)
+        )),
         ('e', v) if v.as_f64().is_some() => {
             let s = format!("{:.*e}", prec.unwrap_or(6), v.as_f64().unwrap_or(0.0));
             let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
             let e: i32 = e.parse().unwrap_or(0);
-            plus(format!("{}e{}{:02}", m, if e < 0 { '-' } else { '+' }, e.abs()))
+            plus(format!(
+                "{}e{}{:02}",
+                m,
+                if e < 0 { '-' } else { '+' },
+                e.abs()
+            ))
         }
         ('g' | 'v', Value::Float(f)) => match prec {
             Some(p) => plus(format!("{:.*}", p, f)),
@@ -385,15 +524,25 @@ fn format_verb(verb: char, arg: &Value, prec: Option<usize>, flags: &str) -> Str
         ('v' | 'g', Value::Int(i)) => plus(i.to_string()),
         ('x' | 'X', Value::Int(i)) => {
             let s = format!("{:x}", i);
-            if verb == 'X' { s.to_uppercase() } else { s }
+            if verb == 'X' {
+                s.to_uppercase()
+            } else {
+                s
+            }
         }
         ('x' | 'X', Value::Str(_) | Value::Bytes(_)) => {
             let s = hex::encode(as_bytes(arg).unwrap_or_default());
-            if verb == 'X' { s.to_uppercase() } else { s }
+            if verb == 'X' {
+                s.to_uppercase()
+            } else {
+                s
+            }
         }
         ('o', Value::Int(i)) => format!("{:o}", i),
         ('b', Value::Int(i)) => format!("{:b}", i),
-        ('c', Value::Int(i)) => char::from_u32(*i as u32).map(String::from).unwrap_or_default(),
+        ('c', Value::Int(i)) => char::from_u32(*i as u32)
+            .map(String::from)
+            .unwrap_or_default(),
         ('q', Value::Str(s)) => go_quote(s),
         ('t', Value::Bool(b)) => b.to_string(),
         ('T', v) => go_type_name(v).to_string(),
@@ -420,7 +569,9 @@ pub fn go_quote(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => {
                 if (c as u32) < 0x10000 {
                     out.push_str(&format!("\\u{:04x}", c as u32))
@@ -491,7 +642,13 @@ pub fn go_unquote(s: &str) -> Result<String, EvalError> {
 fn replace_all(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let old = c.string(0)?;
     let new = c.string(1)?;
-    map_text(v, |s| if old.is_empty() { s.to_string() } else { s.replace(&old, &new) })
+    map_text(v, |s| {
+        if old.is_empty() {
+            s.to_string()
+        } else {
+            s.replace(&old, &new)
+        }
+    })
 }
 
 fn replace_many(c: &mut Call, v: Value) -> Result<Value, EvalError> {
@@ -531,7 +688,13 @@ fn replace_many(c: &mut Call, v: Value) -> Result<Value, EvalError> {
 fn split(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let delim = c.string(0)?;
     let empty_as_null = c.bool(1)?;
-    let wrap = |s: &str| if empty_as_null && s.is_empty() { Value::Null } else { Value::str(s) };
+    let wrap = |s: &str| {
+        if empty_as_null && s.is_empty() {
+            Value::Null
+        } else {
+            Value::str(s)
+        }
+    };
     let parts: Vec<Value> = match &v {
         Value::Str(_) | Value::Bytes(_) => {
             let s = as_str(&v)?;
@@ -545,7 +708,16 @@ fn split(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     };
     if let Value::Bytes(_) = v {
         return Ok(Value::Array(
-            parts.into_iter().map(|p| if let Value::Str(s) = p { bytes_value(s.into_bytes()) } else { p }).collect(),
+            parts
+                .into_iter()
+                .map(|p| {
+                    if let Value::Str(s) = p {
+                        bytes_value(s.into_bytes())
+                    } else {
+                        p
+                    }
+                })
+                .collect(),
         ));
     }
     Ok(Value::Array(parts))
@@ -558,7 +730,12 @@ fn unicode_segments(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         "grapheme" => s.graphemes(true).collect(),
         "word" => s.split_word_bounds().collect(),
         "sentence" => s.split_sentence_bounds().collect(),
-        other => return Err(EvalError::new(format!("unrecognized segmentation type: {}", other))),
+        other => {
+            return Err(EvalError::new(format!(
+                "unrecognized segmentation type: {}",
+                other
+            )))
+        }
     };
     Ok(Value::Array(parts.into_iter().map(Value::str).collect()))
 }
@@ -629,7 +806,10 @@ fn slug(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         match ch {
             '&' => push(&format!(" {} ", and), &mut out),
             c if c.is_ascii() => push(&c.to_string(), &mut out),
-            c => push(&format!(" {}", fold_diacritic(c).unwrap_or(" ")).replace(' ', ""), &mut out),
+            c => push(
+                &format!(" {}", fold_diacritic(c).unwrap_or(" ")).replace(' ', ""),
+                &mut out,
+            ),
         }
     }
     Ok(Value::Str(out))
@@ -638,7 +818,10 @@ fn slug(c: &mut Call, v: Value) -> Result<Value, EvalError> {
 fn strip_html(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let preserve: Vec<String> = match c.opt_value(0)? {
         None => Vec::new(),
-        Some(p) => as_array(&p)?.iter().map(|e| as_str(e).map(str::to_lowercase)).collect::<Result<_, _>>()?,
+        Some(p) => as_array(&p)?
+            .iter()
+            .map(|e| as_str(e).map(str::to_lowercase))
+            .collect::<Result<_, _>>()?,
     };
     let s = as_str(&v)?;
     let mut out = String::new();
@@ -652,7 +835,9 @@ fn strip_html(c: &mut Call, v: Value) -> Result<Value, EvalError> {
             break;
         };
         if skip_until.is_none() {
-            out.push_str(&escape_html(&html_escape::decode_html_entities(&rest[..lt])));
+            out.push_str(&escape_html(&html_escape::decode_html_entities(
+                &rest[..lt],
+            )));
         }
         let tag_src = &rest[lt..];
         let Some(gt) = tag_src.find('>') else {
@@ -692,16 +877,23 @@ fn strip_html(c: &mut Call, v: Value) -> Result<Value, EvalError> {
 fn compare_argon2(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     let hash = c.string(0)?;
-    let parsed =
-        PasswordHash::new(&hash).map_err(|e| EvalError::new(format!("failed to parse argon2 hash: {}", e)))?;
-    Ok(Value::Bool(argon2::Argon2::default().verify_password(as_bytes(&v)?, &parsed).is_ok()))
+    let parsed = PasswordHash::new(&hash)
+        .map_err(|e| EvalError::new(format!("failed to parse argon2 hash: {}", e)))?;
+    Ok(Value::Bool(
+        argon2::Argon2::default()
+            .verify_password(as_bytes(&v)?, &parsed)
+            .is_ok(),
+    ))
 }
 
 fn capture_object(re: &regex::Regex, cap: &regex::Captures) -> Object {
     let mut o = Object::new();
     for (i, name) in re.capture_names().enumerate() {
         let key = name.map(str::to_string).unwrap_or_else(|| i.to_string());
-        o.insert(key, Value::str(cap.get(i).map(|m| m.as_str()).unwrap_or("")));
+        o.insert(
+            key,
+            Value::str(cap.get(i).map(|m| m.as_str()).unwrap_or("")),
+        );
     }
     o
 }
@@ -721,7 +913,10 @@ mod tests {
         let args = [Value::str("lance"), Value::Int(37), Value::Float(13.0)];
         assert_eq!(go_sprintf("%s(%v): %v", &args), "lance(37): 13");
         assert_eq!(go_sprintf("%f", &[Value::Float(1.0)]), "1.000000");
-        assert_eq!(go_sprintf("%05d|%-3s|", &[Value::Int(42), Value::str("a")]), "00042|a  |");
+        assert_eq!(
+            go_sprintf("%05d|%-3s|", &[Value::Int(42), Value::str("a")]),
+            "00042|a  |"
+        );
         assert_eq!(go_sprintf("%v", &[]), "%!v(MISSING)");
     }
 
@@ -737,7 +932,10 @@ mod tests {
     fn url_escapes_like_go() {
         assert_eq!(url_escape("foo & bar", true), "foo+%26+bar");
         assert_eq!(url_escape("foo & bar", false), "foo%20&%20bar");
-        assert_eq!(url_unescape("hello+world%21", true).unwrap(), "hello world!");
+        assert_eq!(
+            url_unescape("hello+world%21", true).unwrap(),
+            "hello world!"
+        );
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! used both to format ([`format_go`]) and to parse ([`parse_go`]); strftime patterns go
 //! through chrono with `%f` meaning microseconds as in the reference.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone,
+    Timelike, Utc,
+};
 
 use super::coerce::{as_str, into_string};
 use super::{MethodSpec, Param, Type};
@@ -25,27 +28,87 @@ macro_rules! m {
 
 /// The methods of this family.
 pub static METHODS: &[MethodSpec] = &[
-    m!("timestamp", [Param::opt("default")], Timestamp, |c, v| match (to_timestamp(&v), c.opt_value(0)?) {
-        (Ok(t), _) => Ok(Value::Timestamp(t)),
-        (Err(_), Some(d)) => Ok(d),
-        (Err(e), None) => Err(e),
-    }),
-    m!("ts_format", [Param::def("format", super::Default::Str(RFC3339_NANO)), Param::opt("tz")], Str, ts_format),
-    m!("format_timestamp", [Param::def("format", super::Default::Str(RFC3339_NANO)), Param::opt("tz")], Str, ts_format),
-    m!("ts_strftime", [Param::req("format"), Param::opt("tz")], Str, ts_strftime),
-    m!("format_timestamp_strftime", [Param::req("format"), Param::opt("tz")], Str, ts_strftime),
+    m!(
+        "timestamp",
+        [Param::opt("default")],
+        Timestamp,
+        |c, v| match (to_timestamp(&v), c.opt_value(0)?) {
+            (Ok(t), _) => Ok(Value::Timestamp(t)),
+            (Err(_), Some(d)) => Ok(d),
+            (Err(e), None) => Err(e),
+        }
+    ),
+    m!(
+        "ts_format",
+        [
+            Param::def("format", super::Default::Str(RFC3339_NANO)),
+            Param::opt("tz")
+        ],
+        Str,
+        ts_format
+    ),
+    m!(
+        "format_timestamp",
+        [
+            Param::def("format", super::Default::Str(RFC3339_NANO)),
+            Param::opt("tz")
+        ],
+        Str,
+        ts_format
+    ),
+    m!(
+        "ts_strftime",
+        [Param::req("format"), Param::opt("tz")],
+        Str,
+        ts_strftime
+    ),
+    m!(
+        "format_timestamp_strftime",
+        [Param::req("format"), Param::opt("tz")],
+        Str,
+        ts_strftime
+    ),
     m!("ts_parse", [Param::req("format")], Timestamp, ts_parse),
-    m!("parse_timestamp", [Param::req("format")], Timestamp, ts_parse),
-    m!("ts_strptime", [Param::req("format")], Timestamp, ts_strptime),
-    m!("parse_timestamp_strptime", [Param::req("format")], Timestamp, ts_strptime),
-    m!("ts_unix", [], Number, |_, v| Ok(Value::Int(to_timestamp(&v)?.timestamp()))),
-    m!("format_timestamp_unix", [], Number, |_, v| Ok(Value::Int(to_timestamp(&v)?.timestamp()))),
-    m!("ts_unix_milli", [], Number, |_, v| Ok(Value::Int(to_timestamp(&v)?.timestamp_millis()))),
-    m!("format_timestamp_unix_milli", [], Number, |_, v| Ok(Value::Int(to_timestamp(&v)?.timestamp_millis()))),
-    m!("ts_unix_micro", [], Number, |_, v| Ok(Value::Int(to_timestamp(&v)?.timestamp_micros()))),
-    m!("format_timestamp_unix_micro", [], Number, |_, v| Ok(Value::Int(to_timestamp(&v)?.timestamp_micros()))),
+    m!(
+        "parse_timestamp",
+        [Param::req("format")],
+        Timestamp,
+        ts_parse
+    ),
+    m!(
+        "ts_strptime",
+        [Param::req("format")],
+        Timestamp,
+        ts_strptime
+    ),
+    m!(
+        "parse_timestamp_strptime",
+        [Param::req("format")],
+        Timestamp,
+        ts_strptime
+    ),
+    m!("ts_unix", [], Number, |_, v| Ok(Value::Int(
+        to_timestamp(&v)?.timestamp()
+    ))),
+    m!("format_timestamp_unix", [], Number, |_, v| Ok(Value::Int(
+        to_timestamp(&v)?.timestamp()
+    ))),
+    m!("ts_unix_milli", [], Number, |_, v| Ok(Value::Int(
+        to_timestamp(&v)?.timestamp_millis()
+    ))),
+    m!("format_timestamp_unix_milli", [], Number, |_, v| Ok(
+        Value::Int(to_timestamp(&v)?.timestamp_millis())
+    )),
+    m!("ts_unix_micro", [], Number, |_, v| Ok(Value::Int(
+        to_timestamp(&v)?.timestamp_micros()
+    ))),
+    m!("format_timestamp_unix_micro", [], Number, |_, v| Ok(
+        Value::Int(to_timestamp(&v)?.timestamp_micros())
+    )),
     m!("ts_unix_nano", [], Number, |_, v| unix_nano(&v)),
-    m!("format_timestamp_unix_nano", [], Number, |_, v| unix_nano(&v)),
+    m!("format_timestamp_unix_nano", [], Number, |_, v| unix_nano(
+        &v
+    )),
     m!("ts_round", [Param::req("duration")], Timestamp, ts_round),
     m!("ts_tz", [Param::req("tz")], Timestamp, |c, v| {
         let tz = c.string(0)?;
@@ -54,11 +117,30 @@ pub static METHODS: &[MethodSpec] = &[
     m!("ts_sub", [Param::req("t2")], Number, |c, v| {
         let other = to_timestamp(&c.value(0)?)?;
         let d = to_timestamp(&v)? - other;
-        Ok(Value::Int(d.num_nanoseconds().unwrap_or(if d > Duration::zero() { i64::MAX } else { i64::MIN })))
+        Ok(Value::Int(d.num_nanoseconds().unwrap_or(
+            if d > Duration::zero() {
+                i64::MAX
+            } else {
+                i64::MIN
+            },
+        )))
     }),
-    m!("ts_add_iso8601", [Param::req("duration")], Timestamp, |c, v| shift_iso8601(c, v, 1)),
-    m!("ts_sub_iso8601", [Param::req("duration")], Timestamp, |c, v| shift_iso8601(c, v, -1)),
-    m!("parse_duration", [], Number, |_, v| parse_go_duration(as_str(&v)?).map(Value::Int)),
+    m!(
+        "ts_add_iso8601",
+        [Param::req("duration")],
+        Timestamp,
+        |c, v| shift_iso8601(c, v, 1)
+    ),
+    m!(
+        "ts_sub_iso8601",
+        [Param::req("duration")],
+        Timestamp,
+        |c, v| shift_iso8601(c, v, -1)
+    ),
+    m!("parse_duration", [], Number, |_, v| parse_go_duration(
+        as_str(&v)?
+    )
+    .map(Value::Int)),
     m!("parse_duration_iso8601", [], Number, |_, v| {
         let p = parse_iso8601_period(as_str(&v)?)?;
         Ok(Value::Int(p.approx_nanos()))
@@ -71,7 +153,10 @@ pub fn to_timestamp(v: &Value) -> Result<DateTime<FixedOffset>, EvalError> {
     let utc = FixedOffset::east_opt(0).expect("zero offset");
     match v {
         Value::Timestamp(t) => Ok(*t),
-        Value::Int(i) => utc.timestamp_opt(*i, 0).single().ok_or_else(|| EvalError::new("timestamp out of range")),
+        Value::Int(i) => utc
+            .timestamp_opt(*i, 0)
+            .single()
+            .ok_or_else(|| EvalError::new("timestamp out of range")),
         Value::Float(f) => {
             let secs = f.floor();
             let nanos = ((f - secs) * 1e9).round() as u32;
@@ -82,7 +167,10 @@ pub fn to_timestamp(v: &Value) -> Result<DateTime<FixedOffset>, EvalError> {
         Value::Str(_) | Value::Bytes(_) => {
             let s = as_str(v)?;
             parse_go(s, RFC3339_NANO).map_err(|e| {
-                EvalError::new(format!("parsing time \"{}\" as \"{}\": {}", s, RFC3339_NANO, e))
+                EvalError::new(format!(
+                    "parsing time \"{}\" as \"{}\": {}",
+                    s, RFC3339_NANO, e
+                ))
             })
         }
         other => Err(EvalError::expected("timestamp", other)),
@@ -102,8 +190,9 @@ pub fn in_zone(t: DateTime<FixedOffset>, tz: &str) -> Result<DateTime<FixedOffse
         "UTC" | "" => Ok(t.with_timezone(&Utc).fixed_offset()),
         "Local" => Ok(t.with_timezone(&chrono::Local).fixed_offset()),
         name => {
-            let zone: chrono_tz::Tz =
-                name.parse().map_err(|_| EvalError::new(format!("unknown time zone {}", name)))?;
+            let zone: chrono_tz::Tz = name
+                .parse()
+                .map_err(|_| EvalError::new(format!("unknown time zone {}", name)))?;
             let local = t.with_timezone(&zone);
             Ok(local.with_timezone(&local.offset().fix()))
         }
@@ -111,7 +200,11 @@ pub fn in_zone(t: DateTime<FixedOffset>, tz: &str) -> Result<DateTime<FixedOffse
 }
 
 /// The timestamp to format, moved into the `tz` argument's zone when given.
-fn target_in_zone(c: &mut Call, v: &Value, tz_arg: usize) -> Result<DateTime<FixedOffset>, EvalError> {
+fn target_in_zone(
+    c: &mut Call,
+    v: &Value,
+    tz_arg: usize,
+) -> Result<DateTime<FixedOffset>, EvalError> {
     let t = to_timestamp(v)?;
     match c.opt_value(tz_arg)? {
         Some(tz) => in_zone(t, &into_string(tz)?),
@@ -150,11 +243,17 @@ fn ts_round(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     if d <= 0 {
         return Ok(Value::Timestamp(t));
     }
-    let nanos = t.timestamp_nanos_opt().ok_or_else(|| EvalError::new("timestamp out of range"))? as i128;
+    let nanos = t
+        .timestamp_nanos_opt()
+        .ok_or_else(|| EvalError::new("timestamp out of range"))? as i128;
     let d = d as i128;
     let rem = nanos.rem_euclid(d);
     // Go's Time.Round: halfway values round up.
-    let rounded = if rem + rem < d { nanos - rem } else { nanos - rem + d };
+    let rounded = if rem + rem < d {
+        nanos - rem
+    } else {
+        nanos - rem + d
+    };
     let utc = Utc.timestamp_nanos(rounded as i64);
     Ok(Value::Timestamp(utc.with_timezone(t.offset())))
 }
@@ -176,14 +275,18 @@ pub fn parse_go_duration(s: &str) -> Result<i64, EvalError> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let num = &rest[..num_len];
         if num.is_empty() || num == "." {
             return Err(bad());
         }
         let n: f64 = num.parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -191,8 +294,18 @@ pub fn parse_go_duration(s: &str) -> Result<i64, EvalError> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => return Err(EvalError::new(format!("time: missing unit in duration \"{}\"", s))),
-            u => return Err(EvalError::new(format!("time: unknown unit \"{}\" in duration \"{}\"", u, s))),
+            "" => {
+                return Err(EvalError::new(format!(
+                    "time: missing unit in duration \"{}\"",
+                    s
+                )))
+            }
+            u => {
+                return Err(EvalError::new(format!(
+                    "time: unknown unit \"{}\" in duration \"{}\"",
+                    u, s
+                )))
+            }
         };
         rest = &rest[unit_len..];
         total += n * unit;
@@ -272,7 +385,14 @@ pub fn parse_iso8601_period(s: &str) -> Result<Period, EvalError> {
         return Err(bad());
     }
     if neg {
-        for f in [&mut p.years, &mut p.months, &mut p.days, &mut p.hours, &mut p.minutes, &mut p.seconds] {
+        for f in [
+            &mut p.years,
+            &mut p.months,
+            &mut p.days,
+            &mut p.hours,
+            &mut p.minutes,
+            &mut p.seconds,
+        ] {
             *f = -*f;
         }
     }
@@ -354,9 +474,18 @@ pub enum Chunk {
     TZ,
     /// A numeric zone: `z` prints `Z` for UTC, `colon` separates, `secs` adds seconds,
     /// `hours_only` is `-07`.
-    Zone { z: bool, colon: bool, secs: bool, hours_only: bool },
+    Zone {
+        z: bool,
+        colon: bool,
+        secs: bool,
+        hours_only: bool,
+    },
     /// `.000` (fixed digits) or `.999` (trailing zeros trimmed), with `,` or `.`.
-    Frac { digits: usize, trim: bool, sep: char },
+    Frac {
+        digits: usize,
+        trim: bool,
+        sep: char,
+    },
 }
 
 /// Splits a Go layout into chunks, as Go's `nextStdChunk` does.
@@ -367,16 +496,96 @@ pub fn go_layout(layout: &str) -> Vec<Chunk> {
     let mut lit = String::new();
     let mut i = 0;
     let zones: [(&str, Chunk); 10] = [
-        ("Z07:00:00", Zone { z: true, colon: true, secs: true, hours_only: false }),
-        ("Z070000", Zone { z: true, colon: false, secs: true, hours_only: false }),
-        ("Z07:00", Zone { z: true, colon: true, secs: false, hours_only: false }),
-        ("Z0700", Zone { z: true, colon: false, secs: false, hours_only: false }),
-        ("Z07", Zone { z: true, colon: false, secs: false, hours_only: true }),
-        ("-07:00:00", Zone { z: false, colon: true, secs: true, hours_only: false }),
-        ("-070000", Zone { z: false, colon: false, secs: true, hours_only: false }),
-        ("-07:00", Zone { z: false, colon: true, secs: false, hours_only: false }),
-        ("-0700", Zone { z: false, colon: false, secs: false, hours_only: false }),
-        ("-07", Zone { z: false, colon: false, secs: false, hours_only: true }),
+        (
+            "Z07:00:00",
+            Zone {
+                z: true,
+                colon: true,
+                secs: true,
+                hours_only: false,
+            },
+        ),
+        (
+            "Z070000",
+            Zone {
+                z: true,
+                colon: false,
+                secs: true,
+                hours_only: false,
+            },
+        ),
+        (
+            "Z07:00",
+            Zone {
+                z: true,
+                colon: true,
+                secs: false,
+                hours_only: false,
+            },
+        ),
+        (
+            "Z0700",
+            Zone {
+                z: true,
+                colon: false,
+                secs: false,
+                hours_only: false,
+            },
+        ),
+        (
+            "Z07",
+            Zone {
+                z: true,
+                colon: false,
+                secs: false,
+                hours_only: true,
+            },
+        ),
+        (
+            "-07:00:00",
+            Zone {
+                z: false,
+                colon: true,
+                secs: true,
+                hours_only: false,
+            },
+        ),
+        (
+            "-070000",
+            Zone {
+                z: false,
+                colon: false,
+                secs: true,
+                hours_only: false,
+            },
+        ),
+        (
+            "-07:00",
+            Zone {
+                z: false,
+                colon: true,
+                secs: false,
+                hours_only: false,
+            },
+        ),
+        (
+            "-0700",
+            Zone {
+                z: false,
+                colon: false,
+                secs: false,
+                hours_only: false,
+            },
+        ),
+        (
+            "-07",
+            Zone {
+                z: false,
+                colon: false,
+                secs: false,
+                hours_only: true,
+            },
+        ),
     ];
     let fixed: [(&str, Chunk); 23] = [
         ("January", LongMonth),
@@ -411,7 +620,10 @@ pub fn go_layout(layout: &str) -> Vec<Chunk> {
             i += 1;
             continue;
         }
-        if (b[i] == b'.' || b[i] == b',') && i + 1 < b.len() && (b[i + 1] == b'0' || b[i + 1] == b'9') {
+        if (b[i] == b'.' || b[i] == b',')
+            && i + 1 < b.len()
+            && (b[i + 1] == b'0' || b[i + 1] == b'9')
+        {
             let ch = b[i + 1];
             let mut j = i + 1;
             while j < b.len() && b[j] == ch {
@@ -421,16 +633,20 @@ pub fn go_layout(layout: &str) -> Vec<Chunk> {
                 if !lit.is_empty() {
                     out.push(Lit(std::mem::take(&mut lit)));
                 }
-                out.push(Frac { digits: j - i - 1, trim: ch == b'9', sep: b[i] as char });
+                out.push(Frac {
+                    digits: j - i - 1,
+                    trim: ch == b'9',
+                    sep: b[i] as char,
+                });
                 i = j;
                 continue;
             }
         }
         for (pat, chunk) in zones.iter().chain(fixed.iter()) {
-            if rest.starts_with(pat) {
+            if let Some(after) = rest.strip_prefix(pat) {
                 // `Jan`/`Mon` followed by a lowercase letter is a word, not a token.
                 if matches!(chunk, Month | WeekDay)
-                    && rest[pat.len()..].chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && after.chars().next().is_some_and(|c| c.is_ascii_lowercase())
                 {
                     break;
                 }
@@ -453,16 +669,34 @@ pub fn go_layout(layout: &str) -> Vec<Chunk> {
 }
 
 const LONG_MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
-const LONG_DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const LONG_DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 /// Formats a timestamp with a Go layout.
 pub fn format_go(t: &DateTime<FixedOffset>, layout: &str) -> String {
     use Chunk::*;
     let mut out = String::new();
-    let hour12 = |h: u32| if h % 12 == 0 { 12 } else { h % 12 };
+    let hour12 = |h: u32| if h.is_multiple_of(12) { 12 } else { h % 12 };
     for chunk in go_layout(layout) {
         match chunk {
             Lit(s) => out.push_str(&s),
@@ -497,7 +731,12 @@ pub fn format_go(t: &DateTime<FixedOffset>, layout: &str) -> String {
                     out.push_str(&format!("{}{:02}{:02}", sign, a / 3600, a % 3600 / 60));
                 }
             }
-            Zone { z, colon, secs, hours_only } => {
+            Zone {
+                z,
+                colon,
+                secs,
+                hours_only,
+            } => {
                 let off = t.offset().local_minus_utc();
                 if z && off == 0 {
                     out.push('Z');
@@ -538,11 +777,17 @@ pub fn format_go(t: &DateTime<FixedOffset>, layout: &str) -> String {
 
 /// Reads up to `max` digits (at least one; exactly `max` when `fixed`).
 fn take_num(s: &mut &str, max: usize, fixed: bool) -> Result<u32, String> {
-    let n = s.bytes().take(max).take_while(|b| b.is_ascii_digit()).count();
+    let n = s
+        .bytes()
+        .take(max)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if n == 0 || (fixed && n != max) {
         return Err(format!("cannot parse \"{}\"", s));
     }
-    let v = s[..n].parse().map_err(|_| format!("cannot parse \"{}\"", s))?;
+    let v = s[..n]
+        .parse()
+        .map_err(|_| format!("cannot parse \"{}\"", s))?;
     *s = &s[n..];
     Ok(v)
 }
@@ -551,7 +796,10 @@ fn take_num(s: &mut &str, max: usize, fixed: bool) -> Result<u32, String> {
 fn take_name(s: &mut &str, names: &[&str], short: bool) -> Result<usize, String> {
     for (i, name) in names.iter().enumerate() {
         let name = if short { &name[..3] } else { name };
-        if s.len() >= name.len() && s.is_char_boundary(name.len()) && s[..name.len()].eq_ignore_ascii_case(name) {
+        if s.len() >= name.len()
+            && s.is_char_boundary(name.len())
+            && s[..name.len()].eq_ignore_ascii_case(name)
+        {
             *s = &s[name.len()..];
             return Ok(i);
         }
@@ -571,7 +819,9 @@ pub fn parse_go(value: &str, layout: &str) -> Result<DateTime<FixedOffset>, Stri
     for (idx, chunk) in chunks.iter().enumerate() {
         match chunk {
             Lit(l) => {
-                s = s.strip_prefix(l.as_str()).ok_or_else(|| format!("cannot parse \"{}\" as \"{}\"", s, l))?;
+                s = s
+                    .strip_prefix(l.as_str())
+                    .ok_or_else(|| format!("cannot parse \"{}\" as \"{}\"", s, l))?;
             }
             LongMonth => month = take_name(&mut s, &LONG_MONTHS, false)? as u32 + 1,
             Month => month = take_name(&mut s, &LONG_MONTHS, true)? as u32 + 1,
@@ -618,7 +868,9 @@ pub fn parse_go(value: &str, layout: &str) -> Result<DateTime<FixedOffset>, Stri
                 year = if y >= 69 { 1900 + y } else { 2000 + y };
             }
             PM | Pm => {
-                let p = s.get(..2).ok_or_else(|| format!("cannot parse \"{}\"", s))?;
+                let p = s
+                    .get(..2)
+                    .ok_or_else(|| format!("cannot parse \"{}\"", s))?;
                 pm = Some(match p.to_ascii_uppercase().as_str() {
                     "PM" => true,
                     "AM" => false,
@@ -634,7 +886,12 @@ pub fn parse_go(value: &str, layout: &str) -> Result<DateTime<FixedOffset>, Stri
                 offset = Some(0);
                 s = &s[n..];
             }
-            Zone { z, colon, secs, hours_only } => {
+            Zone {
+                z,
+                colon,
+                secs,
+                hours_only,
+            } => {
                 if *z && s.starts_with('Z') {
                     s = &s[1..];
                     offset = Some(0);
@@ -651,13 +908,17 @@ pub fn parse_go(value: &str, layout: &str) -> Result<DateTime<FixedOffset>, Stri
                 let mut sc = 0;
                 if !hours_only {
                     if *colon {
-                        s = s.strip_prefix(':').ok_or_else(|| format!("cannot parse \"{}\"", s))?;
+                        s = s
+                            .strip_prefix(':')
+                            .ok_or_else(|| format!("cannot parse \"{}\"", s))?;
                     }
                     m = take_num(&mut s, 2, true)? as i32;
                 }
                 if *secs {
                     if *colon {
-                        s = s.strip_prefix(':').ok_or_else(|| format!("cannot parse \"{}\"", s))?;
+                        s = s
+                            .strip_prefix(':')
+                            .ok_or_else(|| format!("cannot parse \"{}\"", s))?;
                     }
                     sc = take_num(&mut s, 2, true)? as i32;
                 }
@@ -700,9 +961,14 @@ pub fn parse_go(value: &str, layout: &str) -> Result<DateTime<FixedOffset>, Stri
         NaiveDate::from_ymd_opt(year, month, day)
     }
     .ok_or_else(|| "day out of range".to_string())?;
-    let naive = date.and_hms_nano_opt(hour, min, sec, nanos).ok_or_else(|| "time out of range".to_string())?;
-    let off = FixedOffset::east_opt(offset.unwrap_or(0)).ok_or_else(|| "zone out of range".to_string())?;
-    off.from_local_datetime(&naive).single().ok_or_else(|| "time out of range".to_string())
+    let naive = date
+        .and_hms_nano_opt(hour, min, sec, nanos)
+        .ok_or_else(|| "time out of range".to_string())?;
+    let off = FixedOffset::east_opt(offset.unwrap_or(0))
+        .ok_or_else(|| "zone out of range".to_string())?;
+    off.from_local_datetime(&naive)
+        .single()
+        .ok_or_else(|| "time out of range".to_string())
 }
 
 /// Nanoseconds from fraction digits (`371` → 371000000).
@@ -740,8 +1006,9 @@ pub fn parse_strptime(s: &str, fmt: &str) -> Result<DateTime<FixedOffset>, EvalE
     use chrono::format::{parse, Parsed, StrftimeItems};
     let translated = strftime_items(fmt);
     let mut parsed = Parsed::new();
-    parse(&mut parsed, s, StrftimeItems::new(&translated))
-        .map_err(|e| EvalError::new(format!("failed to parse \"{}\" with \"{}\": {}", s, fmt, e)))?;
+    parse(&mut parsed, s, StrftimeItems::new(&translated)).map_err(|e| {
+        EvalError::new(format!("failed to parse \"{}\" with \"{}\": {}", s, fmt, e))
+    })?;
     if parsed.year().is_none() && parsed.year_div_100().is_none() && parsed.timestamp().is_none() {
         let _ = parsed.set_year(1900);
     }
@@ -752,11 +1019,12 @@ pub fn parse_strptime(s: &str, fmt: &str) -> Result<DateTime<FixedOffset>, EvalE
             .map(|t| t.fixed_offset())
             .ok_or_else(|| EvalError::new("timestamp out of range"));
     }
-    let date = parsed
-        .to_naive_date()
-        .map_err(|e| EvalError::new(format!("failed to parse \"{}\" with \"{}\": {}", s, fmt, e)))?;
+    let date = parsed.to_naive_date().map_err(|e| {
+        EvalError::new(format!("failed to parse \"{}\" with \"{}\": {}", s, fmt, e))
+    })?;
     let time = parsed.to_naive_time().unwrap_or_default();
-    let off = FixedOffset::east_opt(parsed.offset().unwrap_or(0)).unwrap_or(FixedOffset::east_opt(0).expect("utc"));
+    let off = FixedOffset::east_opt(parsed.offset().unwrap_or(0))
+        .unwrap_or(FixedOffset::east_opt(0).expect("utc"));
     off.from_local_datetime(&NaiveDateTime::new(date, time))
         .single()
         .ok_or_else(|| EvalError::new("timestamp out of range"))
@@ -773,23 +1041,45 @@ mod tests {
     #[test]
     fn layouts_format() {
         let t = ts("2020-08-14T11:50:26.371Z");
-        assert_eq!(format_go(&t, "2006-Jan-02 15:04:05"), "2020-Aug-14 11:50:26");
+        assert_eq!(
+            format_go(&t, "2006-Jan-02 15:04:05"),
+            "2020-Aug-14 11:50:26"
+        );
         assert_eq!(format_go(&t, RFC3339_NANO), "2020-08-14T11:50:26.371Z");
-        assert_eq!(format_go(&t, "2006-01-02 15:04:05.000000"), "2020-08-14 11:50:26.371000");
-        assert_eq!(format_go(&t, "Mon Jan _2 3:04PM -0700 MST"), "Fri Aug 14 11:50AM +0000 UTC");
+        assert_eq!(
+            format_go(&t, "2006-01-02 15:04:05.000000"),
+            "2020-08-14 11:50:26.371000"
+        );
+        assert_eq!(
+            format_go(&t, "Mon Jan _2 3:04PM -0700 MST"),
+            "Fri Aug 14 11:50AM +0000 UTC"
+        );
         let t = ts("2020-08-14T11:45:26.371+01:00");
         assert_eq!(format_go(&t, RFC3339_NANO), "2020-08-14T11:45:26.371+01:00");
     }
 
     #[test]
     fn layouts_parse() {
-        assert_eq!(parse_go("2020-Aug-14", "2006-Jan-02").unwrap(), ts("2020-08-14T00:00:00Z"));
         assert_eq!(
-            parse_go("Aug 14, 2020 at 5:54am (UTC)", "Jan 2, 2006 at 3:04pm (MST)").unwrap(),
+            parse_go("2020-Aug-14", "2006-Jan-02").unwrap(),
+            ts("2020-08-14T00:00:00Z")
+        );
+        assert_eq!(
+            parse_go(
+                "Aug 14, 2020 at 5:54am (UTC)",
+                "Jan 2, 2006 at 3:04pm (MST)"
+            )
+            .unwrap(),
             ts("2020-08-14T05:54:00Z")
         );
-        assert_eq!(parse_go("2020-08-14T11:45:26.371+01:00", RFC3339_NANO).unwrap(), ts("2020-08-14T11:45:26.371+01:00"));
-        assert_eq!(parse_go("2020-08-14T11:45:26Z", "2006-01-02T15:04:05Z07:00").unwrap(), ts("2020-08-14T11:45:26Z"));
+        assert_eq!(
+            parse_go("2020-08-14T11:45:26.371+01:00", RFC3339_NANO).unwrap(),
+            ts("2020-08-14T11:45:26.371+01:00")
+        );
+        assert_eq!(
+            parse_go("2020-08-14T11:45:26Z", "2006-01-02T15:04:05Z07:00").unwrap(),
+            ts("2020-08-14T11:45:26Z")
+        );
         assert!(parse_go("2020-08-14x", "2006-01-02").is_err());
     }
 
@@ -801,14 +1091,23 @@ mod tests {
         assert!(parse_go_duration("5").is_err());
         let p = parse_iso8601_period("P1Y2M3DT4H5M6S").unwrap();
         assert_eq!(p.days, 3.0);
-        assert_eq!(parse_iso8601_period("PT1H").unwrap().approx_nanos(), 3_600_000_000_000);
+        assert_eq!(
+            parse_iso8601_period("PT1H").unwrap().approx_nanos(),
+            3_600_000_000_000
+        );
     }
 
     #[test]
     fn strftime_round_trip() {
         let t = ts("2020-08-14T11:45:26.371+01:00");
-        assert_eq!(format_strftime(&t, "%Y-%b-%d %H:%M:%S").unwrap(), "2020-Aug-14 11:45:26");
+        assert_eq!(
+            format_strftime(&t, "%Y-%b-%d %H:%M:%S").unwrap(),
+            "2020-Aug-14 11:45:26"
+        );
         assert_eq!(format_strftime(&t, "%f").unwrap(), "371000");
-        assert_eq!(parse_strptime("2020-Aug-14 11:45:26", "%Y-%b-%d %H:%M:%S").unwrap(), ts("2020-08-14T11:45:26Z"));
+        assert_eq!(
+            parse_strptime("2020-Aug-14 11:45:26", "%Y-%b-%d %H:%M:%S").unwrap(),
+            ts("2020-08-14T11:45:26Z")
+        );
     }
 }
