@@ -1,0 +1,85 @@
+//! Test harness: runs the real `sluice` binary on a free loopback port and talks to it over
+//! HTTP.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `sluice streams` process.
+pub struct Sluice {
+    pub child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Sluice {
+    /// Starts `sluice streams` with extra arguments and waits until it answers `/ping`.
+    pub async fn start(extra: &[&str]) -> Sluice {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{}", port);
+        let mut args = vec!["streams", "--http-address", &addr];
+        args.extend_from_slice(extra);
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(&args)
+            .env("SLUICE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn sluice");
+        let s = Sluice { child, base: format!("http://{}", addr), client: reqwest::Client::new() };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = s.client.get(s.url("/ping")).send().await {
+                if r.status() == 200 {
+                    return s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sluice did not start");
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request; returns status and body text.
+    pub async fn req(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = self.client.request(m, self.url(path)).body(body.to_string()).send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
+    /// Stops the process (SIGTERM) and returns what it printed on stdout.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let mut out = String::new();
+        if let Some(mut so) = self.child.stdout.take() {
+            let _ = so.read_to_string(&mut out);
+        }
+        out
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
