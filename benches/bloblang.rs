@@ -1,1 +1,51 @@
-fn main() {}
+//! Criterion benchmarks of the Bloblang interpreter on realistic documents: the walkthrough's
+//! projection, arithmetic with `if`/`match`, string work, and a filter.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sluice_compiler::{Mapping, Message};
+
+/// A walkthrough-like document with a few more fields.
+fn document(i: usize) -> Vec<u8> {
+    format!(
+        r#"{{"user":{{"id":"user-{i}","name":"Ada Lovelace {i}","email":"ada{i}@example.com"}},"body":{{"content":"hello world number {i}, a message of moderate length","lang":"en"}},"n":{n},"kind":"{kind}","level":"{level}","name":"  alpha banana {i}  ","tags":["Alpha","BETA","Gamma","delta"],"ts":"2024-01-0{d}T10:00:00Z"}}"#,
+        i = i,
+        n = i % 23,
+        kind = ["a", "b", "c"][i % 3],
+        level = ["info", "error", "warn"][i % 3],
+        d = 1 + i % 9
+    )
+    .into_bytes()
+}
+
+const MAPPINGS: &[(&str, &str)] = &[
+    ("projection", r#"root = {"id": this.user.id, "content": this.body.content}"#),
+    (
+        "arithmetic",
+        "root = this\nroot.score = if this.n > 10 { this.n * 2 + 1 } else { this.n - 3 }\nroot.k = match this.kind { \"a\" => 1, \"b\" => 2, _ => 0 }",
+    ),
+    (
+        "strings",
+        "root.name = this.name.uppercase().trim().replace_all(\"A\", \"4\")\nroot.tags = this.tags.map_each(t -> t.lowercase())",
+    ),
+    ("filter", r#"root = if this.level != "error" { deleted() }"#),
+];
+
+fn interpreter(c: &mut Criterion) {
+    let docs: Vec<Message> = (0..256).map(|i| Message::new(document(i))).collect();
+    let mut g = c.benchmark_group("interpreter");
+    g.throughput(Throughput::Elements(docs.len() as u64));
+    for (name, src) in MAPPINGS {
+        let m = Mapping::compile(src).expect("benchmark mapping compiles");
+        g.bench_with_input(BenchmarkId::from_parameter(name), &docs, |b, docs| {
+            b.iter(|| {
+                for d in docs {
+                    std::hint::black_box(m.run(d).expect("mapping runs"));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, interpreter);
+criterion_main!(benches);
