@@ -25,6 +25,15 @@ pub static METHODS: &[MethodSpec] = &[
         Value::Array(a) => Value::Array(a),
         other => Value::Array(vec![other]),
     })),
+    // A mapping sees a batch of one message: `from(0)` and `from_all()` see that message.
+    m!("from", [Param::req("index")], Any, |c, v| match c.int(0)? {
+        0 | -1 => Ok(v),
+        i => Err(EvalError::new(format!(
+            "index {} is out of bounds for a batch of size 1",
+            i
+        ))),
+    }),
+    m!("from_all", [], Array, |_, v| Ok(Value::Array(vec![v]))),
     m!("all", [Param::query("test")], Bool, |c, v| quantify(
         c, v, true
     )),

@@ -18,6 +18,10 @@ macro_rules! m {
 pub static METHODS: &[MethodSpec] = &[
     m!("number", [Param::opt("default")], Number, number),
     m!("bool", [Param::opt("default")], Bool, to_bool),
+    m!("not", [], Bool, |_, v| match v {
+        Value::Bool(b) => Ok(Value::Bool(!b)),
+        other => Err(EvalError::expected("bool", &other)),
+    }),
     m!("abs", [], Number, |_, v| match v {
         Value::Int(i) => Ok(Value::Int(i.wrapping_abs())),
         v => Ok(Value::Float(as_f64(&v)?.abs())),

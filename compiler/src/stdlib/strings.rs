@@ -256,7 +256,12 @@ fn title_case(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev_letter = false;
     for ch in s.chars() {
-        let is_sep = !(ch.is_alphanumeric() || ch == '_' || ch == '\'');
+        // Go's isSeparator: ASCII other than letters, digits and `_`, or Unicode space.
+        let is_sep = if ch.is_ascii() {
+            !(ch.is_ascii_alphanumeric() || ch == '_')
+        } else {
+            ch.is_whitespace()
+        };
         if !prev_letter && !is_sep {
             out.extend(ch.to_uppercase());
         } else {
