@@ -38,14 +38,23 @@ fn a_broken_file_exits_1_with_the_lint_and_a_caret() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let mut lines = err.lines();
-    assert_eq!(lines.next(), Some("tests/fixtures/broken/bad.yaml(4,1) field huh not recognised"));
+    assert_eq!(
+        lines.next(),
+        Some("tests/fixtures/broken/bad.yaml(4,1) field huh not recognised")
+    );
     assert_eq!(lines.next(), Some("      huh: true"));
     assert_eq!(lines.next(), Some("      ^"));
 }
 
 #[test]
 fn json_format_lists_lints_on_stdout() {
-    let out = sluice(&["compile", "--check", "--format", "json", "tests/fixtures/broken/bad.yaml"]);
+    let out = sluice(&[
+        "compile",
+        "--check",
+        "--format",
+        "json",
+        "tests/fixtures/broken/bad.yaml",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
     assert_eq!(
@@ -58,7 +67,13 @@ fn json_format_lists_lints_on_stdout() {
             "severity": "error"
         }])
     );
-    let clean = sluice(&["compile", "--check", "--format", "json", "tests/fixtures/streams/foo.yaml"]);
+    let clean = sluice(&[
+        "compile",
+        "--check",
+        "--format",
+        "json",
+        "tests/fixtures/streams/foo.yaml",
+    ]);
     assert_eq!(clean.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&clean.stdout).trim(), "[]");
 }
@@ -85,7 +100,10 @@ fn env_vars_are_interpolated_in_files() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).lines().next().unwrap(),
-        format!("{}(1,1) required environment variables were not set: [SLUICE_TEST_UNSET_VERB]", file.display())
+        format!(
+            "{}(1,1) required environment variables were not set: [SLUICE_TEST_UNSET_VERB]",
+            file.display()
+        )
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -103,12 +121,36 @@ fn list_json_has_every_component_with_fields_and_defaults() {
             .unwrap_or_else(|| panic!("{kind} {name} not listed"))
     };
     let expected = [
-        ("input", &["http_server", "http_client", "kafka", "generate", "stdin", "file"][..]),
+        (
+            "input",
+            &[
+                "http_server",
+                "http_client",
+                "kafka",
+                "generate",
+                "stdin",
+                "file",
+            ][..],
+        ),
         ("buffer", &["none", "memory"]),
-        ("processor", &["mapping", "mutation", "bloblang", "log", "switch", "catch", "try"]),
+        (
+            "processor",
+            &[
+                "mapping", "mutation", "bloblang", "log", "switch", "catch", "try",
+            ],
+        ),
         (
             "output",
-            &["http_server", "http_client", "elasticsearch", "kafka", "stdout", "drop", "file", "reject"],
+            &[
+                "http_server",
+                "http_client",
+                "elasticsearch",
+                "kafka",
+                "stdout",
+                "drop",
+                "file",
+                "reject",
+            ],
         ),
         ("cache", &["memory"]),
         ("rate_limit", &["local"]),
@@ -118,9 +160,20 @@ fn list_json_has_every_component_with_fields_and_defaults() {
             find(kind, name);
         }
     }
-    assert_eq!(items.len(), sluice_runtime::registry::registry().all().len());
+    assert_eq!(
+        items.len(),
+        sluice_runtime::registry::registry().all().len()
+    );
     let generate = find("input", "generate");
-    let field = |c: &serde_json::Value, f: &str| c["fields"].as_array().unwrap().iter().find(|x| x["name"] == f).cloned().unwrap();
+    let field = |c: &serde_json::Value, f: &str| {
+        c["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == f)
+            .cloned()
+            .unwrap()
+    };
     assert_eq!(field(generate, "interval")["default"], "1s");
     assert_eq!(field(generate, "count")["default"], 0);
     assert_eq!(field(generate, "batch_size")["default"], 1);
@@ -128,12 +181,23 @@ fn list_json_has_every_component_with_fields_and_defaults() {
     assert_eq!(field(generate, "mapping")["bloblang"], true);
     assert_eq!(field(generate, "mapping")["required"], true);
     assert_eq!(find("cache", "memory")["default"]["default_ttl"], "5m");
-    assert_eq!(find("rate_limit", "local")["default"], serde_json::json!({"count": 1000, "interval": "1s"}));
+    assert_eq!(
+        find("rate_limit", "local")["default"],
+        serde_json::json!({"count": 1000, "interval": "1s"})
+    );
     assert_eq!(find("buffer", "memory")["default"]["limit"], 524_288_000);
     let es = find("output", "elasticsearch");
-    assert_eq!(field(es, "id")["default"], "${!counter()}-${!timestamp_unix()}");
+    assert_eq!(
+        field(es, "id")["default"],
+        "${!counter()}-${!timestamp_unix()}"
+    );
     let auth = field(es, "basic_auth");
-    let password = auth["children"].as_array().unwrap().iter().find(|x| x["name"] == "password").unwrap();
+    let password = auth["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "password")
+        .unwrap();
     assert_eq!(password["secret"], true);
     assert_eq!(find("processor", "mapping")["config"]["bloblang"], true);
     assert_eq!(find("output", "reject")["config"]["interpolated"], true);
@@ -145,7 +209,11 @@ fn list_text_mentions_every_component() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     for c in sluice_runtime::registry::registry().all() {
-        assert!(text.contains(&format!("  {}: ", c.name)), "{} missing", c.name);
+        assert!(
+            text.contains(&format!("  {}: ", c.name)),
+            "{} missing",
+            c.name
+        );
     }
     assert!(text.contains("INPUT:") && text.contains("RATE_LIMIT:"));
 }

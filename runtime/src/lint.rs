@@ -46,17 +46,29 @@ pub struct Lint {
 impl Lint {
     /// An error-level lint at `line` (column 1).
     pub fn error(line: usize, message: impl Into<String>) -> Lint {
-        Lint { line, col: 1, message: message.into(), severity: Severity::Error, node_col: 1 }
+        Lint {
+            line,
+            col: 1,
+            message: message.into(),
+            severity: Severity::Error,
+            node_col: 1,
+        }
     }
 
     /// A warning-level lint at `line` (column 1).
     pub fn warning(line: usize, message: impl Into<String>) -> Lint {
-        Lint { severity: Severity::Warning, ..Lint::error(line, message) }
+        Lint {
+            severity: Severity::Warning,
+            ..Lint::error(line, message)
+        }
     }
 
     /// An error-level lint about `node`.
     pub(crate) fn at(node: &Node, message: impl Into<String>) -> Lint {
-        Lint { node_col: node.pos.col, ..Lint::error(node.pos.line, message) }
+        Lint {
+            node_col: node.pos.col,
+            ..Lint::error(node.pos.line, message)
+        }
     }
 }
 
@@ -83,7 +95,10 @@ pub(crate) fn check_option(node: &Node, options: &[&str]) -> Option<Lint> {
     if options.is_empty() || options.iter().any(|o| o.eq_ignore_ascii_case(text)) {
         return None;
     }
-    Some(Lint::at(node, format!("value {text} is not a valid option for this field")))
+    Some(Lint::at(
+        node,
+        format!("value {text} is not a valid option for this field"),
+    ))
 }
 
 /// Whether a Bloblang field holds a mapping or an interpolated string.
@@ -111,8 +126,18 @@ pub(crate) fn check_bloblang(node: &Node, kind: BloblangKind) -> Option<Lint> {
     let block = node.style() == Some(ScalarStyle::Literal);
     let line = node.pos.line + usize::from(block) + err.line.max(1) - 1;
     let col = node.pos.col + err.col;
-    let node_col = if block || err.line > 1 { col } else { node.pos.col + err.col - 1 + quote_offset(node) };
-    Some(Lint { line, col, message: err.to_string(), severity: Severity::Error, node_col })
+    let node_col = if block || err.line > 1 {
+        col
+    } else {
+        node.pos.col + err.col - 1 + quote_offset(node)
+    };
+    Some(Lint {
+        line,
+        col,
+        message: err.to_string(),
+        severity: Severity::Error,
+        node_col,
+    })
 }
 
 fn quote_offset(node: &Node) -> usize {

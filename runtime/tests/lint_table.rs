@@ -13,7 +13,11 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn lint(scope: Scope, text: &[u8]) -> Vec<String> {
-    let opts = LoadOptions { scope, env: Some(&env), ..LoadOptions::default() };
+    let opts = LoadOptions {
+        scope,
+        env: Some(&env),
+        ..LoadOptions::default()
+    };
     check(text, &opts).iter().map(ToString::to_string).collect()
 }
 
@@ -253,15 +257,27 @@ fn table_of_broken_configs() {
     for (name, scope, text, expected) in &cases {
         let got = lint(*scope, text.as_bytes());
         if &got != expected {
-            failures.push(format!("{name}:\n  expected {expected:?}\n  got      {got:?}"));
+            failures.push(format!(
+                "{name}:\n  expected {expected:?}\n  got      {got:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn invalid_utf8_is_a_warning() {
-    let opts = LoadOptions { scope: Scope::Config, env: Some(&env), ..LoadOptions::default() };
+    let opts = LoadOptions {
+        scope: Scope::Config,
+        env: Some(&env),
+        ..LoadOptions::default()
+    };
     let lints = check(b"input:\n  stdin: {}\nhttp:\n  address: \"\xff\"\n", &opts);
     assert_eq!(lints.len(), 1, "{lints:?}");
     assert_eq!(
@@ -281,7 +297,11 @@ fn inference_lints_are_warnings() {
 fn yaml_syntax_errors_are_positioned() {
     let lints = check("input:\n  stdin: {\n", &LoadOptions::default());
     assert_eq!(lints.len(), 1);
-    assert!(lints[0].message.starts_with("yaml: line "), "{:?}", lints[0]);
+    assert!(
+        lints[0].message.starts_with("yaml: line "),
+        "{:?}",
+        lints[0]
+    );
     assert!(lints[0].line >= 2, "{:?}", lints[0]);
 }
 
@@ -297,13 +317,21 @@ mod bloblang {
             sluice_compiler::check_mapping(src)
         }
         .expect_err("the compiler should reject this");
-        vec![format!("({},{}) {}", line + err.line - 1, col + err.col, err)]
+        vec![format!(
+            "({},{}) {}",
+            line + err.line - 1,
+            col + err.col,
+            err
+        )]
     }
 
     #[test]
     fn bad_method_in_a_quoted_mapping() {
         let text = "pipeline:\n  processors:\n    - mapping: 'root = this.foo.uppercas()'\n";
-        assert_eq!(lint(Scope::Stream, text.as_bytes()), expected("root = this.foo.uppercas()", 3, 16, false));
+        assert_eq!(
+            lint(Scope::Stream, text.as_bytes()),
+            expected("root = this.foo.uppercas()", 3, 16, false)
+        );
     }
 
     #[test]
@@ -311,13 +339,19 @@ mod bloblang {
         let text = "pipeline:\n  processors:\n    - mapping: |\n        root.a = this.a\n        root.b = this.b.nope_nope()\n";
         // `|` is at (3,16); the block's first line is line 4.
         let src = "root.a = this.a\nroot.b = this.b.nope_nope()\n";
-        assert_eq!(lint(Scope::Stream, text.as_bytes()), expected(src, 4, 16, false));
+        assert_eq!(
+            lint(Scope::Stream, text.as_bytes()),
+            expected(src, 4, 16, false)
+        );
     }
 
     #[test]
     fn bad_interpolation() {
         let text = "output:\n  kafka:\n    addresses: [a]\n    topic: '${! meta( }'\n";
-        assert_eq!(lint(Scope::Stream, text.as_bytes()), expected("${! meta( }", 4, 12, true));
+        assert_eq!(
+            lint(Scope::Stream, text.as_bytes()),
+            expected("${! meta( }", 4, 12, true)
+        );
     }
 
     #[test]

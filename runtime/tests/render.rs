@@ -33,7 +33,10 @@ fn foo_renders_with_defaults() {
     assert_eq!(v["input"]["http_server"]["allowed_verbs"], json!(["POST"]));
     assert_eq!(v["buffer"]["memory"]["limit"], 524_288_000);
     assert_eq!(v["pipeline"]["threads"], 4);
-    assert!(v["pipeline"]["processors"][0]["mapping"].as_str().unwrap().starts_with("root = {"));
+    assert!(v["pipeline"]["processors"][0]["mapping"]
+        .as_str()
+        .unwrap()
+        .starts_with("root = {"));
     assert_eq!(v["output"]["http_server"]["path"], "/get");
     assert_eq!(v["output"]["http_server"]["stream_path"], "/get/stream");
     assert!(v["input"].get("label").is_none());
@@ -71,12 +74,24 @@ output:
     let (cfg, lints) = load_stream(text, &LoadOptions::default()).unwrap();
     assert!(lints.is_empty(), "{lints:?}");
     let v = cfg.render();
-    assert_eq!(v["input"]["kafka"]["sasl"]["password"], "!!!SECRET_SCRUBBED!!!");
+    assert_eq!(
+        v["input"]["kafka"]["sasl"]["password"],
+        "!!!SECRET_SCRUBBED!!!"
+    );
     assert_eq!(v["input"]["kafka"]["sasl"]["user"], "me");
     assert_eq!(v["input"]["kafka"]["sasl"]["access_token"], "");
-    assert_eq!(v["output"]["elasticsearch"]["basic_auth"]["password"], "!!!SECRET_SCRUBBED!!!");
-    assert_eq!(v["output"]["elasticsearch"]["urls"][0], "http://admin:!!!SECRET_SCRUBBED!!!@localhost:9200");
-    assert_eq!(v["output"]["elasticsearch"]["id"], "${!counter()}-${!timestamp_unix()}");
+    assert_eq!(
+        v["output"]["elasticsearch"]["basic_auth"]["password"],
+        "!!!SECRET_SCRUBBED!!!"
+    );
+    assert_eq!(
+        v["output"]["elasticsearch"]["urls"][0],
+        "http://admin:!!!SECRET_SCRUBBED!!!@localhost:9200"
+    );
+    assert_eq!(
+        v["output"]["elasticsearch"]["id"],
+        "${!counter()}-${!timestamp_unix()}"
+    );
     // The typed form keeps the real value for the runtime.
     assert_eq!(cfg.input.str("sasl.password"), Some("hunter2"));
 }

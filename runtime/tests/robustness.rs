@@ -19,7 +19,11 @@ fn env(name: &str) -> Option<String> {
 
 fn exercise(bytes: &[u8]) {
     for scope in [Scope::Stream, Scope::Config] {
-        let opts = LoadOptions { scope, env: Some(&env), ..LoadOptions::default() };
+        let opts = LoadOptions {
+            scope,
+            env: Some(&env),
+            ..LoadOptions::default()
+        };
         let _ = check(bytes, &opts);
         if let Ok((cfg, _)) = load_stream(bytes, &opts) {
             let _ = cfg.render();
@@ -89,14 +93,21 @@ proptest! {
 fn valid_seeds_load() {
     for (i, text) in VALID.iter().enumerate() {
         let scope = if i == 3 { Scope::Config } else { Scope::Stream };
-        let opts = LoadOptions { scope, env: Some(&env), ..LoadOptions::default() };
+        let opts = LoadOptions {
+            scope,
+            env: Some(&env),
+            ..LoadOptions::default()
+        };
         let lints = check(text, &opts);
         if i == 3 {
             // `a` and `c` are not config fields.
-            assert_eq!(lints.iter().map(ToString::to_string).collect::<Vec<_>>(), vec![
-                "(1,1) field a not recognised",
-                "(2,1) field c not recognised"
-            ]);
+            assert_eq!(
+                lints.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                vec![
+                    "(1,1) field a not recognised",
+                    "(2,1) field c not recognised"
+                ]
+            );
         } else {
             assert!(lints.is_empty(), "seed {i}: {lints:?}");
         }
@@ -111,7 +122,10 @@ fn huge_and_deep_inputs_are_rejected_quickly() {
     exercise(&"- ".repeat(100_000).into_bytes());
     let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..10 {
-        bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
     }
     exercise(bomb.as_bytes());
     assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());

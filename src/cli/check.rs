@@ -57,7 +57,11 @@ pub fn run(args: CompileArgs) -> ExitCode {
         }
     }
     let env = config::process_env;
-    let opts = LoadOptions { scope: Scope::Config, env: Some(&env), ..LoadOptions::default() };
+    let opts = LoadOptions {
+        scope: Scope::Config,
+        env: Some(&env),
+        ..LoadOptions::default()
+    };
     let mut found = Vec::new();
     for file in &files {
         let bytes = match std::fs::read(file) {
@@ -69,14 +73,30 @@ pub fn run(args: CompileArgs) -> ExitCode {
             }
         };
         let text = String::from_utf8_lossy(&bytes);
-        let lints = if bytes.starts_with(b"# BENTHOS LINT DISABLE") { Vec::new() } else { config::check(&bytes, &opts) };
+        let lints = if bytes.starts_with(b"# BENTHOS LINT DISABLE") {
+            Vec::new()
+        } else {
+            config::check(&bytes, &opts)
+        };
         tracing::debug!(file = %file.display(), lints = lints.len(), "linted");
         for lint in lints {
-            if args.skip_env_var_check && lint.message.starts_with("required environment variables were not set") {
+            if args.skip_env_var_check
+                && lint
+                    .message
+                    .starts_with("required environment variables were not set")
+            {
                 continue;
             }
-            let source_line = lint.line.checked_sub(1).and_then(|i| text.lines().nth(i)).map(str::to_string);
-            found.push(FileLint { file: file.display().to_string(), lint, source_line });
+            let source_line = lint
+                .line
+                .checked_sub(1)
+                .and_then(|i| text.lines().nth(i))
+                .map(str::to_string);
+            found.push(FileLint {
+                file: file.display().to_string(),
+                lint,
+                source_line,
+            });
         }
     }
     match args.format {
@@ -123,12 +143,17 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         if entry.is_dir() {
             collect(&entry, out)?;
-        } else if matches!(entry.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        } else if matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             out.push(entry);
         }
     }

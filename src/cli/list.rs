@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use sluice_runtime::registry::{registry, ComponentSpec, FieldKind, FieldSpec, FieldType, Presence};
+use sluice_runtime::registry::{
+    registry, ComponentSpec, FieldKind, FieldSpec, FieldType, Presence,
+};
 
 /// Output format of the listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,7 +60,9 @@ pub fn run(args: ListArgs) -> ExitCode {
                     let _ = writeln!(out, "{}:", c.kind.as_str().to_uppercase());
                 }
                 let _ = writeln!(out, "  {}: {}", c.name, c.summary);
-                if c.config.children.is_empty() && c.config.name.is_empty() && c.config.kind != FieldKind::Scalar
+                if c.config.children.is_empty()
+                    && c.config.name.is_empty()
+                    && c.config.kind != FieldKind::Scalar
                     || c.config.ty != FieldType::Object
                 {
                     print_field(&mut out, &c.config, 4);
@@ -84,14 +88,30 @@ fn print_field(out: &mut String, f: &FieldSpec, indent: usize) {
     };
     let name = if f.name.is_empty() { "<value>" } else { f.name };
     let mut flags = Vec::new();
-    for (flag, on) in [("secret", f.secret), ("bloblang", f.bloblang), ("interpolated", f.interpolated)] {
+    for (flag, on) in [
+        ("secret", f.secret),
+        ("bloblang", f.bloblang),
+        ("interpolated", f.interpolated),
+    ] {
         if on {
             flags.push(flag);
         }
     }
-    let options = if f.options.is_empty() { String::new() } else { format!(" options [{}]", f.options.join(", ")) };
-    let flags = if flags.is_empty() { String::new() } else { format!(" ({})", flags.join(", ")) };
-    let _ = writeln!(out, "{}{name}: {ty}, {presence}{options}{flags}", " ".repeat(indent));
+    let options = if f.options.is_empty() {
+        String::new()
+    } else {
+        format!(" options [{}]", f.options.join(", "))
+    };
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", flags.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "{}{name}: {ty}, {presence}{options}{flags}",
+        " ".repeat(indent)
+    );
     for c in &f.children {
         print_field(out, c, indent + 2);
     }

@@ -32,29 +32,45 @@ pub(crate) struct Walker {
 /// The reserved `label` field of components.
 fn label_spec() -> &'static FieldSpec {
     static SPEC: std::sync::OnceLock<FieldSpec> = std::sync::OnceLock::new();
-    SPEC.get_or_init(|| FieldSpec::string("label", "An optional label to identify the component.").default(""))
+    SPEC.get_or_init(|| {
+        FieldSpec::string("label", "An optional label to identify the component.").default("")
+    })
 }
 
 /// The reserved `processors` field of inputs and outputs.
 fn processors_spec() -> &'static FieldSpec {
     static SPEC: std::sync::OnceLock<FieldSpec> = std::sync::OnceLock::new();
-    SPEC.get_or_init(|| FieldSpec::processors("processors", "Processors applied to messages of this component."))
+    SPEC.get_or_init(|| {
+        FieldSpec::processors(
+            "processors",
+            "Processors applied to messages of this component.",
+        )
+    })
 }
 
 /// The reserved `mapping` field of metrics exporters.
 fn metrics_mapping_spec() -> &'static FieldSpec {
     static SPEC: std::sync::OnceLock<FieldSpec> = std::sync::OnceLock::new();
     SPEC.get_or_init(|| {
-        FieldSpec::string("mapping", "An optional Bloblang mapping applied to metric names and labels.")
-            .default("")
-            .bloblang()
+        FieldSpec::string(
+            "mapping",
+            "An optional Bloblang mapping applied to metric names and labels.",
+        )
+        .default("")
+        .bloblang()
     })
 }
 
 impl Walker {
     /// A walker over `registry`.
     pub(crate) fn new(registry: &'static Registry) -> Walker {
-        Walker { registry, lints: Vec::new(), errors: Vec::new(), labels: Labels::default(), quiet: 0 }
+        Walker {
+            registry,
+            lints: Vec::new(),
+            errors: Vec::new(),
+            labels: Labels::default(),
+            quiet: 0,
+        }
     }
 
     fn lint(&mut self, lint: Lint) {
@@ -71,7 +87,12 @@ impl Walker {
 
     /// Decodes `node` (or, when absent or null, the default) as `spec`; `None` when the field
     /// is absent without a default, or cannot be decoded.
-    pub(crate) fn field(&mut self, spec: &'static FieldSpec, node: Option<&Node>, parent: Pos) -> Option<Field> {
+    pub(crate) fn field(
+        &mut self,
+        spec: &'static FieldSpec,
+        node: Option<&Node>,
+        parent: Pos,
+    ) -> Option<Field> {
         let node = match node {
             Some(n) if !(n.is_null() && spec.ty != FieldType::Any) => n,
             _ => return self.absent(spec, parent),
@@ -79,9 +100,12 @@ impl Walker {
         let value = match spec.kind {
             FieldKind::Scalar => return self.element(spec, node),
             FieldKind::Array => match &node.kind {
-                NodeKind::Seq(items) => {
-                    FieldValue::Array(items.iter().filter_map(|item| self.element(spec, item)).collect())
-                }
+                NodeKind::Seq(items) => FieldValue::Array(
+                    items
+                        .iter()
+                        .filter_map(|item| self.element(spec, item))
+                        .collect(),
+                ),
                 _ => {
                     self.fail(Lint::at(node, "expected array value"));
                     return None;
@@ -95,12 +119,20 @@ impl Walker {
                         .collect(),
                 ),
                 _ => {
-                    self.fail(Lint::at(node, format!("expected object value, got {}", node.short_tag())));
+                    self.fail(Lint::at(
+                        node,
+                        format!("expected object value, got {}", node.short_tag()),
+                    ));
                     return None;
                 }
             },
         };
-        Some(Field { pos: node.pos, spec, defaulted: self.quiet > 0, value })
+        Some(Field {
+            pos: node.pos,
+            spec,
+            defaulted: self.quiet > 0,
+            value,
+        })
     }
 
     /// The default of an absent field, decoded like a written one (but silently).
@@ -130,9 +162,19 @@ impl Walker {
             }
         }
         let defaulted = self.quiet > 0;
-        let field = |value| Some(Field { pos: node.pos, spec, defaulted, value });
+        let field = |value| {
+            Some(Field {
+                pos: node.pos,
+                spec,
+                defaulted,
+                value,
+            })
+        };
         let expected = |w: &mut Walker| {
-            w.fail(Lint::at(node, format!("expected {} value", spec.ty.as_str())));
+            w.fail(Lint::at(
+                node,
+                format!("expected {} value", spec.ty.as_str()),
+            ));
             None
         };
         let scalar = node.as_scalar();
@@ -146,11 +188,15 @@ impl Walker {
             FieldType::String | FieldType::Duration => match scalar {
                 None => expected(self),
                 Some(Scalar::Null) => field(FieldValue::String(String::new())),
-                Some(_) => field(FieldValue::String(node.scalar_text().unwrap_or_default().to_string())),
+                Some(_) => field(FieldValue::String(
+                    node.scalar_text().unwrap_or_default().to_string(),
+                )),
             },
             FieldType::Int => match scalar {
                 Some(Scalar::Int(i)) => field(FieldValue::Int(*i)),
-                Some(Scalar::Float(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => field(FieldValue::Int(*f as i64)),
+                Some(Scalar::Float(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
+                    field(FieldValue::Int(*f as i64))
+                }
                 Some(Scalar::Null) => field(FieldValue::Int(0)),
                 _ => expected(self),
             },
@@ -174,48 +220,83 @@ impl Walker {
         let entries = match &node.kind {
             NodeKind::Map(entries) => entries.as_slice(),
             _ => {
-                self.fail(Lint::at(node, format!("expected object value, got {}", node.short_tag())));
+                self.fail(Lint::at(
+                    node,
+                    format!("expected object value, got {}", node.short_tag()),
+                ));
                 return None;
             }
         };
         for e in entries {
             if spec.child(&e.key).is_none() {
-                self.lint(Lint { node_col: e.key_pos.col, ..Lint::error(e.key_pos.line, format!("field {} not recognised", e.key)) });
+                self.lint(Lint {
+                    node_col: e.key_pos.col,
+                    ..Lint::error(e.key_pos.line, format!("field {} not recognised", e.key))
+                });
             }
         }
         let mut fields = Vec::with_capacity(spec.children.len());
         for child in &spec.children {
-            let value = entries.iter().find(|e| e.key == child.name).map(|e| &e.value);
-            if value.is_none_or(Node::is_null) && child.default_value().is_none()
+            let value = entries
+                .iter()
+                .find(|e| e.key == child.name)
+                .map(|e| &e.value);
+            if value.is_none_or(Node::is_null)
+                && child.default_value().is_none()
                 && child.is_required()
-                && !matches!(child.ty, FieldType::Component(_)) {
+                && !matches!(child.ty, FieldType::Component(_))
+            {
                 self.fail(Lint::at(node, format!("field {} is required", child.name)));
             }
             if let Some(f) = self.field(child, value, node.pos) {
                 fields.push((child.name.to_string(), f));
             }
         }
-        Some(Field { pos: node.pos, spec, defaulted: self.quiet > 0, value: FieldValue::Object(fields) })
+        Some(Field {
+            pos: node.pos,
+            spec,
+            defaulted: self.quiet > 0,
+            value: FieldValue::Object(fields),
+        })
     }
 
     /// Decodes a component of `kind`: `{<type>: {...}, label: ..., processors: [...]}` or with
     /// an explicit `type: <name>`.
-    pub(crate) fn component(&mut self, kind: ComponentKind, node: &Node) -> Option<ComponentConfig> {
+    pub(crate) fn component(
+        &mut self,
+        kind: ComponentKind,
+        node: &Node,
+    ) -> Option<ComponentConfig> {
         let entries = match &node.kind {
             NodeKind::Map(entries) => entries.as_slice(),
             _ => {
-                self.fail(Lint::at(node, format!("expected object value, got {}", node.short_tag())));
+                self.fail(Lint::at(
+                    node,
+                    format!("expected object value, got {}", node.short_tag()),
+                ));
                 return None;
             }
         };
         let spec = self.infer(kind, node, entries)?;
         let name = spec.name;
-        let config_node = entries.iter().find(|e| e.key == name).map(|e| &e.value).filter(|n| !n.is_null());
+        let config_node = entries
+            .iter()
+            .find(|e| e.key == name)
+            .map(|e| &e.value)
+            .filter(|n| !n.is_null());
         let config = match config_node {
             Some(n) => self.field(&spec.config, Some(n), node.pos)?,
-            None if spec.config.ty == FieldType::Object && spec.config.kind == FieldKind::Scalar => {
+            None if spec.config.ty == FieldType::Object
+                && spec.config.kind == FieldKind::Scalar =>
+            {
                 // `type: kafka` without a `kafka` key: an empty config, so required fields show.
-                self.object(&spec.config, &Node { pos: node.pos, kind: NodeKind::Map(Vec::new()) })?
+                self.object(
+                    &spec.config,
+                    &Node {
+                        pos: node.pos,
+                        kind: NodeKind::Map(Vec::new()),
+                    },
+                )?
             }
             None => match self.field(&spec.config, None, node.pos) {
                 Some(f) => f,
@@ -223,7 +304,12 @@ impl Walker {
                     self.fail(Lint::at(node, format!("field {name} is required")));
                     return None;
                 }
-                None => Field { pos: node.pos, spec: &spec.config, defaulted: true, value: FieldValue::Null },
+                None => Field {
+                    pos: node.pos,
+                    spec: &spec.config,
+                    defaulted: true,
+                    value: FieldValue::Null,
+                },
             },
         };
         let mut label = String::new();
@@ -233,7 +319,10 @@ impl Walker {
                 "type" => {}
                 k if k == name => {}
                 "label" if kind.has_label() => {
-                    if let Some(l) = self.field(label_spec(), Some(&e.value), node.pos).and_then(|f| f.as_str().map(str::to_string)) {
+                    if let Some(l) = self
+                        .field(label_spec(), Some(&e.value), node.pos)
+                        .and_then(|f| f.as_str().map(str::to_string))
+                    {
                         if self.quiet == 0 {
                             if let Some(lint) = self.labels.check(&e.value, &l) {
                                 self.lint(lint);
@@ -244,7 +333,10 @@ impl Walker {
                 }
                 "processors" if kind.has_processors() => {
                     if e.value.as_seq().is_some_and(<[Node]>::is_empty) {
-                        self.lint(Lint::at(&e.value, "field processors is empty and can be removed"));
+                        self.lint(Lint::at(
+                            &e.value,
+                            "field processors is empty and can be removed",
+                        ));
                     }
                     if let Some(f) = self.field(processors_spec(), Some(&e.value), node.pos) {
                         processors = f.components().into_iter().cloned().collect();
@@ -259,26 +351,50 @@ impl Walker {
                 }),
                 other => self.lint(Lint {
                     node_col: e.key_pos.col,
-                    ..Lint::error(e.key_pos.line, format!("field {other} is invalid when the component type is {name} ({kind})"))
+                    ..Lint::error(
+                        e.key_pos.line,
+                        format!(
+                            "field {other} is invalid when the component type is {name} ({kind})"
+                        ),
+                    )
                 }),
             }
         }
-        Some(ComponentConfig { kind, name, label, pos: node.pos, spec, config, processors })
+        Some(ComponentConfig {
+            kind,
+            name,
+            label,
+            pos: node.pos,
+            spec,
+            config,
+            processors,
+        })
     }
 
     /// Which component a mapping configures: its `type` key, else the one key naming a
     /// registered component.
-    fn infer(&mut self, kind: ComponentKind, node: &Node, entries: &[Entry]) -> Option<&'static crate::registry::ComponentSpec> {
+    fn infer(
+        &mut self,
+        kind: ComponentKind,
+        node: &Node,
+        entries: &[Entry],
+    ) -> Option<&'static crate::registry::ComponentSpec> {
         let registry = self.registry;
         if let Some(t) = entries.iter().find(|e| e.key == "type") {
             let name = t.value.scalar_text().unwrap_or_default();
             return match registry.get(kind, name) {
                 Some(spec) => Some(spec),
                 None => {
-                    let mut warning = Lint::at(node, format!("failed to obtain docs for {kind} type {name}"));
+                    let mut warning = Lint::at(
+                        node,
+                        format!("failed to obtain docs for {kind} type {name}"),
+                    );
                     warning.severity = crate::lint::Severity::Warning;
                     self.lint(warning);
-                    self.errors.push(Lint::at(node, format!("{kind} type '{name}' was not recognised")));
+                    self.errors.push(Lint::at(
+                        node,
+                        format!("{kind} type '{name}' was not recognised"),
+                    ));
                     None
                 }
             };
@@ -289,16 +405,34 @@ impl Walker {
                 || (k == "processors" && kind.has_processors())
                 || (k == "mapping" && kind == ComponentKind::Metrics)
         };
-        let candidates: Vec<&str> = entries.iter().map(|e| e.key.as_str()).filter(|k| !reserved(k)).collect();
-        let known: Vec<&str> = candidates.iter().copied().filter(|k| registry.get(kind, k).is_some()).collect();
+        let candidates: Vec<&str> = entries
+            .iter()
+            .map(|e| e.key.as_str())
+            .filter(|k| !reserved(k))
+            .collect();
+        let known: Vec<&str> = candidates
+            .iter()
+            .copied()
+            .filter(|k| registry.get(kind, k).is_some())
+            .collect();
         if known.len() == 1 {
             return registry.get(kind, known[0]);
         }
-        let listed = if candidates.len() == 1 { candidates[0].to_string() } else { format!("[{}]", candidates.join(" ")) };
+        let listed = if candidates.len() == 1 {
+            candidates[0].to_string()
+        } else {
+            format!("[{}]", candidates.join(" "))
+        };
         let error = match (candidates.len(), known.len()) {
             (0, _) => format!("an explicit {kind} type must be specified"),
-            (_, 0) => format!("unable to infer {kind} type from candidates: [{}]", candidates.join(" ")),
-            _ => format!("unable to infer {kind} type, multiple candidates '{}' and '{}'", known[0], known[1]),
+            (_, 0) => format!(
+                "unable to infer {kind} type from candidates: [{}]",
+                candidates.join(" ")
+            ),
+            _ => format!(
+                "unable to infer {kind} type, multiple candidates '{}' and '{}'",
+                known[0], known[1]
+            ),
         };
         if candidates.is_empty() {
             self.fail(Lint::at(node, error));
@@ -322,17 +456,34 @@ fn generic(node: &Node, spec: &'static FieldSpec, defaulted: bool) -> Field {
             Scalar::Float(f) => FieldValue::Float(*f),
             Scalar::Str(s) => FieldValue::String(s.clone()),
         },
-        NodeKind::Seq(items) => FieldValue::Array(items.iter().map(|n| generic(n, spec, defaulted)).collect()),
+        NodeKind::Seq(items) => {
+            FieldValue::Array(items.iter().map(|n| generic(n, spec, defaulted)).collect())
+        }
         NodeKind::Map(entries) => FieldValue::Object(
-            entries.iter().map(|e| (e.key.clone(), generic(&e.value, spec, defaulted))).collect(),
+            entries
+                .iter()
+                .map(|e| (e.key.clone(), generic(&e.value, spec, defaulted)))
+                .collect(),
         ),
     };
-    Field { pos: node.pos, spec, defaulted, value }
+    Field {
+        pos: node.pos,
+        spec,
+        defaulted,
+        value,
+    }
 }
 
 /// A node for a JSON value (defaults), every part at `pos`.
 pub(crate) fn json_to_node(v: &Value, pos: Pos) -> Node {
-    let scalar = |value: Scalar, raw: String| Node { pos, kind: NodeKind::Scalar { raw, style: ScalarStyle::Quoted, value } };
+    let scalar = |value: Scalar, raw: String| Node {
+        pos,
+        kind: NodeKind::Scalar {
+            raw,
+            style: ScalarStyle::Quoted,
+            value,
+        },
+    };
     match v {
         Value::Null => Node::null(pos),
         Value::Bool(b) => scalar(Scalar::Bool(*b), b.to_string()),
@@ -341,11 +492,20 @@ pub(crate) fn json_to_node(v: &Value, pos: Pos) -> Node {
             None => scalar(Scalar::Float(n.as_f64().unwrap_or(0.0)), n.to_string()),
         },
         Value::String(s) => scalar(Scalar::Str(s.clone()), s.clone()),
-        Value::Array(items) => Node { pos, kind: NodeKind::Seq(items.iter().map(|i| json_to_node(i, pos)).collect()) },
+        Value::Array(items) => Node {
+            pos,
+            kind: NodeKind::Seq(items.iter().map(|i| json_to_node(i, pos)).collect()),
+        },
         Value::Object(m) => Node {
             pos,
             kind: NodeKind::Map(
-                m.iter().map(|(k, v)| Entry { key: k.clone(), key_pos: pos, value: json_to_node(v, pos) }).collect(),
+                m.iter()
+                    .map(|(k, v)| Entry {
+                        key: k.clone(),
+                        key_pos: pos,
+                        value: json_to_node(v, pos),
+                    })
+                    .collect(),
             ),
         },
     }

@@ -32,7 +32,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 4 * 1024 * 1024, max_depth: 64, max_nodes: 250_000, max_aliases: 1000 }
+        Limits {
+            max_bytes: 4 * 1024 * 1024,
+            max_depth: 64,
+            max_nodes: 250_000,
+            max_aliases: 1000,
+        }
     }
 }
 
@@ -127,13 +132,27 @@ pub struct Node {
 impl Node {
     /// A null node at `pos` (used for an empty document or an absent value).
     pub fn null(pos: Pos) -> Node {
-        Node { pos, kind: NodeKind::Scalar { raw: String::new(), style: ScalarStyle::Plain, value: Scalar::Null } }
+        Node {
+            pos,
+            kind: NodeKind::Scalar {
+                raw: String::new(),
+                style: ScalarStyle::Plain,
+                value: Scalar::Null,
+            },
+        }
     }
 
     /// A plain string node (used by tests and synthesised configs).
     pub fn string(pos: Pos, s: impl Into<String>) -> Node {
         let s = s.into();
-        Node { pos, kind: NodeKind::Scalar { raw: s.clone(), style: ScalarStyle::Quoted, value: Scalar::Str(s) } }
+        Node {
+            pos,
+            kind: NodeKind::Scalar {
+                raw: s.clone(),
+                style: ScalarStyle::Quoted,
+                value: Scalar::Str(s),
+            },
+        }
     }
 
     /// The YAML short tag of the node as the reference prints it: `!!str`, `!!int`, `!!float`,
@@ -199,7 +218,10 @@ impl Node {
 
     /// The value under `key`, if this is a mapping holding it.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.as_map()?
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.value)
     }
 
     /// The scalar style, if this is a scalar.
@@ -219,13 +241,18 @@ impl Node {
                 Scalar::Null => J::Null,
                 Scalar::Bool(b) => J::Bool(*b),
                 Scalar::Int(i) => J::from(*i),
-                Scalar::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+                Scalar::Float(f) => serde_json::Number::from_f64(*f)
+                    .map(J::Number)
+                    .unwrap_or(J::Null),
                 Scalar::Str(s) => J::String(s.clone()),
             },
             NodeKind::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            NodeKind::Map(entries) => {
-                J::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect())
-            }
+            NodeKind::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.to_json()))
+                    .collect(),
+            ),
         }
     }
 
@@ -259,7 +286,10 @@ pub struct DocumentError {
 
 impl DocumentError {
     fn new(pos: Pos, message: impl Into<String>) -> DocumentError {
-        DocumentError { pos, message: message.into() }
+        DocumentError {
+            pos,
+            message: message.into(),
+        }
     }
 }
 
@@ -269,7 +299,9 @@ pub fn resolve_plain(s: &str) -> Scalar {
         "" | "~" | "null" | "Null" | "NULL" => return Scalar::Null,
         "true" | "True" | "TRUE" => return Scalar::Bool(true),
         "false" | "False" | "FALSE" => return Scalar::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Scalar::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Scalar::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Scalar::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Scalar::Float(f64::NAN),
         _ => {}
@@ -282,7 +314,10 @@ pub fn resolve_plain(s: &str) -> Scalar {
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         return match s.parse::<i64>() {
             Ok(i) => Scalar::Int(i),
-            Err(_) => s.parse::<f64>().map(Scalar::Float).unwrap_or_else(|_| Scalar::Str(s.to_string())),
+            Err(_) => s
+                .parse::<f64>()
+                .map(Scalar::Float)
+                .unwrap_or_else(|_| Scalar::Str(s.to_string())),
         };
     }
     if sign.is_empty() {
@@ -363,16 +398,26 @@ impl<'a> Lines<'a> {
 
     /// Byte offset of a parser marker (1-based line, 0-based char column).
     fn offset(&self, line: usize, col0: usize) -> usize {
-        let Some(&start) = self.starts.get(line.saturating_sub(1)) else { return self.text.len() };
+        let Some(&start) = self.starts.get(line.saturating_sub(1)) else {
+            return self.text.len();
+        };
         let rest = &self.text[start..];
-        rest.char_indices().nth(col0).map(|(i, _)| start + i).unwrap_or(self.text.len())
+        rest.char_indices()
+            .nth(col0)
+            .map(|(i, _)| start + i)
+            .unwrap_or(self.text.len())
     }
 
     /// The 1-based position of a byte offset.
     fn pos(&self, offset: usize) -> Pos {
         let line = self.starts.partition_point(|&s| s <= offset);
         let start = self.starts[line - 1];
-        let col = self.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(0) + 1;
+        let col = self
+            .text
+            .get(start..offset)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
         Pos::new(line, col)
     }
 }
@@ -382,8 +427,17 @@ fn marker_pos(span: &Span) -> Pos {
 }
 
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Pos, anchor: usize, entries: Vec<Entry>, pending_key: Option<Node> },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<Entry>,
+        pending_key: Option<Node>,
+    },
 }
 
 /// Loads the first document of `text` with the default [`Limits`].
@@ -396,11 +450,22 @@ pub fn parse_with_limits(text: &str, limits: Limits) -> Result<Node, DocumentErr
     if text.len() > limits.max_bytes {
         return Err(DocumentError::new(
             Pos::new(1, 1),
-            format!("document is {} bytes, more than the limit of {} bytes", text.len(), limits.max_bytes),
+            format!(
+                "document is {} bytes, more than the limit of {} bytes",
+                text.len(),
+                limits.max_bytes
+            ),
         ));
     }
-    Builder { lines: Lines::new(text), limits, anchors: HashMap::new(), nodes: 0, aliases: 0, last_end: 0 }
-        .run(text)
+    Builder {
+        lines: Lines::new(text),
+        limits,
+        anchors: HashMap::new(),
+        nodes: 0,
+        aliases: 0,
+        last_end: 0,
+    }
+    .run(text)
 }
 
 struct Builder<'a> {
@@ -447,14 +512,20 @@ impl Builder<'_> {
                 Event::Alias(id) => {
                     self.aliases += 1;
                     if self.aliases > self.limits.max_aliases {
-                        return Err(DocumentError::new(pos, "document contains too many aliases"));
+                        return Err(DocumentError::new(
+                            pos,
+                            "document contains too many aliases",
+                        ));
                     }
                     let Some(target) = self.anchors.get(&id) else {
                         return Err(DocumentError::new(pos, "unknown anchor"));
                     };
                     self.nodes += target.count();
                     if self.nodes > self.limits.max_nodes {
-                        return Err(DocumentError::new(pos, "document is too large after expanding aliases"));
+                        return Err(DocumentError::new(
+                            pos,
+                            "document is too large after expanding aliases",
+                        ));
                     }
                     if stack.len() + target.depth() > self.limits.max_depth {
                         return Err(DocumentError::new(pos, "document is nested too deeply"));
@@ -474,7 +545,11 @@ impl Builder<'_> {
                     if stack.len() >= self.limits.max_depth {
                         return Err(DocumentError::new(pos, "document is nested too deeply"));
                     }
-                    stack.push(Frame::Seq { pos, anchor, items: Vec::new() });
+                    stack.push(Frame::Seq {
+                        pos,
+                        anchor,
+                        items: Vec::new(),
+                    });
                     None
                 }
                 Event::MappingStart(anchor, _) => {
@@ -482,12 +557,20 @@ impl Builder<'_> {
                     if stack.len() >= self.limits.max_depth {
                         return Err(DocumentError::new(pos, "document is nested too deeply"));
                     }
-                    stack.push(Frame::Map { pos, anchor, entries: Vec::new(), pending_key: None });
+                    stack.push(Frame::Map {
+                        pos,
+                        anchor,
+                        entries: Vec::new(),
+                        pending_key: None,
+                    });
                     None
                 }
                 Event::SequenceEnd => match stack.pop() {
                     Some(Frame::Seq { pos, anchor, items }) => {
-                        let node = Node { pos, kind: NodeKind::Seq(items) };
+                        let node = Node {
+                            pos,
+                            kind: NodeKind::Seq(items),
+                        };
                         if anchor > 0 {
                             self.anchors.insert(anchor, node.clone());
                         }
@@ -496,8 +579,16 @@ impl Builder<'_> {
                     _ => return Err(DocumentError::new(pos, "unbalanced sequence end")),
                 },
                 Event::MappingEnd => match stack.pop() {
-                    Some(Frame::Map { pos, anchor, entries, .. }) => {
-                        let node = Node { pos, kind: NodeKind::Map(merge_keys(entries)) };
+                    Some(Frame::Map {
+                        pos,
+                        anchor,
+                        entries,
+                        ..
+                    }) => {
+                        let node = Node {
+                            pos,
+                            kind: NodeKind::Map(merge_keys(entries)),
+                        };
                         if anchor > 0 {
                             self.anchors.insert(anchor, node.clone());
                         }
@@ -511,7 +602,11 @@ impl Builder<'_> {
                 match stack.last_mut() {
                     None => return Ok(node),
                     Some(Frame::Seq { items, .. }) => items.push(node),
-                    Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
+                    Some(Frame::Map {
+                        entries,
+                        pending_key,
+                        ..
+                    }) => match pending_key.take() {
                         None => *pending_key = Some(node),
                         Some(key) => add_entry(entries, key, node)?,
                     },
@@ -541,10 +636,19 @@ impl Builder<'_> {
         let (style, pos) = match style {
             SaphyrStyle::Plain => (ScalarStyle::Plain, pos),
             SaphyrStyle::SingleQuoted | SaphyrStyle::DoubleQuoted => (ScalarStyle::Quoted, pos),
-            SaphyrStyle::Literal => (ScalarStyle::Literal, self.block_indicator(span, '|').unwrap_or(pos)),
-            SaphyrStyle::Folded => (ScalarStyle::Folded, self.block_indicator(span, '>').unwrap_or(pos)),
+            SaphyrStyle::Literal => (
+                ScalarStyle::Literal,
+                self.block_indicator(span, '|').unwrap_or(pos),
+            ),
+            SaphyrStyle::Folded => (
+                ScalarStyle::Folded,
+                self.block_indicator(span, '>').unwrap_or(pos),
+            ),
         };
-        let core_suffix = tag.as_ref().filter(|t| t.is_yaml_core_schema()).map(|t| t.suffix.as_str());
+        let core_suffix = tag
+            .as_ref()
+            .filter(|t| t.is_yaml_core_schema())
+            .map(|t| t.suffix.as_str());
         let value = match (core_suffix, style) {
             (Some("str"), _) => Scalar::Str(raw.clone()),
             (Some("null"), _) => Scalar::Null,
@@ -552,7 +656,10 @@ impl Builder<'_> {
             (Some(_), ScalarStyle::Plain) => resolve_plain(&raw),
             _ => Scalar::Str(raw.clone()),
         };
-        Ok(Node { pos, kind: NodeKind::Scalar { raw, style, value } })
+        Ok(Node {
+            pos,
+            kind: NodeKind::Scalar { raw, style, value },
+        })
     }
 
     /// The position of a block scalar's `|` / `>` indicator: the first one after the previous
@@ -574,11 +681,18 @@ fn add_entry(entries: &mut Vec<Entry>, key: Node, value: Node) -> Result<(), Doc
         if let Some(prev) = entries.iter().find(|e| e.key == key_text) {
             return Err(DocumentError::new(
                 key.pos,
-                format!("mapping key {:?} already defined at line {}", key_text, prev.key_pos.line),
+                format!(
+                    "mapping key {:?} already defined at line {}",
+                    key_text, prev.key_pos.line
+                ),
             ));
         }
     }
-    entries.push(Entry { key: key_text, key_pos: key.pos, value });
+    entries.push(Entry {
+        key: key_text,
+        key_pos: key.pos,
+        value,
+    });
     Ok(())
 }
 
@@ -588,7 +702,8 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
     if !entries.iter().any(|e| e.key == "<<") {
         return entries;
     }
-    let (merges, mut own): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.key == "<<");
+    let (merges, mut own): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.key == "<<");
     for merge in merges {
         let sources: Vec<Node> = match merge.value.kind {
             NodeKind::Map(_) => vec![merge.value],
@@ -613,7 +728,13 @@ mod tests {
     use super::*;
 
     fn scalar_of(text: &str, key: &str) -> Scalar {
-        parse(text).unwrap().get(key).unwrap().as_scalar().unwrap().clone()
+        parse(text)
+            .unwrap()
+            .get(key)
+            .unwrap()
+            .as_scalar()
+            .unwrap()
+            .clone()
     }
 
     #[test]
@@ -653,7 +774,10 @@ mod tests {
         assert_eq!(procs.pos, Pos::new(5, 5));
         let items = procs.as_seq().unwrap();
         assert_eq!(items[0].get("mapping").unwrap().pos, Pos::new(5, 16));
-        assert_eq!(items[0].get("mapping").unwrap().style(), Some(ScalarStyle::Literal));
+        assert_eq!(
+            items[0].get("mapping").unwrap().style(),
+            Some(ScalarStyle::Literal)
+        );
         assert_eq!(items[1].get("mapping").unwrap().pos, Pos::new(7, 16));
     }
 
@@ -661,14 +785,23 @@ mod tests {
     fn duplicate_keys_are_errors() {
         let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.pos, Pos::new(3, 1));
-        assert_eq!(err.to_string(), "yaml: line 3: mapping key \"a\" already defined at line 1");
+        assert_eq!(
+            err.to_string(),
+            "yaml: line 3: mapping key \"a\" already defined at line 1"
+        );
     }
 
     #[test]
     fn aliases_and_merge_keys() {
         let doc = parse("a: &x {b: 1}\nc: *x\nd:\n  <<: *x\n  e: 2\n").unwrap();
-        assert_eq!(doc.get("c").unwrap().get("b").unwrap().as_scalar(), Some(&Scalar::Int(1)));
-        assert_eq!(doc.get("d").unwrap().get("b").unwrap().as_scalar(), Some(&Scalar::Int(1)));
+        assert_eq!(
+            doc.get("c").unwrap().get("b").unwrap().as_scalar(),
+            Some(&Scalar::Int(1))
+        );
+        assert_eq!(
+            doc.get("d").unwrap().get("b").unwrap().as_scalar(),
+            Some(&Scalar::Int(1))
+        );
     }
 
     #[test]
@@ -685,8 +818,13 @@ mod tests {
     #[test]
     fn depth_is_bounded() {
         assert!(parse(&"[".repeat(100_000)).is_err());
-        let block: String = (0..70).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
-        assert!(parse(&block).unwrap_err().message.contains("nested too deeply"));
+        let block: String = (0..70)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        assert!(parse(&block)
+            .unwrap_err()
+            .message
+            .contains("nested too deeply"));
         let text = format!("{}1{}", "[".repeat(64), "]".repeat(64));
         assert!(parse(&text).is_ok());
     }
@@ -694,12 +832,18 @@ mod tests {
     #[test]
     fn empty_document_is_null_at_line_zero() {
         assert_eq!(parse("").unwrap(), Node::null(Pos::new(0, 1)));
-        assert_eq!(parse("# only a comment\n").unwrap(), Node::null(Pos::new(0, 1)));
+        assert_eq!(
+            parse("# only a comment\n").unwrap(),
+            Node::null(Pos::new(0, 1))
+        );
     }
 
     #[test]
     fn json_is_accepted() {
         let doc = parse("{\"a\": {\"b\": [1, \"2\", true, null]}}").unwrap();
-        assert_eq!(doc.to_json(), serde_json::json!({"a": {"b": [1, "2", true, null]}}));
+        assert_eq!(
+            doc.to_json(),
+            serde_json::json!({"a": {"b": [1, "2", true, null]}})
+        );
     }
 }

@@ -36,8 +36,12 @@ impl Interpolated {
     /// The reference's message for the missing variables, if any:
     /// `required environment variables were not set: [A B]`.
     pub fn missing_message(&self) -> Option<String> {
-        (!self.missing.is_empty())
-            .then(|| format!("required environment variables were not set: [{}]", self.missing.join(" ")))
+        (!self.missing.is_empty()).then(|| {
+            format!(
+                "required environment variables were not set: [{}]",
+                self.missing.join(" ")
+            )
+        })
     }
 }
 
@@ -46,7 +50,10 @@ fn is_name_char(c: char) -> bool {
 }
 
 /// Interpolates `${...}` references in `text`, looking values up with `lookup`.
-pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Interpolated, EnvError> {
+pub fn interpolate(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Interpolated, EnvError> {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
     let mut rest = text;
@@ -83,7 +90,11 @@ struct Reference<'a> {
 }
 
 impl Reference<'_> {
-    fn resolve(&self, lookup: &dyn Fn(&str) -> Option<String>, missing: &mut Vec<String>) -> Result<String, EnvError> {
+    fn resolve(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        missing: &mut Vec<String>,
+    ) -> Result<String, EnvError> {
         let value = match (lookup(self.name), self.default) {
             (Some(v), Some(d)) if v.is_empty() => d.to_string(),
             (Some(v), _) => v,
@@ -141,7 +152,14 @@ fn reference(s: &str) -> Option<(Reference<'_>, usize)> {
             }
         }
     }
-    Some((Reference { name, default, function }, i + 1))
+    Some((
+        Reference {
+            name,
+            default,
+            function,
+        },
+        i + 1,
+    ))
 }
 
 /// Length of a default value: up to the first `}` that does not close a nested `${...}`.
@@ -226,7 +244,10 @@ mod tests {
 
     #[test]
     fn substitutes_and_defaults() {
-        assert_eq!(run("url: http://${HOST}:9092").text, "url: http://localhost:9092");
+        assert_eq!(
+            run("url: http://${HOST}:9092").text,
+            "url: http://localhost:9092"
+        );
         assert_eq!(run("${NOPE:fallback}").text, "fallback");
         assert_eq!(run("${EMPTY:fallback}").text, "fallback");
         assert_eq!(run("${EMPTY}").text, "");
@@ -252,9 +273,15 @@ mod tests {
     #[test]
     fn escapes_newlines_and_function_interpolations() {
         assert_eq!(run("v: ${MULTI}").text, "v: a\\nb");
-        assert_eq!(run("${! meta(\"x\") } ${!foo}").text, "${! meta(\"x\") } ${!foo}");
+        assert_eq!(
+            run("${! meta(\"x\") } ${!foo}").text,
+            "${! meta(\"x\") } ${!foo}"
+        );
         assert_eq!(run("${{HOST}} ${{NOPE:d}}").text, "${HOST} ${NOPE:d}");
-        assert_eq!(run("$ {HOST} ${ HOST} $${HOST}").text, "$ {HOST} ${ HOST} $localhost");
+        assert_eq!(
+            run("$ {HOST} ${ HOST} $${HOST}").text,
+            "$ {HOST} ${ HOST} $localhost"
+        );
         assert_eq!(run("${unterminated").text, "${unterminated");
     }
 
@@ -262,7 +289,10 @@ mod tests {
     fn base64_decode_function() {
         assert_eq!(run("${B64|base64decode}").text, "hello");
         assert_eq!(run("${NOPE:aGk=|base64decode}").text, "hi");
-        assert!(matches!(interpolate("${BAD64|base64decode}", &env), Err(EnvError::Base64(_))));
+        assert!(matches!(
+            interpolate("${BAD64|base64decode}", &env),
+            Err(EnvError::Base64(_))
+        ));
         assert_eq!(
             interpolate("${HOST|rot13}", &env).unwrap_err().to_string(),
             "unknown env var decode function: rot13"

@@ -15,7 +15,9 @@ use thiserror::Error;
 
 pub use document::{DocumentError, Limits, Node, Pos};
 pub use env::EnvError;
-pub use stream::{root_spec, ComponentConfig, Field, FieldValue, PipelineConfig, Resources, Scope, StreamConfig};
+pub use stream::{
+    root_spec, ComponentConfig, Field, FieldValue, PipelineConfig, Resources, Scope, StreamConfig,
+};
 
 use crate::lint::{Lint, Severity};
 use crate::registry::{registry, ComponentKind};
@@ -70,7 +72,12 @@ pub struct LoadOptions<'a> {
 
 impl Default for LoadOptions<'_> {
     fn default() -> Self {
-        LoadOptions { scope: Scope::Stream, env: None, lint: true, limits: Limits::default() }
+        LoadOptions {
+            scope: Scope::Stream,
+            env: None,
+            lint: true,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -92,9 +99,15 @@ pub fn process_env(name: &str) -> Option<String> {
 
 /// Reads config text into a document: size limit, UTF-8 check, env interpolation, YAML.
 /// Returns the document and the read-level lints (invalid UTF-8, missing variables).
-pub fn read_document(source: &[u8], opts: &LoadOptions<'_>) -> Result<(Node, Vec<Lint>), ConfigError> {
+pub fn read_document(
+    source: &[u8],
+    opts: &LoadOptions<'_>,
+) -> Result<(Node, Vec<Lint>), ConfigError> {
     if source.len() > opts.limits.max_bytes {
-        return Err(ConfigError::TooLarge { size: source.len(), limit: opts.limits.max_bytes });
+        return Err(ConfigError::TooLarge {
+            size: source.len(),
+            limit: opts.limits.max_bytes,
+        });
     }
     let mut lints = Vec::new();
     let text = match std::str::from_utf8(source) {
@@ -122,7 +135,10 @@ pub fn read_document(source: &[u8], opts: &LoadOptions<'_>) -> Result<(Node, Vec
 /// Loads a stream (or full) config: the single entry point for files, the CLI and the API.
 /// Returns the typed config and its lints (empty when `opts.lint` is off); fails on anything
 /// that makes the config unusable.
-pub fn load_stream(source: impl AsRef<[u8]>, opts: &LoadOptions<'_>) -> Result<(StreamConfig, Vec<Lint>), ConfigError> {
+pub fn load_stream(
+    source: impl AsRef<[u8]>,
+    opts: &LoadOptions<'_>,
+) -> Result<(StreamConfig, Vec<Lint>), ConfigError> {
     let (doc, mut lints) = read_document(source.as_ref(), opts)?;
     let (config, more) = decode_stream(&doc, opts.scope, opts.lint)?;
     if !opts.lint {
@@ -135,7 +151,10 @@ pub fn load_stream(source: impl AsRef<[u8]>, opts: &LoadOptions<'_>) -> Result<(
 /// Loads and lints a config, reporting every problem (including unreadable YAML and bad env
 /// interpolation) as a lint. Never fails: an empty list means the config is clean.
 pub fn check(source: impl AsRef<[u8]>, opts: &LoadOptions<'_>) -> Vec<Lint> {
-    let opts = LoadOptions { lint: true, ..*opts };
+    let opts = LoadOptions {
+        lint: true,
+        ..*opts
+    };
     match read_document(source.as_ref(), &opts) {
         Ok((doc, mut lints)) => {
             match decode_stream(&doc, opts.scope, true) {
@@ -145,19 +164,33 @@ pub fn check(source: impl AsRef<[u8]>, opts: &LoadOptions<'_>) -> Vec<Lint> {
             }
             lints
         }
-        Err(ConfigError::Document(e)) => vec![Lint { node_col: e.pos.col, ..Lint::error(e.pos.line, e.to_string()) }],
+        Err(ConfigError::Document(e)) => vec![Lint {
+            node_col: e.pos.col,
+            ..Lint::error(e.pos.line, e.to_string())
+        }],
         Err(e) => vec![Lint::error(1, e.to_string())],
     }
 }
 
 /// Decodes (and lints, when `lint`) an already-parsed document as a config of `scope`.
-pub fn decode_stream(doc: &Node, scope: Scope, lint: bool) -> Result<(StreamConfig, Vec<Lint>), ConfigError> {
+pub fn decode_stream(
+    doc: &Node,
+    scope: Scope,
+    lint: bool,
+) -> Result<(StreamConfig, Vec<Lint>), ConfigError> {
     let mut w = Walker::new(registry());
     let spec = root_spec(scope);
     let root = if doc.is_null() {
         // An empty document: linted like the reference, decoded as all defaults.
-        w.lints.push(Lint::at(doc, "expected object value, got !!null"));
-        w.object(spec, &Node { pos: doc.pos, kind: NodeKind::Map(Vec::new()) })
+        w.lints
+            .push(Lint::at(doc, "expected object value, got !!null"));
+        w.object(
+            spec,
+            &Node {
+                pos: doc.pos,
+                kind: NodeKind::Map(Vec::new()),
+            },
+        )
     } else {
         w.object(spec, doc)
     };
@@ -166,7 +199,10 @@ pub fn decode_stream(doc: &Node, scope: Scope, lint: bool) -> Result<(StreamConf
     if let Some(error) = w.errors.into_iter().min_by_key(|l| l.line) {
         return Err(ConfigError::Invalid { error, lints });
     }
-    let root = root.ok_or_else(|| ConfigError::Invalid { error: Lint::at(doc, "invalid config"), lints: lints.clone() })?;
+    let root = root.ok_or_else(|| ConfigError::Invalid {
+        error: Lint::at(doc, "invalid config"),
+        lints: lints.clone(),
+    })?;
     let config = build(root, scope).ok_or_else(|| ConfigError::Invalid {
         error: Lint::at(doc, "a stream section could not be decoded"),
         lints: lints.clone(),
@@ -176,7 +212,11 @@ pub fn decode_stream(doc: &Node, scope: Scope, lint: bool) -> Result<(StreamConf
 
 /// Decodes (and lints, when `lint`) one component of `kind`, as posted to
 /// `POST /resources/{type}/{id}`.
-pub fn decode_component(kind: ComponentKind, doc: &Node, lint: bool) -> Result<(ComponentConfig, Vec<Lint>), ConfigError> {
+pub fn decode_component(
+    kind: ComponentKind,
+    doc: &Node,
+    lint: bool,
+) -> Result<(ComponentConfig, Vec<Lint>), ConfigError> {
     let mut w = Walker::new(registry());
     let component = w.component(kind, doc);
     let mut lints = std::mem::take(&mut w.lints);
@@ -184,13 +224,18 @@ pub fn decode_component(kind: ComponentKind, doc: &Node, lint: bool) -> Result<(
     match (w.errors.into_iter().min_by_key(|l| l.line), component) {
         (None, Some(c)) => Ok((c, if lint { lints } else { Vec::new() })),
         (Some(error), _) => Err(ConfigError::Invalid { error, lints }),
-        (None, None) => Err(ConfigError::Invalid { error: Lint::at(doc, "invalid component"), lints }),
+        (None, None) => Err(ConfigError::Invalid {
+            error: Lint::at(doc, "invalid component"),
+            lints,
+        }),
     }
 }
 
 /// Splits the decoded root object into the typed sections.
 fn build(root: Field, scope: Scope) -> Option<StreamConfig> {
-    let FieldValue::Object(entries) = root.value else { return None };
+    let FieldValue::Object(entries) = root.value else {
+        return None;
+    };
     let mut input = None;
     let mut buffer = None;
     let mut output = None;
@@ -218,7 +263,15 @@ fn build(root: Field, scope: Scope) -> Option<StreamConfig> {
             _ => service.push((name, field)),
         }
     }
-    Some(StreamConfig { scope, input: input?, buffer: buffer?, pipeline: pipeline?, output: output?, resources, service })
+    Some(StreamConfig {
+        scope,
+        input: input?,
+        buffer: buffer?,
+        pipeline: pipeline?,
+        output: output?,
+        resources,
+        service,
+    })
 }
 
 /// Whether any lint is an error (rather than a warning).

@@ -141,7 +141,9 @@ impl Field {
 
     /// The components of an array of components (e.g. a `processors` list).
     pub fn components(&self) -> Vec<&ComponentConfig> {
-        self.as_array().map(|items| items.iter().filter_map(Field::as_component).collect()).unwrap_or_default()
+        self.as_array()
+            .map(|items| items.iter().filter_map(Field::as_component).collect())
+            .unwrap_or_default()
     }
 
     /// The value as JSON, secrets scrubbed.
@@ -154,17 +156,25 @@ impl Field {
             FieldValue::Null => Value::Null,
             FieldValue::Bool(b) => Value::Bool(*b),
             FieldValue::Int(i) => json!(i),
-            FieldValue::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            FieldValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             FieldValue::String(s) if secret => Value::String(scrub_secret(s)),
             FieldValue::String(s) if url => Value::String(scrub_url(s)),
             FieldValue::String(s) => Value::String(s.clone()),
-            FieldValue::Array(items) => Value::Array(items.iter().map(|f| f.render_with(secret, url)).collect()),
+            FieldValue::Array(items) => {
+                Value::Array(items.iter().map(|f| f.render_with(secret, url)).collect())
+            }
             FieldValue::Object(entries) => Value::Object(
                 entries
                     .iter()
                     .map(|(k, f)| {
                         let inherited = std::ptr::eq(f.spec, self.spec);
-                        let v = if inherited { f.render_with(secret, url) } else { f.render() };
+                        let v = if inherited {
+                            f.render_with(secret, url)
+                        } else {
+                            f.render()
+                        };
                         (k.clone(), v)
                     })
                     .collect(),
@@ -176,7 +186,10 @@ impl Field {
 
 /// A secret is scrubbed unless it is empty or only an unresolved `${VAR}` reference.
 fn scrub_secret(s: &str) -> String {
-    let env_ref = s.starts_with("${") && s.ends_with('}') && !s.starts_with("${!") && s[2..].find('}') == Some(s.len() - 3);
+    let env_ref = s.starts_with("${")
+        && s.ends_with('}')
+        && !s.starts_with("${!")
+        && s[2..].find('}') == Some(s.len() - 3);
     if s.is_empty() || env_ref {
         s.to_string()
     } else {
@@ -186,17 +199,27 @@ fn scrub_secret(s: &str) -> String {
 
 /// `scheme://user:password@host/...` → the password scrubbed.
 fn scrub_url(s: &str) -> String {
-    let Some(scheme_end) = s.find("://") else { return s.to_string() };
+    let Some(scheme_end) = s.find("://") else {
+        return s.to_string();
+    };
     let rest = &s[scheme_end + 3..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else { return s.to_string() };
+    let Some(at) = authority.rfind('@') else {
+        return s.to_string();
+    };
     let userinfo = &authority[..at];
     let user = userinfo.split(':').next().unwrap_or("");
     if !userinfo.contains(':') {
         return s.to_string();
     }
-    format!("{}://{}:{}{}", &s[..scheme_end], user, SCRUBBED, &rest[at..])
+    format!(
+        "{}://{}:{}{}",
+        &s[..scheme_end],
+        user,
+        SCRUBBED,
+        &rest[at..]
+    )
 }
 
 /// One configured component.
@@ -253,7 +276,13 @@ impl ComponentConfig {
             m.insert("label".into(), Value::String(self.label.clone()));
         }
         if !self.processors.is_empty() {
-            m.insert("processors".into(), self.processors.iter().map(ComponentConfig::render).collect());
+            m.insert(
+                "processors".into(),
+                self.processors
+                    .iter()
+                    .map(ComponentConfig::render)
+                    .collect(),
+            );
         }
         Value::Object(m)
     }
@@ -327,7 +356,10 @@ impl StreamConfig {
                 ("cache_resources", &r.caches),
                 ("rate_limit_resources", &r.rate_limits),
             ] {
-                m.insert(name.into(), list.iter().map(ComponentConfig::render).collect());
+                m.insert(
+                    name.into(),
+                    list.iter().map(ComponentConfig::render).collect(),
+                );
             }
         }
         for (name, field) in &self.service {
@@ -382,7 +414,11 @@ fn root_fields(scope: Scope) -> Vec<FieldSpec> {
     ]);
     if scope == Scope::Config {
         for (name, kind) in RESOURCE_SECTIONS {
-            fields.push(F::component(name, kind, "A list of resources, each with a unique label.").array().default(json!([])));
+            fields.push(
+                F::component(name, kind, "A list of resources, each with a unique label.")
+                    .array()
+                    .default(json!([])),
+            );
         }
         fields.extend([
             logger_spec(),
@@ -400,7 +436,11 @@ fn root_fields(scope: Scope) -> Vec<FieldSpec> {
         ]);
     }
     if scope != Scope::Stream {
-        fields.push(F::any("tests", "Unit tests for the config.").array().default(json!([])));
+        fields.push(
+            F::any("tests", "Unit tests for the config.")
+                .array()
+                .default(json!([])),
+        );
     }
     fields
 }
@@ -447,23 +487,41 @@ fn logger_spec() -> FieldSpec {
         vec![
             F::string("level", "Set the minimum severity level for emitting logs.")
                 .default("INFO")
-                .options(&["OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL", "NONE"]),
-            F::string("format", "Set the format of emitted logs.").default("logfmt").options(&["json", "logfmt"]),
+                .options(&[
+                    "OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL", "NONE",
+                ]),
+            F::string("format", "Set the format of emitted logs.")
+                .default("logfmt")
+                .options(&["json", "logfmt"]),
             F::bool("add_timestamp", "Whether to include timestamps in logs.").default(false),
             F::string("level_name", "The name of the level field added to logs.").default("level"),
-            F::string("timestamp_name", "The name of the timestamp field added to logs.").default("time"),
-            F::string("message_name", "The name of the message field added to logs.").default("msg"),
-            F::string("static_fields", "An optional map of static fields to add to each log.")
-                .map()
-                .default(json!({"@service": "sluice"})),
+            F::string(
+                "timestamp_name",
+                "The name of the timestamp field added to logs.",
+            )
+            .default("time"),
+            F::string(
+                "message_name",
+                "The name of the message field added to logs.",
+            )
+            .default("msg"),
+            F::string(
+                "static_fields",
+                "An optional map of static fields to add to each log.",
+            )
+            .map()
+            .default(json!({"@service": "sluice"})),
             F::object(
                 "file",
                 "Experimental: specify fields for optionally writing logs to a file.",
                 vec![
                     F::string("path", "The file path to write logs to.").default(""),
                     F::bool("rotate", "Whether to rotate log files automatically.").default(false),
-                    F::int("rotate_max_age_days", "The maximum number of days to retain old log files (0 = forever).")
-                        .default(0),
+                    F::int(
+                        "rotate_max_age_days",
+                        "The maximum number of days to retain old log files (0 = forever).",
+                    )
+                    .default(0),
                 ],
             )
             .advanced(),
@@ -477,7 +535,10 @@ mod tests {
 
     #[test]
     fn scrubs_url_passwords_only() {
-        assert_eq!(scrub_url("http://u:p@host:9200/x"), format!("http://u:{SCRUBBED}@host:9200/x"));
+        assert_eq!(
+            scrub_url("http://u:p@host:9200/x"),
+            format!("http://u:{SCRUBBED}@host:9200/x")
+        );
         assert_eq!(scrub_url("http://host:9200/x@y"), "http://host:9200/x@y");
         assert_eq!(scrub_url("http://user@host"), "http://user@host");
         assert_eq!(scrub_url("not a url"), "not a url");

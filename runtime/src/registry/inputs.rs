@@ -68,7 +68,12 @@ pub fn http_client() -> ComponentSpec {
         .advanced(),
         auto_replay_nacks(),
     ]);
-    ComponentSpec::new("http_client", Input, "Connects to a server and continuously performs requests for a single message.", fields)
+    ComponentSpec::new(
+        "http_client",
+        Input,
+        "Connects to a server and continuously performs requests for a single message.",
+        fields,
+    )
 }
 
 /// `http_server`: receives messages POSTed to an endpoint of the service (or its own) server.

@@ -231,18 +231,31 @@ impl FieldSpec {
     }
 
     /// An object field with a fixed set of children; its default is built from theirs.
-    pub fn object(name: &'static str, description: &'static str, children: Vec<FieldSpec>) -> FieldSpec {
-        FieldSpec { children, ..FieldSpec::new(name, FieldType::Object, description) }
+    pub fn object(
+        name: &'static str,
+        description: &'static str,
+        children: Vec<FieldSpec>,
+    ) -> FieldSpec {
+        FieldSpec {
+            children,
+            ..FieldSpec::new(name, FieldType::Object, description)
+        }
     }
 
     /// A nested component of `kind`.
-    pub fn component(name: &'static str, kind: ComponentKind, description: &'static str) -> FieldSpec {
+    pub fn component(
+        name: &'static str,
+        kind: ComponentKind,
+        description: &'static str,
+    ) -> FieldSpec {
         FieldSpec::new(name, FieldType::Component(kind), description)
     }
 
     /// A list of processors, empty by default.
     pub fn processors(name: &'static str, description: &'static str) -> FieldSpec {
-        FieldSpec::component(name, ComponentKind::Processor, description).array().default(Value::Array(vec![]))
+        FieldSpec::component(name, ComponentKind::Processor, description)
+            .array()
+            .default(Value::Array(vec![]))
     }
 
     /// Gives the field a default (JSON value).
@@ -321,9 +334,16 @@ impl FieldSpec {
         match &self.presence {
             Presence::Default(v) => Some(v.clone()),
             Presence::Optional => None,
-            Presence::Required if self.kind == FieldKind::Scalar && self.ty == FieldType::Object => Some(Value::Object(
-                self.children.iter().filter_map(|c| Some((c.name.to_string(), c.default_value()?))).collect(),
-            )),
+            Presence::Required
+                if self.kind == FieldKind::Scalar && self.ty == FieldType::Object =>
+            {
+                Some(Value::Object(
+                    self.children
+                        .iter()
+                        .filter_map(|c| Some((c.name.to_string(), c.default_value()?)))
+                        .collect(),
+                ))
+            }
             Presence::Required => None,
         }
     }
@@ -368,7 +388,10 @@ impl FieldSpec {
             m.insert("description".into(), self.description.into());
         }
         if !self.children.is_empty() {
-            m.insert("children".into(), self.children.iter().map(FieldSpec::to_json).collect());
+            m.insert(
+                "children".into(),
+                self.children.iter().map(FieldSpec::to_json).collect(),
+            );
         }
         Value::Object(m)
     }
@@ -389,13 +412,33 @@ pub struct ComponentSpec {
 
 impl ComponentSpec {
     /// A component whose config is an object of `fields`.
-    pub fn new(name: &'static str, kind: ComponentKind, summary: &'static str, fields: Vec<FieldSpec>) -> Self {
-        ComponentSpec { name, kind, summary, config: FieldSpec::object("", "", fields) }
+    pub fn new(
+        name: &'static str,
+        kind: ComponentKind,
+        summary: &'static str,
+        fields: Vec<FieldSpec>,
+    ) -> Self {
+        ComponentSpec {
+            name,
+            kind,
+            summary,
+            config: FieldSpec::object("", "", fields),
+        }
     }
 
     /// A component whose whole config is the single value `config` (its name is ignored).
-    pub fn with_value(name: &'static str, kind: ComponentKind, summary: &'static str, config: FieldSpec) -> Self {
-        ComponentSpec { name, kind, summary, config }
+    pub fn with_value(
+        name: &'static str,
+        kind: ComponentKind,
+        summary: &'static str,
+        config: FieldSpec,
+    ) -> Self {
+        ComponentSpec {
+            name,
+            kind,
+            summary,
+            config,
+        }
     }
 
     /// The component as listed by `sluice list --format json`.
@@ -405,8 +448,18 @@ impl ComponentSpec {
         m.insert("kind".into(), self.kind.as_str().into());
         m.insert("summary".into(), self.summary.into());
         if self.config.ty == FieldType::Object && self.config.kind == FieldKind::Scalar {
-            m.insert("fields".into(), self.config.children.iter().map(FieldSpec::to_json).collect());
-            m.insert("default".into(), self.config.default_value().unwrap_or(Value::Null));
+            m.insert(
+                "fields".into(),
+                self.config
+                    .children
+                    .iter()
+                    .map(FieldSpec::to_json)
+                    .collect(),
+            );
+            m.insert(
+                "default".into(),
+                self.config.default_value().unwrap_or(Value::Null),
+            );
         } else {
             m.insert("config".into(), self.config.to_json());
         }
@@ -459,7 +512,11 @@ impl Registry {
     pub fn new(constructors: &[fn() -> ComponentSpec]) -> Registry {
         let mut components: Vec<ComponentSpec> = constructors.iter().map(|c| c()).collect();
         components.sort_by(|a, b| (a.kind, a.name).cmp(&(b.kind, b.name)));
-        let index = components.iter().enumerate().map(|(i, c)| ((c.kind, c.name), i)).collect();
+        let index = components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ((c.kind, c.name), i))
+            .collect();
         Registry { components, index }
     }
 
@@ -492,7 +549,11 @@ mod tests {
     #[test]
     fn every_component_is_registered_once() {
         let r = registry();
-        assert_eq!(r.all().len(), COMPONENTS.len(), "duplicate (kind, name) in COMPONENTS");
+        assert_eq!(
+            r.all().len(),
+            COMPONENTS.len(),
+            "duplicate (kind, name) in COMPONENTS"
+        );
         assert!(r.get(ComponentKind::Input, "http_server").is_some());
         assert!(r.get(ComponentKind::Output, "http_server").is_some());
         assert!(r.get(ComponentKind::Input, "nope").is_none());
@@ -510,8 +571,17 @@ mod tests {
 
     #[test]
     fn secrets_are_marked() {
-        let es = registry().get(ComponentKind::Output, "elasticsearch").unwrap();
-        assert!(es.config.child("basic_auth").unwrap().child("password").unwrap().secret);
+        let es = registry()
+            .get(ComponentKind::Output, "elasticsearch")
+            .unwrap();
+        assert!(
+            es.config
+                .child("basic_auth")
+                .unwrap()
+                .child("password")
+                .unwrap()
+                .secret
+        );
         assert!(es.config.child("api_key").unwrap().secret);
     }
 }

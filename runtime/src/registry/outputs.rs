@@ -7,7 +7,11 @@ use super::{ComponentKind::Output, ComponentSpec, FieldSpec as F};
 
 /// `max_in_flight` of outputs.
 fn max_in_flight() -> F {
-    F::int("max_in_flight", "The maximum number of messages to have in flight at a given time.").default(64)
+    F::int(
+        "max_in_flight",
+        "The maximum number of messages to have in flight at a given time.",
+    )
+    .default(64)
 }
 
 /// `drop`: drops every message.
@@ -88,7 +92,11 @@ pub fn file() -> ComponentSpec {
         Output,
         "Writes messages to files on disk based on a chosen codec.",
         vec![
-            F::string("path", "The file to write to; if the file does not yet exist it will be created.").interpolated(),
+            F::string(
+                "path",
+                "The file to write to; if the file does not yet exist it will be created.",
+            )
+            .interpolated(),
             shared::output_codec(),
         ],
     )
@@ -119,7 +127,12 @@ pub fn http_client() -> ComponentSpec {
         .default(json!([]))
         .advanced(),
     ]);
-    ComponentSpec::new("http_client", Output, "Sends messages to an HTTP server.", fields)
+    ComponentSpec::new(
+        "http_client",
+        Output,
+        "Sends messages to an HTTP server.",
+        fields,
+    )
 }
 
 /// `http_server`: serves messages to clients that GET (or stream from) an endpoint.

@@ -4,12 +4,20 @@ use super::{ComponentKind::Processor, ComponentSpec, FieldSpec as F};
 
 /// A processor whose whole config is one Bloblang mapping string.
 fn mapping_processor(name: &'static str, summary: &'static str) -> ComponentSpec {
-    ComponentSpec::with_value(name, Processor, summary, F::string("", "A Bloblang mapping.").bloblang())
+    ComponentSpec::with_value(
+        name,
+        Processor,
+        summary,
+        F::string("", "A Bloblang mapping.").bloblang(),
+    )
 }
 
 /// `bloblang`: the older name of `mapping`.
 pub fn bloblang() -> ComponentSpec {
-    mapping_processor("bloblang", "Executes a Bloblang mapping on messages (the older name of `mapping`).")
+    mapping_processor(
+        "bloblang",
+        "Executes a Bloblang mapping on messages (the older name of `mapping`).",
+    )
 }
 
 /// `mapping`: replaces each message with the result of a Bloblang mapping.

@@ -13,26 +13,46 @@ pub fn tls() -> F {
         "Custom TLS settings can be used to override system defaults.",
         vec![
             F::bool("enabled", "Whether custom TLS settings are enabled.").default(false),
-            F::bool("skip_cert_verify", "Whether to skip server side certificate verification.").default(false),
-            F::bool("enable_renegotiation", "Whether to allow the remote server to repeatedly request renegotiation.")
-                .default(false)
-                .advanced(),
-            F::string("root_cas", "An optional root certificate authority to use, as a PEM string.")
-                .default("")
-                .secret()
-                .advanced(),
-            F::string("root_cas_file", "An optional path of a root certificate authority file.").default("").advanced(),
+            F::bool(
+                "skip_cert_verify",
+                "Whether to skip server side certificate verification.",
+            )
+            .default(false),
+            F::bool(
+                "enable_renegotiation",
+                "Whether to allow the remote server to repeatedly request renegotiation.",
+            )
+            .default(false)
+            .advanced(),
+            F::string(
+                "root_cas",
+                "An optional root certificate authority to use, as a PEM string.",
+            )
+            .default("")
+            .secret()
+            .advanced(),
+            F::string(
+                "root_cas_file",
+                "An optional path of a root certificate authority file.",
+            )
+            .default("")
+            .advanced(),
             F::object(
                 "client_certs",
                 "A list of client certificates to use.",
                 vec![
                     F::string("cert", "A plain text certificate to use.").default(""),
-                    F::string("key", "A plain text certificate key to use.").default("").secret(),
-                    F::string("cert_file", "The path of a certificate to use.").default(""),
-                    F::string("key_file", "The path of a certificate key to use.").default(""),
-                    F::string("password", "A plain text password for when the private key is password encrypted.")
+                    F::string("key", "A plain text certificate key to use.")
                         .default("")
                         .secret(),
+                    F::string("cert_file", "The path of a certificate to use.").default(""),
+                    F::string("key_file", "The path of a certificate key to use.").default(""),
+                    F::string(
+                        "password",
+                        "A plain text password for when the private key is password encrypted.",
+                    )
+                    .default("")
+                    .secret(),
                 ],
             )
             .array()
@@ -48,7 +68,9 @@ pub fn tls() -> F {
 pub fn batching(name: &'static str, with_enabled: bool) -> F {
     let mut fields = Vec::new();
     if with_enabled {
-        fields.push(F::bool("enabled", "Whether to batch messages as they are flushed.").default(false));
+        fields.push(
+            F::bool("enabled", "Whether to batch messages as they are flushed.").default(false),
+        );
     }
     fields.extend([
         F::int("count", "A number of messages at which the batch should be flushed. 0 disables.").default(0),
@@ -72,9 +94,15 @@ pub fn basic_auth() -> F {
         "basic_auth",
         "Allows you to specify basic authentication.",
         vec![
-            F::bool("enabled", "Whether to use basic authentication in requests.").default(false),
+            F::bool(
+                "enabled",
+                "Whether to use basic authentication in requests.",
+            )
+            .default(false),
             F::string("username", "A username to authenticate as.").default(""),
-            F::string("password", "A password to authenticate with.").default("").secret(),
+            F::string("password", "A password to authenticate with.")
+                .default("")
+                .secret(),
         ],
     )
     .advanced()
@@ -86,10 +114,21 @@ pub fn backoff(initial: &str, max: &str, max_elapsed: &str) -> F {
         "backoff",
         "Control time intervals between retry attempts.",
         vec![
-            F::duration("initial_interval", "The initial period to wait between retry attempts.").default(initial),
-            F::duration("max_interval", "The maximum period to wait between retry attempts.").default(max),
-            F::duration("max_elapsed_time", "The maximum period to wait before retry attempts are abandoned.")
-                .default(max_elapsed),
+            F::duration(
+                "initial_interval",
+                "The initial period to wait between retry attempts.",
+            )
+            .default(initial),
+            F::duration(
+                "max_interval",
+                "The maximum period to wait between retry attempts.",
+            )
+            .default(max),
+            F::duration(
+                "max_elapsed_time",
+                "The maximum period to wait before retry attempts are abandoned.",
+            )
+            .default(max_elapsed),
         ],
     )
     .advanced()
@@ -102,9 +141,12 @@ pub fn cors() -> F {
         "Adds Cross-Origin Resource Sharing headers. Only valid with a custom `address`.",
         vec![
             F::bool("enabled", "Whether to allow CORS requests.").default(false),
-            F::string("allowed_origins", "An explicit list of origins that are allowed for CORS requests.")
-                .array()
-                .default(json!([])),
+            F::string(
+                "allowed_origins",
+                "An explicit list of origins that are allowed for CORS requests.",
+            )
+            .array()
+            .default(json!([])),
         ],
     )
     .advanced()
@@ -232,8 +274,11 @@ pub fn kafka_sasl() -> F {
 
 /// The `codec` field of byte-stream outputs (`lines`, `delim:x`, `all-bytes`, ...).
 pub fn output_codec() -> F {
-    F::string("codec", "The way in which the bytes of messages should be written out into the output data stream.")
-        .default("lines")
+    F::string(
+        "codec",
+        "The way in which the bytes of messages should be written out into the output data stream.",
+    )
+    .default("lines")
 }
 
 /// The `scanner` of byte-stream inputs (a scanner config, `lines` by default).
