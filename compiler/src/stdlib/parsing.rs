@@ -152,10 +152,16 @@ fn parse_csv(c: &mut Call, v: Value) -> Result<Value, EvalError> {
             ))
         }
     };
+    parse_csv_text(as_bytes(&v)?, d, header)
+}
+
+/// Parses CSV text: with `header`, the first row names the fields of one object per
+/// following row; without, one array of strings per row. Rows must have equal lengths.
+pub fn parse_csv_text(data: &[u8], d: u8, header: bool) -> Result<Value, EvalError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .delimiter(d)
-        .from_reader(as_bytes(&v)?);
+        .from_reader(data);
     let mut rows: Vec<Vec<String>> = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| EvalError::new(format!("failed to parse csv: {}", e)))?;
@@ -674,6 +680,22 @@ mod tests {
         );
         let x = format_xml(&parse_xml("<a><b>x</b><b>y</b></a>", false).unwrap(), "").unwrap();
         assert_eq!(x, "<a><b>x</b><b>y</b></a>");
+    }
+
+    #[test]
+    fn csv_rows() {
+        let v = parse_csv_text(b"foo,bar\nfoo 1,bar 1\n\"a,b\",c", b',', true).unwrap();
+        assert_eq!(
+            v.to_json_string(),
+            r#"[{"bar":"bar 1","foo":"foo 1"},{"bar":"c","foo":"a,b"}]"#
+        );
+        let v = parse_csv_text(b"a.b\nc.d", b'.', false).unwrap();
+        assert_eq!(v.to_json_string(), r#"[["a","b"],["c","d"]]"#);
+        assert!(parse_csv_text(b"a,b\nc", b',', true).is_err());
+        assert_eq!(
+            parse_csv_text(b"", b',', true).unwrap().to_json_string(),
+            "[]"
+        );
     }
 
     #[test]
