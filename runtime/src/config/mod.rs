@@ -56,6 +56,9 @@ pub enum ConfigError {
     },
 }
 
+/// An environment lookup: the value of a variable, `None` when unset.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// How to load a config.
 #[derive(Clone, Copy)]
 pub struct LoadOptions<'a> {
@@ -63,7 +66,7 @@ pub struct LoadOptions<'a> {
     pub scope: Scope,
     /// Environment lookup for `${VAR}` interpolation; `None` keeps the text literally (configs
     /// posted to the API).
-    pub env: Option<&'a dyn Fn(&str) -> Option<String>>,
+    pub env: Option<EnvLookup<'a>>,
     /// Whether to report lints (`false` = chilled: only hard errors stop the load).
     pub lint: bool,
     /// Document limits.
