@@ -337,7 +337,7 @@ impl StreamsManager {
         let streams = self.streams.lock().await;
         streams
             .iter()
-            .filter(|(_, m)| m.running.active() && !m.running.output_connected())
+            .filter(|(_, m)| m.running.active() && !(m.running.input_connected() && m.running.output_connected()))
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -383,12 +383,12 @@ impl StreamsManager {
                 let streams = manager.streams.lock().await;
                 let (code, body) = match streams.get(&id) {
                     Some(m) if m.running.active() => {
-                        let connected = m.running.output_connected();
+                        let (inp, out) = (m.running.input_connected(), m.running.output_connected());
                         let body = serde_json::json!({"statuses": [
-                            {"label": m.parsed.config.input.label, "path": "input", "connected": true},
-                            {"label": m.parsed.config.output.label, "path": "output", "connected": connected},
+                            {"label": m.parsed.config.input.label, "path": "input", "connected": inp},
+                            {"label": m.parsed.config.output.label, "path": "output", "connected": out},
                         ]});
-                        (if connected { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+                        (if inp && out { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
                     }
                     _ => (
                         StatusCode::SERVICE_UNAVAILABLE,

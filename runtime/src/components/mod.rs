@@ -9,9 +9,11 @@
 //! framing shared by readers and writers.
 
 pub mod codec;
+pub mod elasticsearch;
 pub mod http_client;
 pub mod http_server;
 pub mod inputs;
+pub mod kafka;
 pub mod outputs;
 pub mod processors;
 
@@ -121,6 +123,7 @@ pub fn build_input(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<Box<dyn 
         "generate" => Box::new(inputs::Generate::new(cfg)?),
         "stdin" => Box::new(inputs::ReaderInput::stdin(cfg)?),
         "file" => Box::new(inputs::ReaderInput::file(cfg)?),
+        "kafka" => Box::new(kafka::KafkaInput::new(cfg)?),
         other => return Err(ComponentError::new(format!("input type '{}' cannot run in sluice yet", other))),
     })
 }
@@ -133,6 +136,8 @@ pub fn build_output(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedO
         "stdout" => Arc::new(outputs::Stdout::new(cfg)?),
         "file" => Arc::new(outputs::FileOutput::new(cfg)?),
         "drop" => Arc::new(outputs::Drop),
+        "kafka" => Arc::new(kafka::KafkaOutput::new(cfg)?),
+        "elasticsearch" => Arc::new(elasticsearch::Elasticsearch::new(cfg)?),
         "reject" => Arc::new(outputs::Reject::new(cfg)?),
         "sync_response" => Arc::new(outputs::SyncResponse),
         other => return Err(ComponentError::new(format!("output type '{}' cannot run in sluice yet", other))),

@@ -98,6 +98,12 @@ pub trait Input: Send + 'static {
     /// at once.
     fn attach(&mut self, _sink: &InputSink) {}
 
+    /// A flag the input keeps up to date with its connection state, for readiness; `None`
+    /// for inputs that are always connected.
+    fn connected_flag(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
+
     /// Runs the input.
     async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError>;
 }

@@ -73,6 +73,7 @@ struct Progress {
 
 /// A stream whose tasks are running.
 pub struct RunningStream {
+    input_connected: Option<Arc<AtomicBool>>,
     stop_input: CancellationToken,
     created: Instant,
     stopped_at: Arc<Mutex<Option<Instant>>>,
@@ -109,6 +110,7 @@ impl RunningStream {
         let sink = InputSink::new(in_tx, stop_input.clone());
         let mut input = input;
         input.attach(&sink);
+        let input_connected = input.connected_flag();
         output.attach();
         let iname = input_name.clone();
         tasks.push(tokio::spawn(async move {
@@ -156,6 +158,7 @@ impl RunningStream {
         }));
 
         RunningStream {
+            input_connected,
             stop_input,
             created: Instant::now(),
             stopped_at,
@@ -189,6 +192,11 @@ impl RunningStream {
     /// Whether the output reports being connected.
     pub fn output_connected(&self) -> bool {
         self.output.connected()
+    }
+
+    /// Whether the input reports being connected.
+    pub fn input_connected(&self) -> bool {
+        self.input_connected.as_ref().map(|f| f.load(Ordering::SeqCst)).unwrap_or(true)
     }
 
     /// Stops the stream: the input stops taking messages, in-flight messages finish and are

@@ -1,0 +1,555 @@
+//! The `kafka` input and output, on librdkafka (`rdkafka`).
+//!
+//! Input: joins `consumer_group` (Kafka's group protocol shares partitions between processes)
+//! or, for `topic:partition` / `topic:0-3` forms or an empty group, assigns partitions
+//! explicitly. Messages carry `kafka_key`, `kafka_topic`, `kafka_partition`, `kafka_offset`,
+//! `kafka_timestamp_unix` and the record headers as metadata. At-least-once: an offset is
+//! stored for commit only once every message up to it has been acknowledged by the output
+//! (per-partition checkpoints, at most `checkpoint_limit` in flight); commits happen every
+//! `commit_period` and once more on stop. Nacked messages are replayed while
+//! `auto_replay_nacks` holds, and hold back the partition's commit until they succeed.
+//!
+//! Output: produces each message to the interpolated `topic` with the interpolated `key`,
+//! metadata as headers (minus `metadata.exclude_prefixes`), the chosen partitioner or a
+//! manual `partition`, and nacks the batch when any delivery fails.
+//!
+//! Both report connectivity (`/ready`) from a background metadata probe, so a stream whose
+//! brokers are unreachable is created, stays active, logs why, and keeps reconnecting.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientConfig, TopicPartitionList};
+use sluice_compiler::interp::Interpolation;
+use sluice_compiler::value::Object;
+use sluice_compiler::{Message, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::config::stream::ComponentConfig;
+use crate::duration;
+use crate::stream::{Batch, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction};
+
+fn strings(cfg: &ComponentConfig, name: &str) -> Vec<String> {
+    cfg.field(name)
+        .and_then(|f| f.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|f| f.as_str())
+                // Entries may hold comma-separated lists, as in the reference.
+                .flat_map(|s| s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect::<Vec<_>>())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Client settings shared by consumers and producers: brokers, client id, TLS, SASL.
+fn client_config(cfg: &ComponentConfig) -> Result<ClientConfig, ComponentError> {
+    let addresses = strings(cfg, "addresses");
+    if addresses.is_empty() {
+        return Err(ComponentError::new("at least one broker address is required"));
+    }
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", addresses.join(","))
+        .set("client.id", cfg.str("client_id").unwrap_or("benthos"))
+        .set("reconnect.backoff.ms", "100")
+        .set("reconnect.backoff.max.ms", "10000")
+        .set("log_level", "3");
+    if let Some(rack) = cfg.str("rack_id").filter(|r| !r.is_empty()) {
+        c.set("client.rack", rack);
+    }
+    let tls = cfg.bool("tls.enabled").unwrap_or(false);
+    let mechanism = cfg.str("sasl.mechanism").unwrap_or("none");
+    let sasl = !mechanism.is_empty() && mechanism != "none";
+    c.set(
+        "security.protocol",
+        match (tls, sasl) {
+            (false, false) => "plaintext",
+            (true, false) => "ssl",
+            (false, true) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        },
+    );
+    if tls {
+        if cfg.bool("tls.skip_cert_verify").unwrap_or(false) {
+            c.set("enable.ssl.certificate.verification", "false");
+        }
+        if let Some(ca) = cfg.str("tls.root_cas_file").filter(|s| !s.is_empty()) {
+            c.set("ssl.ca.location", ca);
+        }
+        if let Some(ca) = cfg.str("tls.root_cas").filter(|s| !s.is_empty()) {
+            c.set("ssl.ca.pem", ca);
+        }
+    }
+    if sasl {
+        let m = match mechanism {
+            "PLAIN" => "PLAIN",
+            "SCRAM-SHA-256" => "SCRAM-SHA-256",
+            "SCRAM-SHA-512" => "SCRAM-SHA-512",
+            "OAUTHBEARER" => "OAUTHBEARER",
+            other => return Err(ComponentError::new(format!("sasl mechanism {} is not supported", other))),
+        };
+        c.set("sasl.mechanism", m)
+            .set("sasl.username", cfg.str("sasl.user").unwrap_or(""))
+            .set("sasl.password", cfg.str("sasl.password").unwrap_or(""));
+    }
+    Ok(c)
+}
+
+/// Probes broker metadata in the background and keeps `flag` up to date; logs changes.
+fn spawn_probe<F>(flag: Arc<AtomicBool>, alive: std::sync::Weak<()>, probe: F, what: &'static str)
+where
+    F: Fn() -> Result<(), String> + Send + Sync + 'static,
+{
+    let probe = Arc::new(probe);
+    tokio::spawn(async move {
+        let mut was: Option<bool> = None;
+        while alive.upgrade().is_some() {
+            let p = probe.clone();
+            let r = tokio::task::spawn_blocking(move || p()).await.unwrap_or_else(|e| Err(e.to_string()));
+            let ok = r.is_ok();
+            flag.store(ok, Ordering::SeqCst);
+            if was != Some(ok) {
+                match r {
+                    Ok(()) => tracing::info!("{} connected to the Kafka brokers", what),
+                    Err(e) => tracing::warn!(error = %e, "{} cannot reach the Kafka brokers, retrying", what),
+                }
+                was = Some(ok);
+            }
+            tokio::time::sleep(if ok { Duration::from_secs(5) } else { Duration::from_secs(1) }).await;
+        }
+    });
+}
+
+/// A topic to consume: all partitions, or an explicit set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// The topic.
+    pub topic: String,
+    /// Explicit partitions (`topic:0`, `topic:0-3`), if any.
+    pub partitions: Option<Vec<i32>>,
+}
+
+/// Parses the `topics` forms `foo`, `foo:1`, `foo:0-3`.
+pub fn parse_topic(s: &str) -> Result<TopicSpec, String> {
+    match s.rsplit_once(':') {
+        None => Ok(TopicSpec { topic: s.to_string(), partitions: None }),
+        Some((topic, parts)) => {
+            let bad = || format!("topic {:?}: partitions must be a number or a range like 0-3", s);
+            let partitions = match parts.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b): (i32, i32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                    if a > b {
+                        return Err(bad());
+                    }
+                    (a..=b).collect()
+                }
+                None => vec![parts.parse().map_err(|_| bad())?],
+            };
+            Ok(TopicSpec { topic: topic.to_string(), partitions: Some(partitions) })
+        }
+    }
+}
+
+/// Per-partition commit bookkeeping: offsets in flight, and the highest one seen.
+#[derive(Debug, Default)]
+struct Checkpoint {
+    pending: BTreeSet<i64>,
+    highest: i64,
+}
+
+impl Checkpoint {
+    /// The last offset whose message and every message before it are done.
+    fn committable(&self) -> i64 {
+        match self.pending.first() {
+            Some(lowest) => lowest - 1,
+            None => self.highest,
+        }
+    }
+}
+
+/// The `kafka` input.
+pub struct KafkaInput {
+    consumer: Arc<StreamConsumer>,
+    topics: Vec<TopicSpec>,
+    grouped: bool,
+    checkpoint_limit: usize,
+    replay: bool,
+    connected: Arc<AtomicBool>,
+    alive: Arc<()>,
+}
+
+impl KafkaInput {
+    /// Builds the consumer (no connection is made yet; brokers may be down).
+    pub fn new(cfg: &ComponentConfig) -> Result<KafkaInput, ComponentError> {
+        let topics: Vec<TopicSpec> =
+            strings(cfg, "topics").iter().map(|t| parse_topic(t)).collect::<Result<_, _>>().map_err(ComponentError::new)?;
+        if topics.is_empty() {
+            return Err(ComponentError::new("at least one topic is required"));
+        }
+        let explicit = topics.iter().any(|t| t.partitions.is_some());
+        let group = cfg.str("consumer_group").unwrap_or("").to_string();
+        let grouped = !group.is_empty() && !explicit;
+        let commit_period = duration::parse(cfg.str("commit_period").unwrap_or("1s"))
+            .map_err(|e| ComponentError::new(format!("commit_period: {}", e)))?;
+        let mut c = client_config(cfg)?;
+        c.set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", if cfg.bool("start_from_oldest").unwrap_or(true) { "earliest" } else { "latest" })
+            .set("enable.partition.eof", "false");
+        if group.is_empty() {
+            // Offsets are not committed without a group; a private group id keeps librdkafka happy.
+            c.set("group.id", format!("sluice-{}", std::process::id())).set("enable.auto.commit", "false");
+        } else {
+            c.set("group.id", &group)
+                .set("enable.auto.commit", "true")
+                .set("auto.commit.interval.ms", commit_period.as_millis().max(1).to_string());
+            for (key, field) in [("session.timeout.ms", "group.session_timeout"), ("heartbeat.interval.ms", "group.heartbeat_interval")] {
+                if let Some(d) = cfg.str(field).and_then(|s| duration::parse(s).ok()) {
+                    c.set(key, d.as_millis().to_string());
+                }
+            }
+            if let Some(id) = cfg.str("instance_id").filter(|s| !s.is_empty()) {
+                c.set("group.instance.id", id);
+            }
+        }
+        let consumer: StreamConsumer = c.create().map_err(|e| ComponentError::new(format!("kafka consumer: {}", e)))?;
+        Ok(KafkaInput {
+            consumer: Arc::new(consumer),
+            topics,
+            grouped,
+            checkpoint_limit: cfg.int("checkpoint_limit").unwrap_or(1024).max(1) as usize,
+            replay: cfg.bool("auto_replay_nacks").unwrap_or(true),
+            connected: Arc::new(AtomicBool::new(false)),
+            alive: Arc::new(()),
+        })
+    }
+
+}
+
+/// Subscribes (group) or assigns partitions (explicit forms, or all partitions of each topic
+/// found in the brokers' metadata). Blocking: run it off the async workers.
+fn start_consuming(consumer: &StreamConsumer, topics: &[TopicSpec], grouped: bool) -> Result<(), String> {
+    {
+        if grouped {
+            let names: Vec<&str> = topics.iter().map(|t| t.topic.as_str()).collect();
+            return consumer.subscribe(&names).map_err(|e| e.to_string());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for t in topics {
+            let partitions = match &t.partitions {
+                Some(p) => p.clone(),
+                None => {
+                    let md = consumer
+                        .fetch_metadata(Some(&t.topic), Duration::from_secs(5))
+                        .map_err(|e| format!("metadata of topic {}: {}", t.topic, e))?;
+                    let parts: Vec<i32> = md.topics().iter().flat_map(|mt| mt.partitions().iter().map(|p| p.id())).collect();
+                    if parts.is_empty() {
+                        return Err(format!("topic {} has no partitions (does it exist?)", t.topic));
+                    }
+                    parts
+                }
+            };
+            for p in partitions {
+                tpl.add_partition(&t.topic, p);
+            }
+        }
+        consumer.assign(&tpl).map_err(|e| e.to_string())
+    }
+}
+
+fn message_of(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+    let mut meta = Object::new();
+    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+    meta.insert("kafka_key".into(), Value::Str(key));
+    meta.insert("kafka_topic".into(), Value::Str(m.topic().to_string()));
+    meta.insert("kafka_partition".into(), Value::Int(m.partition() as i64));
+    meta.insert("kafka_offset".into(), Value::Int(m.offset()));
+    let ts = m.timestamp().to_millis().unwrap_or(0);
+    meta.insert("kafka_timestamp_unix".into(), Value::Int(ts / 1000));
+    meta.insert("kafka_timestamp_ms".into(), Value::Int(ts));
+    meta.insert("kafka_lag".into(), Value::Int(0));
+    if let Some(headers) = m.headers() {
+        for h in headers.iter() {
+            let v = h.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            meta.insert(h.key.to_string(), Value::Str(v));
+        }
+    }
+    Message { payload: bytes::Bytes::copy_from_slice(m.payload().unwrap_or(&[])), metadata: meta, error: None }
+}
+
+#[async_trait]
+impl Input for KafkaInput {
+    fn connected_flag(&self) -> Option<Arc<AtomicBool>> {
+        Some(self.connected.clone())
+    }
+
+    async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
+        let consumer = self.consumer.clone();
+        spawn_probe(
+            self.connected.clone(),
+            Arc::downgrade(&self.alive),
+            move || consumer.fetch_metadata(None, Duration::from_secs(3)).map(|_| ()).map_err(|e| e.to_string()),
+            "kafka input",
+        );
+        // Subscribe or assign, retrying while the brokers are unreachable.
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let (consumer, topics, grouped) = (self.consumer.clone(), self.topics.clone(), self.grouped);
+            let started = tokio::task::spawn_blocking(move || start_consuming(&consumer, &topics, grouped))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            match started {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "kafka input cannot start consuming");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = sink.stopped() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        let checkpoints: Arc<Mutex<BTreeMap<(String, i32), Checkpoint>>> = Arc::default();
+        let limit = Arc::new(Semaphore::new(self.checkpoint_limit));
+        let mut pending = JoinSet::new();
+        loop {
+            let received = tokio::select! {
+                r = self.consumer.recv() => r,
+                _ = sink.stopped() => break,
+            };
+            let m = match received {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "kafka input receive error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let msg = message_of(&m);
+            let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
+            drop(m);
+            let Ok(permit) = limit.clone().acquire_owned().await else { break };
+            {
+                let mut cps = checkpoints.lock().unwrap_or_else(|p| p.into_inner());
+                let cp = cps.entry((topic.clone(), partition)).or_default();
+                cp.pending.insert(offset);
+                cp.highest = cp.highest.max(offset);
+            }
+            let (t, ack) = Transaction::new(vec![msg.clone()]);
+            if sink.send(t).await.is_err() {
+                break;
+            }
+            let (consumer, cps, sink2, replay) = (self.consumer.clone(), checkpoints.clone(), sink.clone(), self.replay);
+            pending.spawn(async move {
+                let _permit = permit;
+                let mut ack = ack;
+                let mut backoff = Duration::from_millis(100);
+                loop {
+                    match ack.wait().await {
+                        Ok(()) => break,
+                        Err(e) if replay && !sink2.is_stopped() => {
+                            tracing::warn!(error = %e, topic = %topic, partition, offset, "message rejected, replaying it");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            let (t, next) = Transaction::new(vec![msg.clone()]);
+                            if sink2.send(t).await.is_err() {
+                                // Stopping: leave the offset uncommitted so it is redelivered.
+                                return;
+                            }
+                            ack = next;
+                        }
+                        // Not replayed: either dropped by configuration or the stream is
+                        // stopping; without a replay the offset stays uncommitted on stop.
+                        Err(_) if sink2.is_stopped() => return,
+                        Err(_) => break,
+                    }
+                }
+                let committable = {
+                    let mut cps = cps.lock().unwrap_or_else(|p| p.into_inner());
+                    let cp = cps.entry((topic.clone(), partition)).or_default();
+                    cp.pending.remove(&offset);
+                    cp.committable()
+                };
+                if committable >= 0 {
+                    // rd_kafka_offset_store commits `offset + 1`: the next message to read.
+                    let _ = consumer.store_offset(&topic, partition, committable);
+                }
+            });
+            while pending.try_join_next().is_some() {}
+        }
+        // Graceful stop: wait for every message in flight, then commit what is done.
+        while pending.join_next().await.is_some() {}
+        if self.grouped {
+            let consumer = self.consumer.clone();
+            let _ = tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync)).await;
+        }
+        Ok(())
+    }
+}
+
+/// The `kafka` output.
+pub struct KafkaOutput {
+    producer: FutureProducer,
+    topic: Interpolation,
+    key: Interpolation,
+    partition: Option<Interpolation>,
+    exclude_prefixes: Vec<String>,
+    timeout: Duration,
+    connected: Arc<AtomicBool>,
+    alive: Arc<()>,
+}
+
+impl KafkaOutput {
+    /// Builds the producer.
+    pub fn new(cfg: &ComponentConfig) -> Result<KafkaOutput, ComponentError> {
+        let interp = |name: &str, src: &str| {
+            Interpolation::compile(src).map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
+        };
+        let mut c = client_config(cfg)?;
+        let partitioner = cfg.str("partitioner").unwrap_or("fnv1a_hash");
+        c.set(
+            "partitioner",
+            match partitioner {
+                "fnv1a_hash" => "fnv1a_random",
+                "murmur2_hash" => "murmur2_random",
+                "random" | "round_robin" | "manual" => "random",
+                other => return Err(ComponentError::new(format!("partitioner {} is not supported", other))),
+            },
+        );
+        c.set("compression.codec", cfg.str("compression").unwrap_or("none"))
+            .set("acks", if cfg.bool("ack_replicas").unwrap_or(false) { "all" } else { "1" })
+            .set("enable.idempotence", if cfg.bool("idempotent_write").unwrap_or(false) { "true" } else { "false" })
+            .set("message.max.bytes", cfg.int("max_msg_bytes").unwrap_or(1_000_000).to_string());
+        let timeout = duration::parse(cfg.str("timeout").unwrap_or("5s"))
+            .map_err(|e| ComponentError::new(format!("timeout: {}", e)))?;
+        c.set("message.timeout.ms", timeout.as_millis().max(1).to_string());
+        let producer: FutureProducer = c.create().map_err(|e| ComponentError::new(format!("kafka producer: {}", e)))?;
+        let partition = if partitioner == "manual" {
+            Some(interp("partition", cfg.str("partition").unwrap_or(""))?)
+        } else {
+            None
+        };
+        let exclude_prefixes = cfg
+            .field("metadata.exclude_prefixes")
+            .and_then(|f| f.as_array())
+            .map(|items| items.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        Ok(KafkaOutput {
+            producer,
+            topic: interp("topic", cfg.str("topic").unwrap_or(""))?,
+            key: interp("key", cfg.str("key").unwrap_or(""))?,
+            partition,
+            exclude_prefixes,
+            timeout,
+            connected: Arc::new(AtomicBool::new(false)),
+            alive: Arc::new(()),
+        })
+    }
+
+    fn headers(&self, msg: &Message) -> OwnedHeaders {
+        let mut h = OwnedHeaders::new();
+        for (k, v) in &msg.metadata {
+            if self.exclude_prefixes.iter().any(|p| k.starts_with(p.as_str())) {
+                continue;
+            }
+            let value = v.to_display_string();
+            h = h.insert(Header { key: k, value: Some(&value) });
+        }
+        h
+    }
+}
+
+#[async_trait]
+impl Output for KafkaOutput {
+    fn attach(&self) {
+        let producer = self.producer.clone();
+        spawn_probe(
+            self.connected.clone(),
+            Arc::downgrade(&self.alive),
+            move || producer.client().fetch_metadata(None, Duration::from_secs(3)).map(|_| ()).map_err(|e| e.to_string()),
+            "kafka output",
+        );
+    }
+
+    async fn write(&self, batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
+        let mut sends = Vec::with_capacity(batch.len());
+        for msg in &batch {
+            let topic = self.topic.render(msg).map_err(|e| Nack(format!("topic: {}", e)))?;
+            let key = self.key.render(msg).map_err(|e| Nack(format!("key: {}", e)))?;
+            let partition = match &self.partition {
+                Some(p) => Some(
+                    p.render(msg)
+                        .map_err(|e| Nack(format!("partition: {}", e)))?
+                        .trim()
+                        .parse::<i32>()
+                        .map_err(|_| Nack("partition: expected an integer".into()))?,
+                ),
+                None => None,
+            };
+            let headers = self.headers(msg);
+            let payload = msg.payload.clone();
+            let producer = &self.producer;
+            let timeout = self.timeout;
+            sends.push(async move {
+                let mut record = FutureRecord::to(&topic).payload(&payload[..]).headers(headers);
+                if !key.is_empty() {
+                    record = record.key(key.as_bytes());
+                }
+                if let Some(p) = partition {
+                    record = record.partition(p);
+                }
+                producer.send(record, timeout).await.map(|_| ()).map_err(|(e, _)| e.to_string())
+            });
+        }
+        let results = futures::future::join_all(sends).await;
+        let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Nack(format!("kafka: {}", errors.join("; "))))
+        }
+    }
+
+    fn connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_forms() {
+        assert_eq!(parse_topic("foo").unwrap(), TopicSpec { topic: "foo".into(), partitions: None });
+        assert_eq!(parse_topic("foo:2").unwrap().partitions, Some(vec![2]));
+        assert_eq!(parse_topic("foo:0-3").unwrap().partitions, Some(vec![0, 1, 2, 3]));
+        assert!(parse_topic("foo:3-1").is_err());
+        assert!(parse_topic("foo:x").is_err());
+    }
+
+    #[test]
+    fn checkpoints_commit_contiguous_offsets_only() {
+        let mut cp = Checkpoint::default();
+        for o in 0..5 {
+            cp.pending.insert(o);
+            cp.highest = o;
+        }
+        cp.pending.remove(&0);
+        cp.pending.remove(&2);
+        assert_eq!(cp.committable(), 0);
+        cp.pending.remove(&1);
+        assert_eq!(cp.committable(), 2);
+        cp.pending.remove(&3);
+        cp.pending.remove(&4);
+        assert_eq!(cp.committable(), 4);
+    }
+}
