@@ -5,14 +5,15 @@
 //! + defaults) → config::stream::StreamConfig`. Every step reads the one spec per component
 //! held by [`registry`].
 
+pub mod components;
 pub mod config;
+pub mod duration;
+pub mod endpoints;
 pub mod lint;
+pub mod manager;
+pub mod metrics;
 pub mod registry;
+pub mod stream;
 
 pub use config::{check, load_stream, ConfigError, LoadOptions, Scope, StreamConfig};
 pub use lint::{Lint, Severity};
-pub mod endpoints;
-pub mod metrics;
-pub mod stream;
-pub mod duration;
-pub mod components;
