@@ -50,7 +50,9 @@ pub fn router(state: ApiState, no_api: bool) -> Router {
             .route("/streams/{id}", any(stream_one))
             .route("/streams/{id}/stats", any(stream_stats));
     }
-    r.fallback(stream_endpoint).layer(DefaultBodyLimit::max(MAX_CONFIG_BODY)).with_state(state)
+    r.fallback(stream_endpoint)
+        .layer(DefaultBodyLimit::max(MAX_CONFIG_BODY))
+        .with_state(state)
 }
 
 /// Serves the router on `addr` until `shutdown` resolves.
@@ -59,9 +61,12 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// JSON as Go's encoder writes it: `<`, `>`, `&` escaped inside strings.
@@ -70,7 +75,9 @@ fn go_json(v: &serde_json::Value) -> String {
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn json(code: StatusCode, body: String) -> Response<Body> {
@@ -93,9 +100,14 @@ fn error_text(code: StatusCode, msg: impl std::fmt::Display) -> Response<Body> {
 fn manager_error(e: ManagerError) -> Response<Body> {
     match e {
         ManagerError::NotFound => text_response(StatusCode::NOT_FOUND, "Stream not found"),
-        ManagerError::AlreadyExists => text_response(StatusCode::BAD_REQUEST, "Stream already exists"),
+        ManagerError::AlreadyExists => {
+            text_response(StatusCode::BAD_REQUEST, "Stream already exists")
+        }
         ManagerError::InvalidId => error_text(StatusCode::BAD_REQUEST, "invalid stream id"),
-        ManagerError::Lints(l) => json(StatusCode::BAD_REQUEST, go_json(&serde_json::json!({ "lint_errors": l }))),
+        ManagerError::Lints(l) => json(
+            StatusCode::BAD_REQUEST,
+            go_json(&serde_json::json!({ "lint_errors": l })),
+        ),
         ManagerError::BadRequest(m) => error_text(StatusCode::BAD_REQUEST, m),
         e @ (ManagerError::Build(_) | ManagerError::Closed) => {
             tracing::error!("Streams CRUD Error: {}", e);
@@ -150,13 +162,21 @@ async fn endpoints(State(st): State<ApiState>) -> Response<Body> {
         ("/endpoints", "Returns this map of endpoints."),
         ("/metrics", "Metrics in the Prometheus text format."),
         ("/stats", "Metrics in the Prometheus text format."),
-        ("/streams", "GET: list all streams with their status. POST: set the whole set of streams."),
-        ("/streams/{id}", "Create, read, update, patch or delete a stream."),
+        (
+            "/streams",
+            "GET: list all streams with their status. POST: set the whole set of streams.",
+        ),
+        (
+            "/streams/{id}",
+            "Create, read, update, patch or delete a stream.",
+        ),
         ("/streams/{id}/stats", "The metrics of a stream."),
     ] {
         all.insert(p.to_string(), d.to_string());
     }
-    Response::new(Body::from(go_json(&serde_json::to_value(all).unwrap_or_default())))
+    Response::new(Body::from(go_json(
+        &serde_json::to_value(all).unwrap_or_default(),
+    )))
 }
 
 async fn metrics(State(st): State<ApiState>) -> Response<Body> {
@@ -180,7 +200,9 @@ impl StreamQuery {
 
     /// The stop bound: unparseable values are ignored (the default bound applies).
     fn timeout(&self) -> Option<Duration> {
-        self.timeout.as_deref().and_then(|t| sluice_runtime::duration::parse(t).ok())
+        self.timeout
+            .as_deref()
+            .and_then(|t| sluice_runtime::duration::parse(t).ok())
     }
 }
 
@@ -195,9 +217,18 @@ async fn streams_root(
             let list = st.manager.list().await;
             let items: Vec<String> = list
                 .iter()
-                .map(|(id, s)| format!("{}:{{{}}}", serde_json::Value::from(id.as_str()), status_json(s)))
+                .map(|(id, s)| {
+                    format!(
+                        "{}:{{{}}}",
+                        serde_json::Value::from(id.as_str()),
+                        status_json(s)
+                    )
+                })
                 .collect();
-            json(StatusCode::OK, escape_html(&format!("{{{}}}", items.join(","))))
+            json(
+                StatusCode::OK,
+                escape_html(&format!("{{{}}}", items.join(","))),
+            )
         }
         Method::POST => {
             let parsed = match st.manager.parse_bulk(&body, q.chilled()) {
@@ -226,9 +257,14 @@ async fn stream_one(
     let m = &st.manager;
     match method {
         Method::GET => match m.get(&id).await {
-            Ok((status, config)) => {
-                json(StatusCode::OK, format!("{{{},\"config\":{}}}", escape_html(&status_json(&status)), go_json(&config)))
-            }
+            Ok((status, config)) => json(
+                StatusCode::OK,
+                format!(
+                    "{{{},\"config\":{}}}",
+                    escape_html(&status_json(&status)),
+                    go_json(&config)
+                ),
+            ),
             Err(e) => manager_error(e),
         },
         Method::POST => {
@@ -278,7 +314,10 @@ async fn stream_one(
             Ok(stop) => changed(stop),
             Err(e) => manager_error(e),
         },
-        other => error_text(StatusCode::BAD_REQUEST, format!("verb not supported: {}", other)),
+        other => error_text(
+            StatusCode::BAD_REQUEST,
+            format!("verb not supported: {}", other),
+        ),
     }
 }
 
@@ -297,9 +336,16 @@ fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
     }
 }
 
-async fn stream_stats(State(st): State<ApiState>, Path(id): Path<String>, method: Method) -> Response<Body> {
+async fn stream_stats(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    method: Method,
+) -> Response<Body> {
     if method != Method::GET {
-        return error_text(StatusCode::BAD_REQUEST, format!("verb not supported: {}", method));
+        return error_text(
+            StatusCode::BAD_REQUEST,
+            format!("verb not supported: {}", method),
+        );
     }
     match st.manager.stats(&id).await {
         Ok(s) => json(StatusCode::OK, go_json(&serde_json::Value::Object(s))),
@@ -311,10 +357,10 @@ async fn stream_stats(State(st): State<ApiState>, Path(id): Path<String>, method
 /// or 404 as Go's mux does.
 async fn stream_endpoint(State(st): State<ApiState>, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let handler = st
-        .endpoints
-        .lookup(&path)
-        .or_else(|| path.strip_prefix("/benthos").and_then(|p| st.endpoints.lookup(p)));
+    let handler = st.endpoints.lookup(&path).or_else(|| {
+        path.strip_prefix("/benthos")
+            .and_then(|p| st.endpoints.lookup(p))
+    });
     match handler {
         Some(h) => h(req).await,
         None => text_response(StatusCode::NOT_FOUND, "404 page not found"),
@@ -327,13 +373,23 @@ mod tests {
 
     #[test]
     fn merge_patch_merges_objects_and_replaces_the_rest() {
-        let mut t = serde_json::json!({"input": {"generate": {"mapping": "a", "count": 1}}, "x": [1]});
-        merge_patch(&mut t, serde_json::json!({"input": {"generate": {"count": 2}}, "x": [2, 3]}));
-        assert_eq!(t, serde_json::json!({"input": {"generate": {"mapping": "a", "count": 2}}, "x": [2, 3]}));
+        let mut t =
+            serde_json::json!({"input": {"generate": {"mapping": "a", "count": 1}}, "x": [1]});
+        merge_patch(
+            &mut t,
+            serde_json::json!({"input": {"generate": {"count": 2}}, "x": [2, 3]}),
+        );
+        assert_eq!(
+            t,
+            serde_json::json!({"input": {"generate": {"mapping": "a", "count": 2}}, "x": [2, 3]})
+        );
     }
 
     #[test]
     fn go_json_escapes_html_characters() {
-        assert_eq!(go_json(&serde_json::json!({"m": "a < b && c > d"})), r#"{"m":"a \u003c b \u0026\u0026 c \u003e d"}"#);
+        assert_eq!(
+            go_json(&serde_json::json!({"m": "a < b && c > d"})),
+            r#"{"m":"a \u003c b \u0026\u0026 c \u003e d"}"#
+        );
     }
 }

@@ -59,7 +59,10 @@ async fn post_and_get(s: &Sluice, id: &str, body: &str) -> (u16, String, u16) {
 #[tokio::test]
 async fn walkthrough_http_streams() {
     let s = Sluice::start(&[]).await;
-    assert_eq!(s.req("POST", "/streams/foo", FOO).await, (200, String::new()));
+    assert_eq!(
+        s.req("POST", "/streams/foo", FOO).await,
+        (200, String::new())
+    );
 
     let (code, list) = s.req("GET", "/streams", "").await;
     assert_eq!(code, 200);
@@ -68,8 +71,12 @@ async fn walkthrough_http_streams() {
     assert!(v["foo"]["uptime"].as_f64().unwrap() >= 0.0);
     assert!(v["foo"]["uptime_str"].as_str().unwrap().ends_with('s'));
 
-    let (get_status, got, post_status) =
-        post_and_get(&s, "foo", r#"{"user":{"id":"foo"},"body":{"content":"bar"}}"#).await;
+    let (get_status, got, post_status) = post_and_get(
+        &s,
+        "foo",
+        r#"{"user":{"id":"foo"},"body":{"content":"bar"}}"#,
+    )
+    .await;
     assert_eq!((get_status, post_status), (200, 200));
     assert_eq!(got, r#"{"content":"bar","id":"foo"}"#);
 
@@ -117,7 +124,10 @@ baz:
     assert_eq!(code, 200);
 
     assert_eq!(s.req("DELETE", "/streams/bar", "").await.0, 200);
-    assert_eq!(s.req("GET", "/streams/bar", "").await, (404, "Stream not found\n".into()));
+    assert_eq!(
+        s.req("GET", "/streams/bar", "").await,
+        (404, "Stream not found\n".into())
+    );
     let out = s.stop();
     assert!(out.contains("hello from baz\n"), "stdout was {:?}", out);
 }
@@ -131,18 +141,46 @@ async fn reference_status_codes_and_bodies() {
     assert!(v.starts_with(r#"{"version":""#));
     assert_eq!(s.req("GET", "/ready", "").await, (200, "OK".into()));
     assert_eq!(s.req("GET", "/streams", "").await, (200, "{}".into()));
-    assert_eq!(s.req("GET", "/streams/nope", "").await, (404, "Stream not found\n".into()));
-    assert_eq!(s.req("DELETE", "/streams/nope", "").await, (404, "Stream not found\n".into()));
-    assert_eq!(s.req("PUT", "/streams/nope", FOO).await, (404, "Stream not found\n".into()));
-    assert_eq!(s.req("PATCH", "/streams/nope", "{}").await, (404, "Stream not found\n".into()));
-    assert_eq!(s.req("GET", "/nope/nothing", "").await, (404, "404 page not found\n".into()));
-    assert_eq!(s.req("PUT", "/streams", "").await, (400, "Error: method not supported\n".into()));
+    assert_eq!(
+        s.req("GET", "/streams/nope", "").await,
+        (404, "Stream not found\n".into())
+    );
+    assert_eq!(
+        s.req("DELETE", "/streams/nope", "").await,
+        (404, "Stream not found\n".into())
+    );
+    assert_eq!(
+        s.req("PUT", "/streams/nope", FOO).await,
+        (404, "Stream not found\n".into())
+    );
+    assert_eq!(
+        s.req("PATCH", "/streams/nope", "{}").await,
+        (404, "Stream not found\n".into())
+    );
+    assert_eq!(
+        s.req("GET", "/nope/nothing", "").await,
+        (404, "404 page not found\n".into())
+    );
+    assert_eq!(
+        s.req("PUT", "/streams", "").await,
+        (400, "Error: method not supported\n".into())
+    );
 
-    let gen = "input:\n  generate:\n    mapping: 'root = \"x\"'\n    interval: 1h\noutput:\n  drop: {}\n";
+    let gen =
+        "input:\n  generate:\n    mapping: 'root = \"x\"'\n    interval: 1h\noutput:\n  drop: {}\n";
     assert_eq!(s.req("POST", "/streams/g1", gen).await.0, 200);
-    assert_eq!(s.req("POST", "/streams/g1", gen).await, (400, "Stream already exists\n".into()));
-    assert_eq!(s.req("OPTIONS", "/streams/g1", "").await, (400, "Error: verb not supported: OPTIONS\n".into()));
-    assert_eq!(s.req("POST", "/streams/g1/stats", "").await, (400, "Error: verb not supported: POST\n".into()));
+    assert_eq!(
+        s.req("POST", "/streams/g1", gen).await,
+        (400, "Stream already exists\n".into())
+    );
+    assert_eq!(
+        s.req("OPTIONS", "/streams/g1", "").await,
+        (400, "Error: verb not supported: OPTIONS\n".into())
+    );
+    assert_eq!(
+        s.req("POST", "/streams/g1/stats", "").await,
+        (400, "Error: verb not supported: POST\n".into())
+    );
     let (code, stats) = s.req("GET", "/streams/g1/stats", "").await;
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
@@ -152,17 +190,32 @@ async fn reference_status_codes_and_bodies() {
     let bad = "input:\n  generate:\n    mapping: 'root = 1'\n    nope: 1\noutput:\n  drop: {}\n";
     let (code, body) = s.req("POST", "/streams/g2", bad).await;
     assert_eq!(code, 400);
-    assert_eq!(body, r#"{"lint_errors":["(4,1) field nope not recognised"]}"#);
+    assert_eq!(
+        body,
+        r#"{"lint_errors":["(4,1) field nope not recognised"]}"#
+    );
     // Chilled skips linting.
     assert_eq!(s.req("POST", "/streams/g2?chilled=true", bad).await.0, 200);
 
     // sluice's contract: invalid ids, oversized bodies.
-    assert_eq!(s.req("POST", "/streams/a%20b", gen).await, (400, "Error: invalid stream id\n".into()));
+    assert_eq!(
+        s.req("POST", "/streams/a%20b", gen).await,
+        (400, "Error: invalid stream id\n".into())
+    );
     let huge = format!("# {}\n{}", "x".repeat(5 * 1024 * 1024), gen);
     assert_eq!(s.req("POST", "/streams/big", &huge).await.0, 413);
 
     // PATCH merges into the stored document.
-    assert_eq!(s.req("PATCH", "/streams/g1", "input:\n  generate:\n    interval: 2h\n").await.0, 200);
+    assert_eq!(
+        s.req(
+            "PATCH",
+            "/streams/g1",
+            "input:\n  generate:\n    interval: 2h\n"
+        )
+        .await
+        .0,
+        200
+    );
     let (_, body) = s.req("GET", "/streams/g1", "").await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["config"]["input"]["generate"]["interval"], "2h");
@@ -183,9 +236,17 @@ async fn a_rejected_update_leaves_the_running_stream_untouched() {
     let bad = FOO_NO_BUFFER.replace("this.user.id", "this.user.id.uppercas()");
     let (code, body) = s.req("PUT", "/streams/foo", &bad).await;
     assert_eq!(code, 400);
-    assert!(body.contains("unknown method 'uppercas', did you mean 'uppercase'?"), "{}", body);
-    let (get_status, got, post_status) =
-        post_and_get(&s, "foo", r#"{"user":{"id":"still"},"body":{"content":"old"}}"#).await;
+    assert!(
+        body.contains("unknown method 'uppercas', did you mean 'uppercase'?"),
+        "{}",
+        body
+    );
+    let (get_status, got, post_status) = post_and_get(
+        &s,
+        "foo",
+        r#"{"user":{"id":"still"},"body":{"content":"old"}}"#,
+    )
+    .await;
     assert_eq!((get_status, post_status), (200, 200));
     assert_eq!(got, r#"{"content":"old","id":"still"}"#);
     let (_, body) = s.req("GET", "/streams/foo", "").await;
@@ -198,7 +259,10 @@ async fn nacks_and_processing_errors_reach_the_client() {
     // A rejecting output: the http_server input answers 502 with the reason.
     let reject = "input:\n  http_server: {}\noutput:\n  reject: 'no thanks: ${! content() }'\n";
     assert_eq!(s.req("POST", "/streams/r", reject).await.0, 200);
-    assert_eq!(s.req("POST", "/r/post", "abc").await, (502, "no thanks: abc\n".into()));
+    assert_eq!(
+        s.req("POST", "/r/post", "abc").await,
+        (502, "no thanks: abc\n".into())
+    );
 
     // A message that fails a processor is flagged, not dropped: `catch` sees the error.
     let flagged = r#"input:
@@ -214,7 +278,11 @@ output:
     assert_eq!(s.req("POST", "/streams/f", flagged).await.0, 200);
     let (_, got, post_status) = post_and_get(&s, "f", r#"{"a":"x"}"#).await;
     assert_eq!(post_status, 200);
-    assert!(got.starts_with("caught: failed assignment (line 1):"), "{}", got);
+    assert!(
+        got.starts_with("caught: failed assignment (line 1):"),
+        "{}",
+        got
+    );
 
     // A filtered message is acknowledged.
     let filter = "input:\n  http_server: {}\npipeline:\n  processors:\n    - mapping: 'root = deleted()'\noutput:\n  reject: nope\n";
@@ -224,8 +292,47 @@ output:
     // A construction failure is a 502 naming the component.
     let port = common::free_port();
     let _hold = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let busy = format!("input:\n  http_server:\n    address: 127.0.0.1:{}\noutput:\n  drop: {{}}\n", port);
+    let busy = format!(
+        "input:\n  http_server:\n    address: 127.0.0.1:{}\noutput:\n  drop: {{}}\n",
+        port
+    );
     let (code, body) = s.req("POST", "/streams/busy", &busy).await;
     assert_eq!(code, 502);
-    assert!(body.starts_with("Error: failed to init input <no label> path root.input: failed to bind"), "{}", body);
+    assert!(
+        body.starts_with("Error: failed to init input <no label> path root.input: failed to bind"),
+        "{}",
+        body
+    );
+}
+
+#[tokio::test]
+async fn a_replace_hands_undelivered_messages_to_the_new_stream() {
+    let s = Sluice::start(&[]).await;
+    assert_eq!(s.req("POST", "/streams/foo", FOO).await.0, 200);
+    // The memory buffer takes the message; no client reads it yet.
+    assert_eq!(
+        s.req(
+            "POST",
+            "/foo/post",
+            r#"{"user":{"id":"early"},"body":{"content":"kept"}}"#
+        )
+        .await
+        .0,
+        200
+    );
+    let start = std::time::Instant::now();
+    assert_eq!(
+        s.req("PUT", "/streams/foo", FOO_NO_BUFFER).await,
+        (200, String::new())
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the replace waited {:?}",
+        start.elapsed()
+    );
+    let (code, got) = s.req("GET", "/foo/get", "").await;
+    assert_eq!(
+        (code, got.as_str()),
+        (200, r#"{"content":"kept","id":"early"}"#)
+    );
 }

@@ -11,19 +11,29 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
 async fn produce(bootstrap: &str, topic: &str, from: usize, to: usize) {
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
     for i in from..to {
         let key = format!("key-{}", i);
         let payload = format!("{{\"n\":{}}}", i);
         producer
-            .send(FutureRecord::to(topic).key(&key).payload(&payload), Duration::from_secs(5))
+            .send(
+                FutureRecord::to(topic).key(&key).payload(&payload),
+                Duration::from_secs(5),
+            )
             .await
             .expect("produce");
     }
 }
 
 fn read_lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Waits until `path` holds at least `n` lines.
@@ -62,7 +72,10 @@ fn file_output(path: &std::path::Path) -> String {
 
 /// The numbers (first field) of output lines, sorted and deduplicated.
 fn numbers(lines: &[String]) -> Vec<usize> {
-    let mut v: Vec<usize> = lines.iter().filter_map(|l| l.split(' ').next()?.parse().ok()).collect();
+    let mut v: Vec<usize> = lines
+        .iter()
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -77,7 +90,13 @@ async fn consumes_every_message_with_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
-    let (code, body) = s.req("POST", "/streams/k", &stream_config(&bootstrap, "in", "g1", &file_output(&out))).await;
+    let (code, body) = s
+        .req(
+            "POST",
+            "/streams/k",
+            &stream_config(&bootstrap, "in", "g1", &file_output(&out)),
+        )
+        .await;
     assert_eq!(code, 200, "{}", body);
     let lines = wait_lines(&out, 200, Duration::from_secs(30)).await;
     assert_eq!(numbers(&lines), (0..200).collect::<Vec<_>>());
@@ -101,8 +120,20 @@ async fn failed_output_redelivers_from_the_last_commit() {
 
     // 1. Messages 0..20 are delivered and committed.
     produce(&bootstrap, "redo", 0, 20).await;
-    assert_eq!(s.req("POST", "/streams/r", &stream_config(&bootstrap, "redo", "g2", &file_output(&first))).await.0, 200);
-    assert_eq!(numbers(&wait_lines(&first, 20, Duration::from_secs(30)).await), (0..20).collect::<Vec<_>>());
+    assert_eq!(
+        s.req(
+            "POST",
+            "/streams/r",
+            &stream_config(&bootstrap, "redo", "g2", &file_output(&first))
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        numbers(&wait_lines(&first, 20, Duration::from_secs(30)).await),
+        (0..20).collect::<Vec<_>>()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(s.req("DELETE", "/streams/r", "").await.0, 200);
 
@@ -114,7 +145,16 @@ async fn failed_output_redelivers_from_the_last_commit() {
     assert_eq!(s.req("DELETE", "/streams/r?timeout=2s", "").await.0, 200);
 
     // 3. A working stream in the same group gets exactly the uncommitted messages again.
-    assert_eq!(s.req("POST", "/streams/r", &stream_config(&bootstrap, "redo", "g2", &file_output(&second))).await.0, 200);
+    assert_eq!(
+        s.req(
+            "POST",
+            "/streams/r",
+            &stream_config(&bootstrap, "redo", "g2", &file_output(&second))
+        )
+        .await
+        .0,
+        200
+    );
     let lines = wait_lines(&second, 20, Duration::from_secs(30)).await;
     assert_eq!(numbers(&lines), (20..40).collect::<Vec<_>>(), "{:?}", lines);
 }
@@ -127,8 +167,26 @@ async fn streams_in_one_consumer_group_share_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
     let s = Sluice::start(&[]).await;
-    assert_eq!(s.req("POST", "/streams/a", &stream_config(&bootstrap, "shared", "g3", &file_output(&a))).await.0, 200);
-    assert_eq!(s.req("POST", "/streams/b", &stream_config(&bootstrap, "shared", "g3", &file_output(&b))).await.0, 200);
+    assert_eq!(
+        s.req(
+            "POST",
+            "/streams/a",
+            &stream_config(&bootstrap, "shared", "g3", &file_output(&a))
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        s.req(
+            "POST",
+            "/streams/b",
+            &stream_config(&bootstrap, "shared", "g3", &file_output(&b))
+        )
+        .await
+        .0,
+        200
+    );
     // Let the group settle on two members before producing.
     tokio::time::sleep(Duration::from_secs(8)).await;
     produce(&bootstrap, "shared", 0, 200).await;
@@ -143,12 +201,24 @@ async fn streams_in_one_consumer_group_share_partitions() {
     let (la, lb) = (read_lines(&a), read_lines(&b));
     let all: Vec<String> = la.iter().chain(lb.iter()).cloned().collect();
     assert_eq!(numbers(&all), (0..200).collect::<Vec<_>>());
-    assert!(!la.is_empty() && !lb.is_empty(), "a got {}, b got {}", la.len(), lb.len());
+    assert!(
+        !la.is_empty() && !lb.is_empty(),
+        "a got {}, b got {}",
+        la.len(),
+        lb.len()
+    );
     // Partitions are disjoint between the members.
     let parts = |ls: &[String]| -> std::collections::BTreeSet<String> {
-        ls.iter().filter_map(|l| l.split(' ').nth(2).map(str::to_string)).collect()
+        ls.iter()
+            .filter_map(|l| l.split(' ').nth(2).map(str::to_string))
+            .collect()
     };
-    assert!(parts(&la).is_disjoint(&parts(&lb)), "{:?} vs {:?}", parts(&la), parts(&lb));
+    assert!(
+        parts(&la).is_disjoint(&parts(&lb)),
+        "{:?} vs {:?}",
+        parts(&la),
+        parts(&lb)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +235,10 @@ async fn unreachable_brokers_keep_the_stream_active_but_not_ready() {
     let v: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(v["dead"]["active"], true);
     let (code, body) = s.req("GET", "/ready", "").await;
-    assert_eq!((code, body.as_str()), (503, "streams dead are not connected\n"));
+    assert_eq!(
+        (code, body.as_str()),
+        (503, "streams dead are not connected\n")
+    );
     assert_eq!(s.req("GET", "/dead/ready", "").await.0, 503);
 }
 
@@ -183,7 +256,12 @@ async fn kafka_output_produces_keyed_messages() {
     );
     assert_eq!(s.req("POST", "/streams/p", &cfg).await.0, 200);
     for i in 0..10 {
-        assert_eq!(s.req("POST", "/p/post", &format!("{{\"id\":\"k{}\"}}", i)).await.0, 200);
+        assert_eq!(
+            s.req("POST", "/p/post", &format!("{{\"id\":\"k{}\"}}", i))
+                .await
+                .0,
+            200
+        );
     }
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
@@ -192,12 +270,17 @@ async fn kafka_output_produces_keyed_messages() {
         .create()
         .unwrap();
     let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset("produced", 0, rdkafka::Offset::Beginning).unwrap();
-    tpl.add_partition_offset("produced", 1, rdkafka::Offset::Beginning).unwrap();
+    tpl.add_partition_offset("produced", 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    tpl.add_partition_offset("produced", 1, rdkafka::Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let mut keys = Vec::new();
     while keys.len() < 10 {
-        let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await.unwrap().unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+            .await
+            .unwrap()
+            .unwrap();
         let key = String::from_utf8_lossy(m.key().unwrap()).into_owned();
         let payload = String::from_utf8_lossy(m.payload().unwrap()).into_owned();
         assert_eq!(payload, format!("{{\"id\":\"{}\"}}", key));

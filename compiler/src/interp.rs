@@ -609,7 +609,7 @@ pub fn arithmetic(op: BinOp, l: Value, r: Value) -> Result<Value, EvalError> {
             },
         },
         BinOp::Div => match (l.as_f64(), r.as_f64()) {
-            (Some(_), Some(b)) if b == 0.0 => Err(EvalError::new("attempted to divide by zero")),
+            (Some(_), Some(0.0)) => Err(EvalError::new("attempted to divide by zero")),
             (Some(a), Some(b)) => Ok(Float(a / b)),
             _ => Err(type_err("divide", &l, &r)),
         },

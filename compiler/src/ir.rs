@@ -620,11 +620,7 @@ impl Lowerer<'_> {
                     }
                 };
                 let fallback = a.remove(0);
-                let fallback = if matches!(fallback.kind, ExprKind::Lambda { .. }) {
-                    self.expr(fallback)?
-                } else {
-                    self.expr(fallback)?
-                };
+                let fallback = self.expr(fallback)?;
                 let (target, fallback) = (Box::new(target), Box::new(fallback));
                 return Ok(if name == "catch" {
                     Expr::Catch { target, fallback }

@@ -11,7 +11,11 @@ fn conformance_pass_count_does_not_drop_below_the_floor() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let cases_path = root.join("../../shared/conformance/bloblang/cases.jsonl");
     let text = std::fs::read_to_string(&cases_path).unwrap_or_else(|e| {
-        panic!("cannot read {} (shared/ must sit beside the repository): {}", cases_path.display(), e)
+        panic!(
+            "cannot read {} (shared/ must sit beside the repository): {}",
+            cases_path.display(),
+            e
+        )
     });
     let floor: usize = std::fs::read_to_string(root.join("tests/conformance_floor.txt"))
         .expect("floor file")

@@ -24,13 +24,17 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
     let mut total = 0f64;
     let mut rest = t;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(err)?;
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
         if num_end == 0 {
             return Err(err());
         }
         let n: f64 = rest[..num_end].parse().map_err(|_| err())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let scale = match unit {
@@ -77,7 +81,10 @@ pub fn format(d: Duration) -> String {
     if h > 0 || m > 0 {
         out.push_str(&format!("{}m", m));
     }
-    out.push_str(&trim_fraction(s as u128 * 1_000_000_000 + frac, 1_000_000_000));
+    out.push_str(&trim_fraction(
+        s * 1_000_000_000 + frac,
+        1_000_000_000,
+    ));
     out.push('s');
     out
 }
@@ -112,7 +119,10 @@ mod tests {
     #[test]
     fn formats_like_go() {
         assert_eq!(format(Duration::from_nanos(7_223_545_951)), "7.223545951s");
-        assert_eq!(format(Duration::from_nanos(69_334_717_193)), "1m9.334717193s");
+        assert_eq!(
+            format(Duration::from_nanos(69_334_717_193)),
+            "1m9.334717193s"
+        );
         assert_eq!(format(Duration::from_secs(7205)), "2h0m5s");
         assert_eq!(format(Duration::from_millis(3_600_500)), "1h0m0.5s");
         assert_eq!(format(Duration::from_micros(1500)), "1.5ms");

@@ -29,11 +29,16 @@ struct Entry {
 pub struct EndpointRegistry {
     inner: Arc<RwLock<BTreeMap<String, Entry>>>,
     next_owner: Arc<std::sync::atomic::AtomicU64>,
+    /// State that outlives the components serving a path (e.g. the queue of batches waiting
+    /// for readers of an `http_server` output), so a swap hands it to the successor.
+    route_state: Arc<std::sync::Mutex<BTreeMap<String, Arc<dyn std::any::Any + Send + Sync>>>>,
 }
 
 impl std::fmt::Debug for EndpointRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndpointRegistry").field("paths", &self.paths()).finish()
+        f.debug_struct("EndpointRegistry")
+            .field("paths", &self.paths())
+            .finish()
     }
 }
 
@@ -46,9 +51,19 @@ impl EndpointRegistry {
     /// Registers (or replaces) the handler of `path`; returns a token identifying this
     /// registration.
     pub fn register(&self, path: &str, description: &str, handler: Handler) -> u64 {
-        let owner = self.next_owner.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let owner = self
+            .next_owner
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        m.insert(path.to_string(), Entry { description: description.to_string(), handler, owner });
+        m.insert(
+            path.to_string(),
+            Entry {
+                description: description.to_string(),
+                handler,
+                owner,
+            },
+        );
         owner
     }
 
@@ -66,6 +81,28 @@ impl EndpointRegistry {
         }
     }
 
+    /// The state kept for `path` across the components that serve it, created by `init` on
+    /// first use. Differently typed state under one path replaces the old state.
+    pub fn route_state<T: std::any::Any + Send + Sync>(
+        &self,
+        path: &str,
+        init: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let mut m = self.route_state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = m.get(path).and_then(|s| s.clone().downcast::<T>().ok()) {
+            return existing;
+        }
+        let state = Arc::new(init());
+        m.insert(path.to_string(), state.clone());
+        state
+    }
+
+    /// True when registration `owner` still owns `path`.
+    pub fn owns(&self, path: &str, owner: u64) -> bool {
+        let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        m.get(path).map(|e| e.owner == owner).unwrap_or(false)
+    }
+
     /// The handler of `path`, if any.
     pub fn lookup(&self, path: &str) -> Option<Handler> {
         let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
@@ -75,7 +112,9 @@ impl EndpointRegistry {
     /// Every registered path with its description.
     pub fn paths(&self) -> BTreeMap<String, String> {
         let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        m.iter().map(|(k, v)| (k.clone(), v.description.clone())).collect()
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.description.clone()))
+            .collect()
     }
 }
 

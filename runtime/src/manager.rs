@@ -101,7 +101,9 @@ pub struct StreamsManager {
 
 impl std::fmt::Debug for StreamsManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamsManager").field("opts", &self.opts).finish()
+        f.debug_struct("StreamsManager")
+            .field("opts", &self.opts)
+            .finish()
     }
 }
 
@@ -109,7 +111,9 @@ impl std::fmt::Debug for StreamsManager {
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn lint_strings(lints: &[Lint], prefix: &str) -> Vec<String> {
@@ -135,7 +139,12 @@ impl StreamsManager {
     /// Parses a single-stream body: YAML or JSON whatever the content type. `env` applies
     /// `${VAR}` interpolation (stream files only; never API bodies). Lints fail the parse
     /// unless `chilled`.
-    pub fn parse(&self, body: &[u8], env: bool, chilled: bool) -> Result<ParsedStream, ManagerError> {
+    pub fn parse(
+        &self,
+        body: &[u8],
+        env: bool,
+        chilled: bool,
+    ) -> Result<ParsedStream, ManagerError> {
         let lookup = config::process_env;
         let opts = LoadOptions {
             scope: Scope::Stream,
@@ -149,32 +158,52 @@ impl StreamsManager {
 
     /// Parses a YAML or JSON body into a generic value (a PATCH body).
     pub fn parse_value(&self, body: &[u8]) -> Result<serde_json::Value, ManagerError> {
-        let (doc, _) = config::read_document(body, &LoadOptions::default()).map_err(config_error)?;
+        let (doc, _) =
+            config::read_document(body, &LoadOptions::default()).map_err(config_error)?;
         Ok(doc.to_json())
     }
 
     /// Parses one stream's document node (also used for the entries of a bulk body).
-    fn parse_node(&self, doc: &Node, mut lints: Vec<Lint>, chilled: bool, prefix: &str) -> Result<ParsedStream, ManagerError> {
-        let (config, more) = config::decode_stream(doc, Scope::Stream, !chilled).map_err(|e| match e {
-            ConfigError::Invalid { error, lints } if !chilled && !lints.is_empty() => {
-                let _ = error;
-                ManagerError::Lints(lint_strings(&lints, prefix))
-            }
-            other => config_error(other),
-        })?;
+    fn parse_node(
+        &self,
+        doc: &Node,
+        mut lints: Vec<Lint>,
+        chilled: bool,
+        prefix: &str,
+    ) -> Result<ParsedStream, ManagerError> {
+        let (config, more) =
+            config::decode_stream(doc, Scope::Stream, !chilled).map_err(|e| match e {
+                ConfigError::Invalid { error, lints } if !chilled && !lints.is_empty() => {
+                    let _ = error;
+                    ManagerError::Lints(lint_strings(&lints, prefix))
+                }
+                other => config_error(other),
+            })?;
         if !chilled {
             lints.extend(more);
             if !lints.is_empty() {
                 return Err(ManagerError::Lints(lint_strings(&lints, prefix)));
             }
         }
-        Ok(ParsedStream { config, raw: doc.to_json() })
+        Ok(ParsedStream {
+            config,
+            raw: doc.to_json(),
+        })
     }
 
     /// Parses a bulk body (`{id: config, ...}`) into streams, linting each (lints prefixed
     /// `stream '<id>': `) unless chilled.
-    pub fn parse_bulk(&self, body: &[u8], chilled: bool) -> Result<Vec<(String, ParsedStream)>, ManagerError> {
-        let opts = LoadOptions { scope: Scope::Stream, env: None, lint: !chilled, ..LoadOptions::default() };
+    pub fn parse_bulk(
+        &self,
+        body: &[u8],
+        chilled: bool,
+    ) -> Result<Vec<(String, ParsedStream)>, ManagerError> {
+        let opts = LoadOptions {
+            scope: Scope::Stream,
+            env: None,
+            lint: !chilled,
+            ..LoadOptions::default()
+        };
         let (doc, _) = config::read_document(body, &opts).map_err(config_error)?;
         if doc.is_null() {
             return Ok(Vec::new());
@@ -191,7 +220,12 @@ impl StreamsManager {
             if !valid_id(&e.key) {
                 return Err(ManagerError::InvalidId);
             }
-            match self.parse_node(&e.value, Vec::new(), chilled, &format!("stream '{}': ", e.key)) {
+            match self.parse_node(
+                &e.value,
+                Vec::new(),
+                chilled,
+                &format!("stream '{}': ", e.key),
+            ) {
                 Ok(p) => out.push((e.key.clone(), p)),
                 Err(ManagerError::Lints(l)) => all_lints.extend(l),
                 Err(other) => return Err(other),
@@ -240,7 +274,12 @@ impl StreamsManager {
 
     /// Replaces a stream: builds the new one first (any failure leaves the old one running),
     /// starts it, then stops the old one within `timeout`.
-    pub async fn update(&self, id: &str, parsed: ParsedStream, timeout: Option<Duration>) -> Result<Option<StopError>, ManagerError> {
+    pub async fn update(
+        &self,
+        id: &str,
+        parsed: ParsedStream,
+        timeout: Option<Duration>,
+    ) -> Result<Option<StopError>, ManagerError> {
         self.check_open()?;
         if !self.streams.lock().await.contains_key(id) {
             return Err(ManagerError::NotFound);
@@ -253,7 +292,11 @@ impl StreamsManager {
         let running = RunningStream::start(plan);
         streams.insert(id.to_string(), Arc::new(Managed { parsed, running }));
         drop(streams);
-        let stop = old.running.stop(timeout.unwrap_or(self.opts.default_timeout)).await.err();
+        let stop = old
+            .running
+            .stop(timeout.unwrap_or(self.opts.default_timeout))
+            .await
+            .err();
         tracing::info!(stream = id, forced = stop.is_some(), "stream updated");
         Ok(stop)
     }
@@ -261,21 +304,40 @@ impl StreamsManager {
     /// The raw document of a stream (for PATCH).
     pub async fn raw(&self, id: &str) -> Result<serde_json::Value, ManagerError> {
         let streams = self.streams.lock().await;
-        streams.get(id).map(|m| m.parsed.raw.clone()).ok_or(ManagerError::NotFound)
+        streams
+            .get(id)
+            .map(|m| m.parsed.raw.clone())
+            .ok_or(ManagerError::NotFound)
     }
 
     /// Stops and removes a stream, bounded by `timeout`. A forced stop still removes it and is
     /// reported as `Some(StopError)`.
-    pub async fn delete(&self, id: &str, timeout: Option<Duration>) -> Result<Option<StopError>, ManagerError> {
-        let removed = self.streams.lock().await.remove(id).ok_or(ManagerError::NotFound)?;
-        let stop = removed.running.stop(timeout.unwrap_or(self.opts.default_timeout)).await.err();
+    pub async fn delete(
+        &self,
+        id: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<StopError>, ManagerError> {
+        let removed = self
+            .streams
+            .lock()
+            .await
+            .remove(id)
+            .ok_or(ManagerError::NotFound)?;
+        let stop = removed
+            .running
+            .stop(timeout.unwrap_or(self.opts.default_timeout))
+            .await
+            .err();
         tracing::info!(stream = id, forced = stop.is_some(), "stream deleted");
         Ok(stop)
     }
 
     /// Makes `streams` the exclusive set: deletes the others, replaces the existing ones,
     /// creates the new ones. Errors are collected as the reference words them.
-    pub async fn replace_all(&self, streams: Vec<(String, ParsedStream)>) -> Result<(), ManagerError> {
+    pub async fn replace_all(
+        &self,
+        streams: Vec<(String, ParsedStream)>,
+    ) -> Result<(), ManagerError> {
         self.check_open()?;
         let existing: Vec<String> = self.streams.lock().await.keys().cloned().collect();
         let wanted: Vec<&String> = streams.iter().map(|(id, _)| id).collect();
@@ -312,7 +374,15 @@ impl StreamsManager {
         let streams = self.streams.lock().await;
         streams
             .iter()
-            .map(|(id, m)| (id.clone(), StreamStatus { active: m.running.active(), uptime: m.running.uptime() }))
+            .map(|(id, m)| {
+                (
+                    id.clone(),
+                    StreamStatus {
+                        active: m.running.active(),
+                        uptime: m.running.uptime(),
+                    },
+                )
+            })
             .collect()
     }
 
@@ -320,15 +390,27 @@ impl StreamsManager {
     pub async fn get(&self, id: &str) -> Result<(StreamStatus, serde_json::Value), ManagerError> {
         let streams = self.streams.lock().await;
         let m = streams.get(id).ok_or(ManagerError::NotFound)?;
-        Ok((StreamStatus { active: m.running.active(), uptime: m.running.uptime() }, m.parsed.config.render()))
+        Ok((
+            StreamStatus {
+                active: m.running.active(),
+                uptime: m.running.uptime(),
+            },
+            m.parsed.config.render(),
+        ))
     }
 
     /// A stream's flat stats object (with `uptime_ns`).
-    pub async fn stats(&self, id: &str) -> Result<serde_json::Map<String, serde_json::Value>, ManagerError> {
+    pub async fn stats(
+        &self,
+        id: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ManagerError> {
         let streams = self.streams.lock().await;
         let m = streams.get(id).ok_or(ManagerError::NotFound)?;
         let mut s = m.running.metrics().stats();
-        s.insert("uptime_ns".into(), serde_json::Value::from(m.running.uptime().as_nanos() as u64));
+        s.insert(
+            "uptime_ns".into(),
+            serde_json::Value::from(m.running.uptime().as_nanos() as u64),
+        );
         Ok(s)
     }
 
@@ -337,7 +419,9 @@ impl StreamsManager {
         let streams = self.streams.lock().await;
         streams
             .iter()
-            .filter(|(_, m)| m.running.active() && !(m.running.input_connected() && m.running.output_connected()))
+            .filter(|(_, m)| {
+                m.running.active() && !(m.running.input_connected() && m.running.output_connected())
+            })
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -356,8 +440,12 @@ impl StreamsManager {
     /// Stops every stream in parallel within `timeout`, then refuses further changes.
     pub async fn shutdown(&self, timeout: Duration) -> Vec<(String, StopError)> {
         self.closed.store(true, Ordering::SeqCst);
-        let all: Vec<(String, Arc<Managed>)> = std::mem::take(&mut *self.streams.lock().await).into_iter().collect();
-        let stops = all.iter().map(|(id, m)| async move { (id.clone(), m.running.stop(timeout).await) });
+        let all: Vec<(String, Arc<Managed>)> = std::mem::take(&mut *self.streams.lock().await)
+            .into_iter()
+            .collect();
+        let stops = all
+            .iter()
+            .map(|(id, m)| async move { (id.clone(), m.running.stop(timeout).await) });
         futures::future::join_all(stops)
             .await
             .into_iter()
@@ -378,17 +466,28 @@ impl StreamsManager {
             let id = id.clone();
             Box::pin(async move {
                 let Some(manager) = me.upgrade() else {
-                    return json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"error":"stream terminated","statuses":[]}"#.into());
+                    return json_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        r#"{"error":"stream terminated","statuses":[]}"#.into(),
+                    );
                 };
                 let streams = manager.streams.lock().await;
                 let (code, body) = match streams.get(&id) {
                     Some(m) if m.running.active() => {
-                        let (inp, out) = (m.running.input_connected(), m.running.output_connected());
+                        let (inp, out) =
+                            (m.running.input_connected(), m.running.output_connected());
                         let body = serde_json::json!({"statuses": [
                             {"label": m.parsed.config.input.label, "path": "input", "connected": inp},
                             {"label": m.parsed.config.output.label, "path": "output", "connected": out},
                         ]});
-                        (if inp && out { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+                        (
+                            if inp && out {
+                                StatusCode::OK
+                            } else {
+                                StatusCode::SERVICE_UNAVAILABLE
+                            },
+                            body,
+                        )
                     }
                     _ => (
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -398,7 +497,11 @@ impl StreamsManager {
                 json_response(code, body.to_string())
             })
         });
-        self.opts.endpoints.register(&path, "Returns 200 OK if the stream's inputs and outputs are connected.", handler);
+        self.opts.endpoints.register(
+            &path,
+            "Returns 200 OK if the stream's inputs and outputs are connected.",
+            handler,
+        );
     }
 }
 

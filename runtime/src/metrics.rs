@@ -103,7 +103,10 @@ struct Registry {
 impl StreamMetrics {
     /// Metrics for stream `stream`.
     pub fn new(stream: impl Into<String>) -> StreamMetrics {
-        StreamMetrics { stream: stream.into(), inner: Arc::default() }
+        StreamMetrics {
+            stream: stream.into(),
+            inner: Arc::default(),
+        }
     }
 
     /// The stream id.
@@ -113,14 +116,22 @@ impl StreamMetrics {
 
     /// A counter (created on first use).
     pub fn counter(&self, name: &str, label: &str, path: &str) -> Counter {
-        let key = Key { name: name.into(), label: label.into(), path: path.into() };
+        let key = Key {
+            name: name.into(),
+            label: label.into(),
+            path: path.into(),
+        };
         let mut r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         r.counters.entry(key).or_default().clone()
     }
 
     /// A timer (created on first use).
     pub fn timer(&self, name: &str, label: &str, path: &str) -> Timer {
-        let key = Key { name: name.into(), label: label.into(), path: path.into() };
+        let key = Key {
+            name: name.into(),
+            label: label.into(),
+            path: path.into(),
+        };
         let mut r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         r.timers.entry(key).or_default().clone()
     }
@@ -144,18 +155,29 @@ impl StreamMetrics {
         }
         for (k, t) in &r.timers {
             let (p50, p90, p99) = t.percentiles();
-            out.insert(self.key_string(k), serde_json::json!({"p50": p50, "p90": p90, "p99": p99}));
+            out.insert(
+                self.key_string(k),
+                serde_json::json!({"p50": p50, "p90": p90, "p99": p99}),
+            );
         }
         out
     }
 
     /// Appends this stream's metrics in the Prometheus text format. Timers are exported as
     /// summaries (quantiles in nanoseconds, `_sum`, `_count`).
-    pub fn write_prometheus(&self, out: &mut String, typed: &mut std::collections::HashSet<String>) {
+    pub fn write_prometheus(
+        &self,
+        out: &mut String,
+        typed: &mut std::collections::HashSet<String>,
+    ) {
         let r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for (k, c) in &r.counters {
             if typed.insert(k.name.clone()) {
-                let kind = if k.name.ends_with("_up") { "gauge" } else { "counter" };
+                let kind = if k.name.ends_with("_up") {
+                    "gauge"
+                } else {
+                    "counter"
+                };
                 let _ = writeln!(out, "# TYPE {} {}", k.name, kind);
             }
             let _ = writeln!(out, "{} {}", self.key_string(k), c.get());
@@ -165,8 +187,12 @@ impl StreamMetrics {
                 let _ = writeln!(out, "# TYPE {} summary", k.name);
             }
             let (p50, p90, p99) = t.percentiles();
-            let labels =
-                format!("label={},path={},stream={}", quote(&k.label), quote(&k.path), quote(&self.stream));
+            let labels = format!(
+                "label={},path={},stream={}",
+                quote(&k.label),
+                quote(&k.path),
+                quote(&self.stream)
+            );
             for (q, v) in [("0.5", p50), ("0.9", p90), ("0.99", p99)] {
                 let _ = writeln!(out, "{}{{{},quantile=\"{}\"}} {}", k.name, labels, q, v);
             }
@@ -211,7 +237,10 @@ mod tests {
         let m = StreamMetrics::new("foo");
         m.counter("input_received", "", "root.input").add(3);
         let s = m.stats();
-        assert_eq!(s["input_received{label=\"\",path=\"root.input\",stream=\"foo\"}"], 3);
+        assert_eq!(
+            s["input_received{label=\"\",path=\"root.input\",stream=\"foo\"}"],
+            3
+        );
     }
 
     #[test]

@@ -81,7 +81,8 @@ fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
         env: Some(&sluice_runtime::config::process_env),
         ..Default::default()
     };
-    let (doc, _) = sluice_runtime::config::read_document(&text, &opts).map_err(|e| format!("{}: {}", path.display(), e))?;
+    let (doc, _) = sluice_runtime::config::read_document(&text, &opts)
+        .map_err(|e| format!("{}: {}", path.display(), e))?;
     let v = doc.to_json();
     if let Some(a) = v.pointer("/http/address").and_then(|a| a.as_str()) {
         s.address = a.to_string();
@@ -93,7 +94,9 @@ fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
         s.log_format = f.to_string();
     }
     if let Some(t) = v.pointer("/shutdown_timeout").and_then(|a| a.as_str()) {
-        s.shutdown_timeout = Some(sluice_runtime::duration::parse(t).map_err(|e| format!("shutdown_timeout: {}", e))?);
+        s.shutdown_timeout = Some(
+            sluice_runtime::duration::parse(t).map_err(|e| format!("shutdown_timeout: {}", e))?,
+        );
     }
     Ok(s)
 }
@@ -108,13 +111,18 @@ pub fn init_logging(level: &str, format: &str) {
         "trace" | "all" => "trace",
         _ => "info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Stream files named by the arguments, with their ids.
@@ -124,12 +132,16 @@ fn stream_files(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, String> {
         if p.is_dir() {
             let mut stack = vec![p.clone()];
             while let Some(dir) = stack.pop() {
-                let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {}", dir.display(), e))?;
+                let entries =
+                    std::fs::read_dir(&dir).map_err(|e| format!("{}: {}", dir.display(), e))?;
                 for e in entries.flatten() {
                     let path = e.path();
                     if path.is_dir() {
                         stack.push(path);
-                    } else if matches!(path.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+                    } else if matches!(
+                        path.extension().and_then(|x| x.to_str()),
+                        Some("yaml" | "yml")
+                    ) {
                         let rel = path.strip_prefix(p).unwrap_or(&path).with_extension("");
                         let id = rel.to_string_lossy().trim_matches('/').replace('/', "_");
                         out.push((id, path));
@@ -137,18 +149,32 @@ fn stream_files(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, String> {
                 }
             }
         } else {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let id = name.strip_suffix(".yaml").or_else(|| name.strip_suffix(".yml")).unwrap_or(&name).to_string();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let id = name
+                .strip_suffix(".yaml")
+                .or_else(|| name.strip_suffix(".yml"))
+                .unwrap_or(&name)
+                .to_string();
             out.push((id, p.clone()));
         }
     }
     let mut seen = std::collections::HashSet::new();
     for (id, path) in &out {
         if id.is_empty() {
-            return Err(format!("stream id could not be inferred from file: {}", path.display()));
+            return Err(format!(
+                "stream id could not be inferred from file: {}",
+                path.display()
+            ));
         }
         if !seen.insert(id.clone()) {
-            return Err(format!("stream id ({}) collision from file: {}", id, path.display()));
+            return Err(format!(
+                "stream id ({}) collision from file: {}",
+                id,
+                path.display()
+            ));
         }
     }
     Ok(out)
@@ -197,9 +223,15 @@ pub fn run(args: StreamsArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    init_logging(args.log_level.as_deref().unwrap_or(&settings.log_level), &settings.log_format);
+    init_logging(
+        args.log_level.as_deref().unwrap_or(&settings.log_level),
+        &settings.log_format,
+    );
     let shutdown_timeout = match sluice_runtime::duration::parse(&args.shutdown_timeout) {
-        Ok(d) => settings.shutdown_timeout.filter(|_| args.shutdown_timeout == "30s").unwrap_or(d),
+        Ok(d) => settings
+            .shutdown_timeout
+            .filter(|_| args.shutdown_timeout == "30s")
+            .unwrap_or(d),
         Err(e) => {
             eprintln!("--shutdown-timeout: {}", e);
             return ExitCode::from(1);
@@ -238,7 +270,10 @@ pub fn run_single(args: RunArgs) -> ExitCode {
 }
 
 fn serve(opts: ServiceOptions) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("failed to start the runtime: {}", e);
@@ -263,7 +298,13 @@ async fn serve_async(opts: ServiceOptions) -> ExitCode {
         }
     };
     tracing::info!(address = %opts.address, "Listening for HTTP requests");
-    let app = api::router(ApiState { manager: manager.clone(), endpoints }, opts.no_api);
+    let app = api::router(
+        ApiState {
+            manager: manager.clone(),
+            endpoints,
+        },
+        opts.no_api,
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(api::serve(listener, app, async move {
         let _ = stop_rx.await;
@@ -304,7 +345,12 @@ async fn wait_all_done(manager: &Arc<StreamsManager>) {
     }
 }
 
-async fn load_file(manager: &StreamsManager, id: &str, path: &Path, chilled: bool) -> Result<(), String> {
+async fn load_file(
+    manager: &StreamsManager,
+    id: &str,
+    path: &Path,
+    chilled: bool,
+) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e))?;
     let parsed = match manager.parse(&text, true, chilled) {
         Ok(p) => p,

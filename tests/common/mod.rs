@@ -16,15 +16,23 @@ pub struct Sluice {
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Sluice {
     /// Starts `sluice streams` with extra arguments and waits until it answers `/ping`.
     pub async fn start(extra: &[&str]) -> Sluice {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{}", port);
-        let mut args = vec!["streams", "--http-address", &addr];
+        let addr = format!("127.0.0.1:{}", free_port());
+        Sluice::start_on(&addr, extra).await
+    }
+
+    /// Starts `sluice streams` on `addr`.
+    pub async fn start_on(addr: &str, extra: &[&str]) -> Sluice {
+        let mut args = vec!["streams", "--http-address", addr];
         args.extend_from_slice(extra);
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(&args)
@@ -33,7 +41,11 @@ impl Sluice {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn sluice");
-        let s = Sluice { child, base: format!("http://{}", addr), client: reqwest::Client::new() };
+        let s = Sluice {
+            child,
+            base: format!("http://{}", addr),
+            client: reqwest::Client::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(r) = s.client.get(s.url("/ping")).send().await {
@@ -54,14 +66,23 @@ impl Sluice {
     /// Sends a request; returns status and body text.
     pub async fn req(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let r = self.client.request(m, self.url(path)).body(body.to_string()).send().await.expect("request");
+        let r = self
+            .client
+            .request(m, self.url(path))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
         let status = r.status().as_u16();
         (status, r.text().await.unwrap_or_default())
     }
 
     /// Stops the process (SIGTERM) and returns what it printed on stdout.
     pub fn stop(mut self) -> String {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

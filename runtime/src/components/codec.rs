@@ -19,8 +19,13 @@ impl Codec {
         match name {
             "" | "lines" => Ok(Codec::Lines),
             "all-bytes" | "all_bytes" => Ok(Codec::AllBytes),
-            n if n.starts_with("delim:") && n.len() > 6 => Ok(Codec::Delim(n[6..].as_bytes().to_vec())),
-            other => Err(format!("codec {:?} is not supported (use lines, delim:X or all-bytes)", other)),
+            n if n.starts_with("delim:") && n.len() > 6 => {
+                Ok(Codec::Delim(n.as_bytes()[6..].to_vec()))
+            }
+            other => Err(format!(
+                "codec {:?} is not supported (use lines, delim:X or all-bytes)",
+                other
+            )),
         }
     }
 
@@ -79,8 +84,14 @@ mod tests {
 
     #[test]
     fn splits_lines_and_delimiters() {
-        assert_eq!(Codec::Lines.split(b"a\r\nb\n\nc"), vec![&b"a"[..], b"b", b"c"]);
-        assert_eq!(Codec::parse("delim:||").unwrap().split(b"a||b||"), vec![&b"a"[..], b"b"]);
+        assert_eq!(
+            Codec::Lines.split(b"a\r\nb\n\nc"),
+            vec![&b"a"[..], b"b", b"c"]
+        );
+        assert_eq!(
+            Codec::parse("delim:||").unwrap().split(b"a||b||"),
+            vec![&b"a"[..], b"b"]
+        );
         assert_eq!(Codec::AllBytes.split(b"a\nb"), vec![&b"a\nb"[..]]);
     }
 }

@@ -36,7 +36,12 @@ impl Action {
             "update" => Action::Update,
             "upsert" => Action::Upsert,
             "delete" => Action::Delete,
-            other => return Err(format!("action {:?} is not one of index, create, update, upsert, delete", other)),
+            other => {
+                return Err(format!(
+                    "action {:?} is not one of index, create, update, upsert, delete",
+                    other
+                ))
+            }
         })
     }
 
@@ -71,12 +76,18 @@ pub struct Elasticsearch {
     connected: AtomicBool,
 }
 
-fn interp(cfg: &ComponentConfig, name: &str, default: &str) -> Result<Interpolation, ComponentError> {
-    Interpolation::compile(cfg.str(name).unwrap_or(default)).map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
+fn interp(
+    cfg: &ComponentConfig,
+    name: &str,
+    default: &str,
+) -> Result<Interpolation, ComponentError> {
+    Interpolation::compile(cfg.str(name).unwrap_or(default))
+        .map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
 }
 
 fn dur(cfg: &ComponentConfig, name: &str, default: &str) -> Result<Duration, ComponentError> {
-    duration::parse(cfg.str(name).unwrap_or(default)).map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
+    duration::parse(cfg.str(name).unwrap_or(default))
+        .map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
 }
 
 impl Elasticsearch {
@@ -89,7 +100,11 @@ impl Elasticsearch {
                 items
                     .iter()
                     .filter_map(|f| f.as_str())
-                    .flat_map(|s| s.split(',').map(|u| u.trim().trim_end_matches('/').to_string()).collect::<Vec<_>>())
+                    .flat_map(|s| {
+                        s.split(',')
+                            .map(|u| u.trim().trim_end_matches('/').to_string())
+                            .collect::<Vec<_>>()
+                    })
                     .filter(|u| !u.is_empty())
                     .collect()
             })
@@ -99,7 +114,9 @@ impl Elasticsearch {
         }
         let action = interp(cfg, "action", "index")?;
         if action.is_static() {
-            let a = action.render(&Message::default()).map_err(|e| ComponentError::new(e.to_string()))?;
+            let a = action
+                .render(&Message::default())
+                .map_err(|e| ComponentError::new(e.to_string()))?;
             Action::parse(&a).map_err(ComponentError::new)?;
         }
         let timeout = dur(cfg, "timeout", "5s")?;
@@ -127,7 +144,10 @@ impl Elasticsearch {
             pipeline: cfg.str("pipeline").unwrap_or("").to_string(),
             retry_on_conflict: cfg.int("retry_on_conflict").unwrap_or(0),
             basic_auth,
-            api_key: cfg.str("api_key").filter(|s| !s.is_empty()).map(str::to_string),
+            api_key: cfg
+                .str("api_key")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             max_retries: cfg.int("max_retries").unwrap_or(0).max(0) as u64,
             initial_interval: dur(cfg, "backoff.initial_interval", "1s")?,
             max_interval: dur(cfg, "backoff.max_interval", "5s")?,
@@ -138,18 +158,35 @@ impl Elasticsearch {
 
     /// The NDJSON lines (action and document) of one message.
     fn bulk_lines(&self, msg: &Message, out: &mut Vec<u8>) -> Result<(), String> {
-        let action = Action::parse(&self.action.render(msg).map_err(|e| format!("action: {}", e))?)?;
+        let action = Action::parse(
+            &self
+                .action
+                .render(msg)
+                .map_err(|e| format!("action: {}", e))?,
+        )?;
         let mut meta = serde_json::Map::new();
-        meta.insert("_index".into(), self.index.render(msg).map_err(|e| format!("index: {}", e))?.into());
+        meta.insert(
+            "_index".into(),
+            self.index
+                .render(msg)
+                .map_err(|e| format!("index: {}", e))?
+                .into(),
+        );
         let id = self.id.render(msg).map_err(|e| format!("id: {}", e))?;
         if !id.is_empty() {
             meta.insert("_id".into(), id.into());
         }
-        let routing = self.routing.render(msg).map_err(|e| format!("routing: {}", e))?;
+        let routing = self
+            .routing
+            .render(msg)
+            .map_err(|e| format!("routing: {}", e))?;
         if !routing.is_empty() {
             meta.insert("routing".into(), routing.into());
         }
-        let doc_type = self.doc_type.render(msg).map_err(|e| format!("type: {}", e))?;
+        let doc_type = self
+            .doc_type
+            .render(msg)
+            .map_err(|e| format!("type: {}", e))?;
         if !doc_type.is_empty() {
             meta.insert("_type".into(), doc_type.into());
         }
@@ -189,10 +226,18 @@ impl Elasticsearch {
 
     /// Sends one bulk request; returns, per message of `batch` in order, `None` on success or
     /// `Some((status, reason))` on failure. Err when the request as a whole failed.
-    async fn send_bulk(&self, body: Vec<u8>, count: usize) -> Result<Vec<Option<(u16, String)>>, (bool, String)> {
+    async fn send_bulk(
+        &self,
+        body: Vec<u8>,
+        count: usize,
+    ) -> Result<Vec<Option<(u16, String)>>, (bool, String)> {
         let i = self.next_url.fetch_add(1, Ordering::Relaxed) % self.urls.len();
         let url = format!("{}/_bulk", self.urls[i]);
-        let mut req = self.client.post(&url).header("Content-Type", "application/x-ndjson").body(body);
+        let mut req = self
+            .client
+            .post(&url)
+            .header("Content-Type", "application/x-ndjson")
+            .body(body);
         if let Some((u, p)) = &self.basic_auth {
             req = req.basic_auth(u, Some(p));
         }
@@ -210,21 +255,42 @@ impl Elasticsearch {
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         if status == 429 || status >= 500 {
-            return Err((true, format!("bulk request returned {}: {}", status, truncate(&text))));
+            return Err((
+                true,
+                format!("bulk request returned {}: {}", status, truncate(&text)),
+            ));
         }
         if status >= 300 {
-            return Err((false, format!("bulk request returned {}: {}", status, truncate(&text))));
+            return Err((
+                false,
+                format!("bulk request returned {}: {}", status, truncate(&text)),
+            ));
         }
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| (true, format!("unreadable bulk response: {}", e)))?;
-        let items = v.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| (true, format!("unreadable bulk response: {}", e)))?;
+        let items = v
+            .get("items")
+            .and_then(|i| i.as_array())
+            .cloned()
+            .unwrap_or_default();
         if items.len() != count {
-            return Err((true, format!("bulk response has {} items for {} documents", items.len(), count)));
+            return Err((
+                true,
+                format!(
+                    "bulk response has {} items for {} documents",
+                    items.len(),
+                    count
+                ),
+            ));
         }
         Ok(items
             .iter()
             .map(|item| {
-                let result = item.as_object().and_then(|o| o.values().next()).cloned().unwrap_or_default();
+                let result = item
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .cloned()
+                    .unwrap_or_default();
                 let status = result.get("status").and_then(|s| s.as_u64()).unwrap_or(0) as u16;
                 match result.get("error") {
                     Some(err) if !err.is_null() => {
@@ -262,7 +328,10 @@ impl Output for Elasticsearch {
         let mut backoff = self.initial_interval;
         let mut attempt = 0u64;
         loop {
-            let body: Vec<u8> = todo.iter().flat_map(|i| lines[*i].iter().copied()).collect();
+            let body: Vec<u8> = todo
+                .iter()
+                .flat_map(|i| lines[*i].iter().copied())
+                .collect();
             let (retry, last_error) = match self.send_bulk(body, todo.len()).await {
                 Ok(results) => {
                     let mut retry = Vec::new();
@@ -270,17 +339,28 @@ impl Output for Elasticsearch {
                     for (i, r) in todo.iter().zip(results) {
                         match r {
                             None => {}
-                            Some((status, reason)) if status == 429 || status >= 500 => retry.push((*i, reason)),
-                            Some((status, reason)) => fatal.push(format!("document {}: {} ({})", i, reason, status)),
+                            Some((status, reason)) if status == 429 || status >= 500 => {
+                                retry.push((*i, reason))
+                            }
+                            Some((status, reason)) => {
+                                fatal.push(format!("document {}: {} ({})", i, reason, status))
+                            }
                         }
                     }
                     if !fatal.is_empty() {
-                        return Err(Nack(format!("elasticsearch rejected documents: {}", fatal.join("; "))));
+                        return Err(Nack(format!(
+                            "elasticsearch rejected documents: {}",
+                            fatal.join("; ")
+                        )));
                     }
                     if retry.is_empty() {
                         return Ok(());
                     }
-                    let reason = retry.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>().join("; ");
+                    let reason = retry
+                        .iter()
+                        .map(|(_, r)| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ");
                     (retry.into_iter().map(|(i, _)| i).collect(), reason)
                 }
                 Err((true, e)) => (todo.clone(), e),
@@ -289,7 +369,10 @@ impl Output for Elasticsearch {
             attempt += 1;
             let out_of_retries = self.max_retries > 0 && attempt > self.max_retries;
             if out_of_retries || start.elapsed() + backoff > self.max_elapsed {
-                return Err(Nack(format!("elasticsearch: giving up after {} attempts: {}", attempt, last_error)));
+                return Err(Nack(format!(
+                    "elasticsearch: giving up after {} attempts: {}",
+                    attempt, last_error
+                )));
             }
             tracing::warn!(error = %last_error, retry_in = ?backoff, "elasticsearch bulk write will be retried");
             tokio::time::sleep(backoff).await;

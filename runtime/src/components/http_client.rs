@@ -17,7 +17,9 @@ use sluice_compiler::{Message, Value};
 use super::codec::Codec;
 use crate::config::stream::ComponentConfig;
 use crate::duration;
-use crate::stream::{Batch, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction};
+use crate::stream::{
+    Batch, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction,
+};
 
 /// The request engine both directions share.
 struct Requester {
@@ -42,14 +44,25 @@ enum Reply {
     Dropped(u16),
 }
 
-fn duration_field(cfg: &ComponentConfig, name: &str, default: &str) -> Result<Duration, ComponentError> {
-    duration::parse(cfg.str(name).unwrap_or(default)).map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
+fn duration_field(
+    cfg: &ComponentConfig,
+    name: &str,
+    default: &str,
+) -> Result<Duration, ComponentError> {
+    duration::parse(cfg.str(name).unwrap_or(default))
+        .map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
 }
 
 fn status_list(cfg: &ComponentConfig, name: &str) -> Vec<u16> {
     cfg.field(name)
         .and_then(|f| f.as_array())
-        .map(|items| items.iter().filter_map(|f| f.as_int()).filter_map(|i| u16::try_from(i).ok()).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|f| f.as_int())
+                .filter_map(|i| u16::try_from(i).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -117,7 +130,10 @@ impl Requester {
         loop {
             let mut req = self.client.request(self.verb.clone(), &url);
             for (k, v) in &self.headers {
-                req = req.header(k, v.render(msg).map_err(|e| format!("header {}: {}", k, e))?);
+                req = req.header(
+                    k,
+                    v.render(msg).map_err(|e| format!("header {}: {}", k, e))?,
+                );
             }
             if let Some((u, p)) = &self.basic_auth {
                 req = req.basic_auth(u, Some(p));
@@ -142,7 +158,11 @@ impl Requester {
                     if self.backoff_on.contains(&status) {
                         backoff = (backoff * 2).min(self.max_backoff);
                     }
-                    format!("HTTP request returned unexpected response code ({}): {}", status, resp.status())
+                    format!(
+                        "HTTP request returned unexpected response code ({}): {}",
+                        status,
+                        resp.status()
+                    )
                 }
                 Err(e) => format!("HTTP request failed: {}", e),
             };
@@ -161,10 +181,14 @@ fn response_metadata(resp: &reqwest::Response) -> sluice_compiler::value::Object
     let mut meta = sluice_compiler::value::Object::new();
     for (k, v) in resp.headers() {
         if let Ok(v) = v.to_str() {
-            meta.entry(k.as_str().to_string()).or_insert_with(|| Value::Str(v.to_string()));
+            meta.entry(k.as_str().to_string())
+                .or_insert_with(|| Value::Str(v.to_string()));
         }
     }
-    meta.insert("http_status_code".into(), Value::Int(resp.status().as_u16() as i64));
+    meta.insert(
+        "http_status_code".into(),
+        Value::Int(resp.status().as_u16() as i64),
+    );
     meta
 }
 
@@ -183,10 +207,17 @@ pub struct HttpClientInput {
 impl HttpClientInput {
     /// Builds the input.
     pub fn new(cfg: &ComponentConfig) -> Result<HttpClientInput, ComponentError> {
-        let stream = if cfg.bool("stream.enabled").unwrap_or(false) { Some(Codec::Lines) } else { None };
+        let stream = if cfg.bool("stream.enabled").unwrap_or(false) {
+            Some(Codec::Lines)
+        } else {
+            None
+        };
         Ok(HttpClientInput {
             req: Requester::new(cfg)?,
-            payload: cfg.str("payload").filter(|s| !s.is_empty()).map(|s| bytes::Bytes::from(s.to_string())),
+            payload: cfg
+                .str("payload")
+                .filter(|s| !s.is_empty())
+                .map(|s| bytes::Bytes::from(s.to_string())),
             drop_empty: cfg.bool("drop_empty_bodies").unwrap_or(true),
             stream,
             reconnect: cfg.bool("stream.reconnect").unwrap_or(true),
@@ -239,7 +270,8 @@ impl Input for HttpClientInput {
                 }
                 Err(e) => {
                     failures += 1;
-                    let wait = (self.req.retry_period * 2u32.saturating_pow(failures.min(10))).min(self.req.max_backoff);
+                    let wait = (self.req.retry_period * 2u32.saturating_pow(failures.min(10)))
+                        .min(self.req.max_backoff);
                     tracing::warn!(error = %e, retry_in = ?wait, "http_client input request failed");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => continue,
@@ -260,7 +292,17 @@ impl Input for HttpClientInput {
                     if body.is_empty() && self.drop_empty {
                         continue;
                     }
-                    if !self.deliver(&sink, vec![Message { payload: body, metadata: meta, error: None }]).await {
+                    if !self
+                        .deliver(
+                            &sink,
+                            vec![Message {
+                                payload: body,
+                                metadata: meta,
+                                error: None,
+                            }],
+                        )
+                        .await
+                    {
                         return Ok(());
                     }
                 }
@@ -279,7 +321,11 @@ impl Input for HttpClientInput {
                         while let Some(i) = buf.iter().position(|b| *b == b'\n') {
                             let line: Vec<u8> = buf.drain(..=i).collect();
                             for part in codec.split(&line) {
-                                let m = Message { payload: bytes::Bytes::copy_from_slice(part), metadata: meta.clone(), error: None };
+                                let m = Message {
+                                    payload: bytes::Bytes::copy_from_slice(part),
+                                    metadata: meta.clone(),
+                                    error: None,
+                                };
                                 if !self.deliver(&sink, vec![m]).await {
                                     return Ok(());
                                 }
@@ -306,7 +352,10 @@ pub struct HttpClientOutput {
 impl HttpClientOutput {
     /// Builds the output.
     pub fn new(cfg: &ComponentConfig) -> Result<HttpClientOutput, ComponentError> {
-        Ok(HttpClientOutput { req: Requester::new(cfg)?, propagate_response: cfg.bool("propagate_response").unwrap_or(false) })
+        Ok(HttpClientOutput {
+            req: Requester::new(cfg)?,
+            propagate_response: cfg.bool("propagate_response").unwrap_or(false),
+        })
     }
 }
 
@@ -320,15 +369,20 @@ impl Output for HttpClientOutput {
                         if let Some(store) = responses {
                             let meta = response_metadata(&resp);
                             let body = resp.bytes().await.unwrap_or_default();
-                            store.lock().unwrap_or_else(|p| p.into_inner()).push(Message {
-                                payload: body,
-                                metadata: meta,
-                                error: None,
-                            });
+                            store
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(Message {
+                                    payload: body,
+                                    metadata: meta,
+                                    error: None,
+                                });
                         }
                     }
                 }
-                Ok(Reply::Dropped(status)) => tracing::debug!(status, "http_client output dropped a message (drop_on)"),
+                Ok(Reply::Dropped(status)) => {
+                    tracing::debug!(status, "http_client output dropped a message (drop_on)")
+                }
                 Err(e) => return Err(Nack(e)),
             }
         }

@@ -32,9 +32,15 @@ use crate::stream::{
 /// Where a component's endpoints are served.
 enum Server {
     /// The shared server, through the registry.
-    Shared { endpoints: EndpointRegistry, owners: Mutex<Vec<(String, u64)>> },
+    Shared {
+        endpoints: EndpointRegistry,
+        owners: Mutex<Vec<(String, u64)>>,
+    },
     /// Its own listener on a custom address.
-    Own { routes: Arc<Mutex<Vec<(String, Handler)>>>, shutdown: Arc<Notify> },
+    Own {
+        routes: Arc<Mutex<Vec<(String, Handler)>>>,
+        shutdown: Arc<Notify>,
+    },
 }
 
 impl Server {
@@ -42,12 +48,18 @@ impl Server {
     /// construction, as in the reference).
     fn new(address: &str, ctx: &BuildContext) -> Result<Server, ComponentError> {
         if address.is_empty() {
-            return Ok(Server::Shared { endpoints: ctx.endpoints.clone(), owners: Mutex::new(Vec::new()) });
+            return Ok(Server::Shared {
+                endpoints: ctx.endpoints.clone(),
+                owners: Mutex::new(Vec::new()),
+            });
         }
         let std_listener = std::net::TcpListener::bind(address)
             .map_err(|e| ComponentError::new(format!("failed to bind {}: {}", address, e)))?;
-        std_listener.set_nonblocking(true).map_err(|e| ComponentError::new(e.to_string()))?;
-        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|e| ComponentError::new(e.to_string()))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| ComponentError::new(e.to_string()))?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)
+            .map_err(|e| ComponentError::new(e.to_string()))?;
         let routes: Arc<Mutex<Vec<(String, Handler)>>> = Arc::default();
         let shutdown = Arc::new(Notify::new());
         let r = routes.clone();
@@ -55,7 +67,12 @@ impl Server {
             let r = r.clone();
             async move {
                 let path = req.uri().path().to_string();
-                let h = r.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(p, _)| *p == path).map(|(_, h)| h.clone());
+                let h = r
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, h)| h.clone());
                 match h {
                     Some(h) => h(req).await,
                     None => text_response(StatusCode::NOT_FOUND, "404 page not found"),
@@ -64,9 +81,12 @@ impl Server {
         });
         let sd = shutdown.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move { sd.notified().await })
-                .await;
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { sd.notified().await })
+            .await;
         });
         Ok(Server::Own { routes, shutdown })
     }
@@ -75,9 +95,15 @@ impl Server {
         match self {
             Server::Shared { endpoints, owners } => {
                 let owner = endpoints.register(&route, description, handler);
-                owners.lock().unwrap_or_else(|p| p.into_inner()).push((route, owner));
+                owners
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((route, owner));
             }
-            Server::Own { routes, .. } => routes.lock().unwrap_or_else(|p| p.into_inner()).push((route, handler)),
+            Server::Own { routes, .. } => routes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((route, handler)),
         }
     }
 
@@ -105,16 +131,23 @@ fn route_for(address: &str, path: &str, ctx: &BuildContext) -> String {
 }
 
 fn timeout_field(cfg: &ComponentConfig) -> Result<Duration, ComponentError> {
-    duration::parse(cfg.str("timeout").unwrap_or("5s")).map_err(|e| ComponentError::new(format!("timeout: {}", e)))
+    duration::parse(cfg.str("timeout").unwrap_or("5s"))
+        .map_err(|e| ComponentError::new(format!("timeout: {}", e)))
 }
 
 fn verbs(cfg: &ComponentConfig, default: &str) -> Result<HashSet<String>, ComponentError> {
     let v: HashSet<String> = match cfg.field("allowed_verbs").and_then(|f| f.as_array()) {
-        Some(items) => items.iter().filter_map(|f| f.as_str()).map(|s| s.to_ascii_uppercase()).collect(),
+        Some(items) => items
+            .iter()
+            .filter_map(|f| f.as_str())
+            .map(|s| s.to_ascii_uppercase())
+            .collect(),
         None => [default.to_string()].into_iter().collect(),
     };
     if v.is_empty() {
-        return Err(ComponentError::new("must specify at least one allowed verb"));
+        return Err(ComponentError::new(
+            "must specify at least one allowed verb",
+        ));
     }
     Ok(v)
 }
@@ -146,16 +179,23 @@ struct InputShared {
 
 impl HttpServerInput {
     /// Builds the input (binds its own address if it has one).
-    pub fn new(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<HttpServerInput, ComponentError> {
+    pub fn new(
+        cfg: &ComponentConfig,
+        ctx: &BuildContext,
+    ) -> Result<HttpServerInput, ComponentError> {
         let address = cfg.str("address").unwrap_or("");
         let path = cfg.str("path").unwrap_or("/post");
         let status = Interpolation::compile(cfg.str("sync_response.status").unwrap_or("200"))
             .map_err(|e| ComponentError::new(format!("sync_response.status: {}", e)))?;
         let mut headers = Vec::new();
-        if let Some(entries) = cfg.field("sync_response.headers").and_then(|f| f.as_object()) {
+        if let Some(entries) = cfg
+            .field("sync_response.headers")
+            .and_then(|f| f.as_object())
+        {
             for (k, v) in entries {
-                let i = Interpolation::compile(v.as_str().unwrap_or(""))
-                    .map_err(|e| ComponentError::new(format!("sync_response.headers.{}: {}", k, e)))?;
+                let i = Interpolation::compile(v.as_str().unwrap_or("")).map_err(|e| {
+                    ComponentError::new(format!("sync_response.headers.{}: {}", k, e))
+                })?;
                 headers.push((k.clone(), i));
             }
         }
@@ -166,7 +206,9 @@ impl HttpServerInput {
                 verbs: verbs(cfg, "POST")?,
                 timeout: timeout_field(cfg)?,
                 sync: SyncResponse { status, headers },
-                in_flight: Arc::new(tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS)),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(
+                    tokio::sync::Semaphore::MAX_PERMITS,
+                )),
                 closing: AtomicBool::new(false),
             }),
         })
@@ -191,7 +233,11 @@ impl Input for HttpServerInput {
                 shared.handle(req, &sink).await
             }) as BoxFuture<'static, Response<Body>>
         });
-        self.shared.server.register(self.shared.route.clone(), "Post a message into the stream.", handler);
+        self.shared.server.register(
+            self.shared.route.clone(),
+            "Post a message into the stream.",
+            handler,
+        );
     }
 
     async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
@@ -200,7 +246,10 @@ impl Input for HttpServerInput {
         shared.closing.store(true, Ordering::SeqCst);
         shared.server.close("Server closing");
         // Wait for the requests in flight to be resolved.
-        let _ = shared.in_flight.acquire_many(tokio::sync::Semaphore::MAX_PERMITS as u32).await;
+        let _ = shared
+            .in_flight
+            .acquire_many(tokio::sync::Semaphore::MAX_PERMITS as u32)
+            .await;
         Ok(())
     }
 }
@@ -236,9 +285,20 @@ impl InputShared {
         let Some(first) = stored.first() else {
             return Response::new(Body::empty());
         };
-        let status = match self.sync.status.render(first).ok().and_then(|s| s.trim().parse::<u16>().ok()) {
+        let status = match self
+            .sync
+            .status
+            .render(first)
+            .ok()
+            .and_then(|s| s.trim().parse::<u16>().ok())
+        {
             Some(s) => StatusCode::from_u16(s).unwrap_or(StatusCode::OK),
-            None => return Response::builder().status(StatusCode::BAD_GATEWAY).body(Body::empty()).unwrap_or_default(),
+            None => {
+                return Response::builder()
+                    .status(StatusCode::BAD_GATEWAY)
+                    .body(Body::empty())
+                    .unwrap_or_default()
+            }
         };
         let mut b = Response::builder().status(status);
         for (k, v) in &self.sync.headers {
@@ -249,17 +309,24 @@ impl InputShared {
             }
         }
         if stored.len() == 1 {
-            return b.body(Body::from(first.payload.clone())).unwrap_or_default();
+            return b
+                .body(Body::from(first.payload.clone()))
+                .unwrap_or_default();
         }
         let (ctype, body) = multipart_body(&stored);
-        b.header("Content-Type", ctype).body(Body::from(body)).unwrap_or_default()
+        b.header("Content-Type", ctype)
+            .body(Body::from(body))
+            .unwrap_or_default()
     }
 }
 
 /// Turns a request into a batch: one message, or one per part of a multipart body, with the
 /// request's metadata.
 async fn request_batch(req: Request<Body>) -> Result<Batch, ()> {
-    let remote = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let remote = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let mut meta = sluice_compiler::value::Object::new();
     let (parts, body) = req.into_parts();
     let str_meta = |m: &mut sluice_compiler::value::Object, k: &str, v: &str| {
@@ -283,7 +350,11 @@ async fn request_batch(req: Request<Body>) -> Result<Batch, ()> {
             }
         }
     }
-    if let Some(ua) = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()) {
+    if let Some(ua) = parts
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+    {
         str_meta(&mut meta, "http_server_user_agent", ua);
     }
     str_meta(&mut meta, "http_server_request_path", parts.uri.path());
@@ -291,8 +362,15 @@ async fn request_batch(req: Request<Body>) -> Result<Batch, ()> {
     if let Some(ip) = remote {
         str_meta(&mut meta, "http_server_remote_ip", &ip);
     }
-    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.map_err(|_| ())?;
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .map_err(|_| ())?;
     if content_type.starts_with("multipart/") {
         let boundary = multer::parse_boundary(&content_type).map_err(|_| ())?;
         let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
@@ -300,11 +378,19 @@ async fn request_batch(req: Request<Body>) -> Result<Batch, ()> {
         let mut batch = Vec::new();
         while let Some(field) = mp.next_field().await.map_err(|_| ())? {
             let data = field.bytes().await.map_err(|_| ())?;
-            batch.push(Message { payload: data, metadata: meta.clone(), error: None });
+            batch.push(Message {
+                payload: data,
+                metadata: meta.clone(),
+                error: None,
+            });
         }
         return Ok(batch);
     }
-    Ok(vec![Message { payload: body, metadata: meta, error: None }])
+    Ok(vec![Message {
+        payload: body,
+        metadata: meta,
+        error: None,
+    }])
 }
 
 fn canonical_header(name: &str) -> String {
@@ -327,15 +413,13 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -348,7 +432,13 @@ fn multipart_body(batch: &[Message]) -> (String, Vec<u8>) {
     let boundary = format!("sluice{:016x}", rand_u64());
     let mut body = Vec::new();
     for m in batch {
-        body.extend_from_slice(format!("--{}\r\nContent-Type: application/octet-stream\r\n\r\n", boundary).as_bytes());
+        body.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                boundary
+            )
+            .as_bytes(),
+        );
         body.extend_from_slice(&m.payload);
         body.extend_from_slice(b"\r\n");
     }
@@ -359,7 +449,12 @@ fn multipart_body(batch: &[Message]) -> (String, Vec<u8>) {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish()
 }
 
@@ -368,30 +463,73 @@ fn rand_u64() -> u64 {
 /// A batch handed to a waiting client, and the channel to report the write result on.
 type Delivery = (Batch, oneshot::Sender<Result<(), Nack>>);
 
+/// The queue of batches waiting for readers of one route. It belongs to the route, not to the
+/// output: when a stream is replaced, batches its old graph still holds are handed to the
+/// successor's readers instead of holding the stop.
+struct Mailbox {
+    tx: mpsc::UnboundedSender<Delivery>,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Delivery>>,
+}
+
+impl Mailbox {
+    fn new() -> Mailbox {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Mailbox {
+            tx,
+            rx: tokio::sync::Mutex::new(rx),
+        }
+    }
+
+    /// The next batch whose writer still waits for it (abandoned ones are skipped).
+    async fn next(&self) -> Option<Delivery> {
+        let mut rx = self.rx.lock().await;
+        loop {
+            let d = rx.recv().await?;
+            if !d.1.is_closed() {
+                return Some(d);
+            }
+        }
+    }
+}
+
 /// The `http_server` output.
 pub struct HttpServerOutput {
     server: Arc<Server>,
-    tx: mpsc::Sender<Delivery>,
+    mailbox: Arc<Mailbox>,
     closed: Arc<AtomicBool>,
+    closing: Arc<Notify>,
+    closing_flag: AtomicBool,
+    /// The route of `path` on the shared server, to tell a swap from a delete.
+    get_route: Option<String>,
+    endpoints: EndpointRegistry,
     /// Routes registered when the stream starts.
     routes: Mutex<Vec<(String, &'static str, Handler)>>,
 }
 
 impl HttpServerOutput {
-    /// Builds the output and registers its endpoints.
-    pub fn new(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<HttpServerOutput, ComponentError> {
+    /// Builds the output; its endpoints are registered when the stream starts.
+    pub fn new(
+        cfg: &ComponentConfig,
+        ctx: &BuildContext,
+    ) -> Result<HttpServerOutput, ComponentError> {
         let address = cfg.str("address").unwrap_or("");
         let server = Arc::new(Server::new(address, ctx)?);
         let timeout = timeout_field(cfg)?;
         let verbs = Arc::new(verbs(cfg, "GET")?);
-        let (tx, rx) = mpsc::channel::<Delivery>(1);
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let path = cfg.str("path").unwrap_or("/get");
+        let stream_path = cfg.str("stream_path").unwrap_or("/get/stream");
+        let get_route = route_for(address, path, ctx);
+        let mailbox = if address.is_empty() {
+            ctx.endpoints.route_state(&get_route, Mailbox::new)
+        } else {
+            Arc::new(Mailbox::new())
+        };
         let closed = Arc::new(AtomicBool::new(false));
 
         let get: Handler = {
-            let (rx, verbs, closed) = (rx.clone(), verbs.clone(), closed.clone());
+            let (mailbox, verbs, closed) = (mailbox.clone(), verbs.clone(), closed.clone());
             Arc::new(move |req| {
-                let (rx, verbs, closed) = (rx.clone(), verbs.clone(), closed.clone());
+                let (mailbox, verbs, closed) = (mailbox.clone(), verbs.clone(), closed.clone());
                 Box::pin(async move {
                     if !verbs.contains(req.method().as_str()) {
                         return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
@@ -399,9 +537,11 @@ impl HttpServerOutput {
                     if closed.load(Ordering::SeqCst) {
                         return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed");
                     }
-                    let next = tokio::time::timeout(timeout, async { rx.lock().await.recv().await }).await;
-                    match next {
-                        Err(_) => text_response(StatusCode::REQUEST_TIMEOUT, "Timed out waiting for message"),
+                    match tokio::time::timeout(timeout, mailbox.next()).await {
+                        Err(_) => text_response(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "Timed out waiting for message",
+                        ),
                         Ok(None) => text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed"),
                         Ok(Some((batch, done))) => {
                             let _ = done.send(Ok(()));
@@ -412,7 +552,10 @@ impl HttpServerOutput {
                                     .unwrap_or_default()
                             } else {
                                 let (ctype, body) = multipart_body(&batch);
-                                Response::builder().header("Content-Type", ctype).body(Body::from(body)).unwrap_or_default()
+                                Response::builder()
+                                    .header("Content-Type", ctype)
+                                    .body(Body::from(body))
+                                    .unwrap_or_default()
                             }
                         }
                     }
@@ -420,9 +563,9 @@ impl HttpServerOutput {
             })
         };
         let stream: Handler = {
-            let (rx, verbs, closed) = (rx.clone(), verbs.clone(), closed.clone());
+            let (mailbox, verbs, closed) = (mailbox.clone(), verbs.clone(), closed.clone());
             Arc::new(move |req| {
-                let (rx, verbs, closed) = (rx.clone(), verbs.clone(), closed.clone());
+                let (mailbox, verbs, closed) = (mailbox.clone(), verbs.clone(), closed.clone());
                 Box::pin(async move {
                     if !verbs.contains(req.method().as_str()) {
                         return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
@@ -430,9 +573,8 @@ impl HttpServerOutput {
                     if closed.load(Ordering::SeqCst) {
                         return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed");
                     }
-                    let body = futures::stream::unfold(rx, |rx| async move {
-                        let next = { rx.lock().await.recv().await };
-                        let (batch, done) = next?;
+                    let body = futures::stream::unfold(mailbox, |mailbox| async move {
+                        let (batch, done) = mailbox.next().await?;
                         let mut chunk = Vec::new();
                         if batch.len() == 1 {
                             chunk.extend_from_slice(&batch[0].payload);
@@ -444,34 +586,107 @@ impl HttpServerOutput {
                         }
                         chunk.push(b'\n');
                         let _ = done.send(Ok(()));
-                        Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), rx))
+                        Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), mailbox))
                     });
-                    Response::builder().body(Body::from_stream(body)).unwrap_or_default()
+                    Response::builder()
+                        .body(Body::from_stream(body))
+                        .unwrap_or_default()
                 })
             })
         };
-        let path = cfg.str("path").unwrap_or("/get");
-        let stream_path = cfg.str("stream_path").unwrap_or("/get/stream");
         let routes = vec![
-            (route_for(address, path, ctx), "Read a single message from the stream.", get),
-            (route_for(address, stream_path, ctx), "Read a continuous stream of messages.", stream),
+            (
+                get_route.clone(),
+                "Read a single message from the stream.",
+                get,
+            ),
+            (
+                route_for(address, stream_path, ctx),
+                "Read a continuous stream of messages.",
+                stream,
+            ),
         ];
-        Ok(HttpServerOutput { server, tx, closed, routes: Mutex::new(routes) })
+        Ok(HttpServerOutput {
+            server,
+            mailbox,
+            closed,
+            closing: Arc::new(Notify::new()),
+            closing_flag: AtomicBool::new(false),
+            get_route: address.is_empty().then_some(get_route),
+            endpoints: ctx.endpoints.clone(),
+            routes: Mutex::new(routes),
+        })
+    }
+
+    /// True when another stream's output now serves this output's route (a swap), so
+    /// pending batches can wait for its readers.
+    fn handed_over(&self) -> bool {
+        let Some(route) = &self.get_route else {
+            return false;
+        };
+        match &*self.server {
+            Server::Shared { owners, .. } => owners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|(r, _)| r == route)
+                .map(|(_, owner)| {
+                    !self.endpoints.owns(route, *owner) && self.endpoints.lookup(route).is_some()
+                })
+                .unwrap_or(false),
+            Server::Own { .. } => false,
+        }
     }
 }
 
 #[async_trait]
 impl Output for HttpServerOutput {
     fn attach(&self) {
-        for (route, description, handler) in self.routes.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for (route, description, handler) in self
+            .routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             self.server.register(route, description, handler);
         }
     }
 
     async fn write(&self, batch: Batch, _responses: Option<&ResponseStore>) -> Result<(), Nack> {
-        let (done, wait) = oneshot::channel();
-        self.tx.send((batch, done)).await.map_err(|_| Nack("output closed".into()))?;
-        wait.await.unwrap_or_else(|_| Err(Nack("client went away before reading".into())))
+        let (done, mut wait) = oneshot::channel();
+        self.mailbox
+            .tx
+            .send((batch, done))
+            .map_err(|_| Nack("output closed".into()))?;
+        loop {
+            // Register for the notification before checking the flag, so none is missed.
+            let notified = self.closing.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.closing_flag.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::select! {
+                r = &mut wait => return r.unwrap_or_else(|_| Err(Nack("client went away before reading".into()))),
+                _ = notified => {}
+            }
+        }
+        if self.handed_over() {
+            // The successor's readers will take it; the write is done once one does.
+            tokio::spawn(async move {
+                let _ = wait.await;
+            });
+            Ok(())
+        } else {
+            Err(Nack(
+                "output closed before a client read the message".into(),
+            ))
+        }
+    }
+
+    fn closing(&self) {
+        self.closing_flag.store(true, Ordering::SeqCst);
+        self.closing.notify_waiters();
     }
 
     async fn close(&self) {

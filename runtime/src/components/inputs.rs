@@ -17,7 +17,12 @@ use crate::stream::{Batch, ComponentError, Input, InputSink, Transaction};
 
 /// Sends a batch and resolves it in the background; nacked batches are sent again (with
 /// backoff) while `replay` holds and the input is not stopping.
-async fn send_tracked(sink: &InputSink, batch: Batch, replay: bool, pending: &mut JoinSet<()>) -> bool {
+async fn send_tracked(
+    sink: &InputSink,
+    batch: Batch,
+    replay: bool,
+    pending: &mut JoinSet<()>,
+) -> bool {
     let (t, ack) = Transaction::new(batch.clone());
     if sink.send(t).await.is_err() {
         return false;
@@ -48,16 +53,27 @@ fn codec_of(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
     if let Some(c) = cfg.str("codec") {
         return Codec::parse(c).map_err(ComponentError::new);
     }
-    match cfg.field("scanner").and_then(|f| f.as_object()).and_then(|o| o.first().map(|(k, v)| (k.clone(), v.clone()))) {
+    match cfg
+        .field("scanner")
+        .and_then(|f| f.as_object())
+        .and_then(|o| o.first().map(|(k, v)| (k.clone(), v.clone())))
+    {
         None => Ok(Codec::Lines),
         Some((name, v)) => match name.as_str() {
             "lines" => Ok(Codec::Lines),
             "to_the_end" => Ok(Codec::AllBytes),
             "delim" => {
-                let d = v.as_str().map(str::to_string).or_else(|| v.get("delimiter").and_then(|f| f.as_str()).map(str::to_string));
+                let d = v.as_str().map(str::to_string).or_else(|| {
+                    v.get("delimiter")
+                        .and_then(|f| f.as_str())
+                        .map(str::to_string)
+                });
                 Ok(Codec::Delim(d.unwrap_or_default().into_bytes()))
             }
-            other => Err(ComponentError::new(format!("scanner {} is not supported (use lines, delim or to_the_end)", other))),
+            other => Err(ComponentError::new(format!(
+                "scanner {} is not supported (use lines, delim or to_the_end)",
+                other
+            ))),
         },
     }
 }
@@ -79,9 +95,14 @@ impl Generate {
         let interval = match cfg.str("interval").unwrap_or("1s") {
             "" => None,
             s if s.starts_with('@') || s.contains(' ') => {
-                return Err(ComponentError::new(format!("interval: cron expressions are not supported yet: {}", s)))
+                return Err(ComponentError::new(format!(
+                    "interval: cron expressions are not supported yet: {}",
+                    s
+                )))
             }
-            s => Some(duration::parse(s).map_err(|e| ComponentError::new(format!("interval: {}", e)))?),
+            s => Some(
+                duration::parse(s).map_err(|e| ComponentError::new(format!("interval: {}", e)))?,
+            ),
         };
         Ok(Generate {
             mapping,
@@ -155,7 +176,12 @@ enum Source {
 impl ReaderInput {
     /// Builds `stdin`.
     pub fn stdin(cfg: &ComponentConfig) -> Result<ReaderInput, ComponentError> {
-        Ok(ReaderInput { source: Source::Stdin, codec: codec_of(cfg)?, replay: cfg.bool("auto_replay_nacks").unwrap_or(true), delete_on_finish: false })
+        Ok(ReaderInput {
+            source: Source::Stdin,
+            codec: codec_of(cfg)?,
+            replay: cfg.bool("auto_replay_nacks").unwrap_or(true),
+            delete_on_finish: false,
+        })
     }
 
     /// Builds `file`.
@@ -163,7 +189,12 @@ impl ReaderInput {
         let paths: Vec<String> = cfg
             .field("paths")
             .and_then(|f| f.as_array())
-            .map(|items| items.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(ReaderInput {
             source: Source::Files(paths),
@@ -173,9 +204,19 @@ impl ReaderInput {
         })
     }
 
-    async fn emit(&self, sink: &InputSink, data: &[u8], meta: &sluice_compiler::value::Object, pending: &mut JoinSet<()>) -> bool {
+    async fn emit(
+        &self,
+        sink: &InputSink,
+        data: &[u8],
+        meta: &sluice_compiler::value::Object,
+        pending: &mut JoinSet<()>,
+    ) -> bool {
         for part in self.codec.split(data) {
-            let m = Message { payload: bytes::Bytes::copy_from_slice(part), metadata: meta.clone(), error: None };
+            let m = Message {
+                payload: bytes::Bytes::copy_from_slice(part),
+                metadata: meta.clone(),
+                error: None,
+            };
             if !send_tracked(sink, vec![m], self.replay, pending).await {
                 return false;
             }

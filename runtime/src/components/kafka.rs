@@ -34,7 +34,9 @@ use tokio::task::JoinSet;
 
 use crate::config::stream::ComponentConfig;
 use crate::duration;
-use crate::stream::{Batch, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction};
+use crate::stream::{
+    Batch, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction,
+};
 
 fn strings(cfg: &ComponentConfig, name: &str) -> Vec<String> {
     cfg.field(name)
@@ -44,7 +46,12 @@ fn strings(cfg: &ComponentConfig, name: &str) -> Vec<String> {
                 .iter()
                 .filter_map(|f| f.as_str())
                 // Entries may hold comma-separated lists, as in the reference.
-                .flat_map(|s| s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect::<Vec<_>>())
+                .flat_map(|s| {
+                    s.split(',')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect::<Vec<_>>()
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -54,7 +61,9 @@ fn strings(cfg: &ComponentConfig, name: &str) -> Vec<String> {
 fn client_config(cfg: &ComponentConfig) -> Result<ClientConfig, ComponentError> {
     let addresses = strings(cfg, "addresses");
     if addresses.is_empty() {
-        return Err(ComponentError::new("at least one broker address is required"));
+        return Err(ComponentError::new(
+            "at least one broker address is required",
+        ));
     }
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", addresses.join(","))
@@ -94,7 +103,12 @@ fn client_config(cfg: &ComponentConfig) -> Result<ClientConfig, ComponentError> 
             "SCRAM-SHA-256" => "SCRAM-SHA-256",
             "SCRAM-SHA-512" => "SCRAM-SHA-512",
             "OAUTHBEARER" => "OAUTHBEARER",
-            other => return Err(ComponentError::new(format!("sasl mechanism {} is not supported", other))),
+            other => {
+                return Err(ComponentError::new(format!(
+                    "sasl mechanism {} is not supported",
+                    other
+                )))
+            }
         };
         c.set("sasl.mechanism", m)
             .set("sasl.username", cfg.str("sasl.user").unwrap_or(""))
@@ -113,17 +127,26 @@ where
         let mut was: Option<bool> = None;
         while alive.upgrade().is_some() {
             let p = probe.clone();
-            let r = tokio::task::spawn_blocking(move || p()).await.unwrap_or_else(|e| Err(e.to_string()));
+            let r = tokio::task::spawn_blocking(move || p())
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
             let ok = r.is_ok();
             flag.store(ok, Ordering::SeqCst);
             if was != Some(ok) {
                 match r {
                     Ok(()) => tracing::info!("{} connected to the Kafka brokers", what),
-                    Err(e) => tracing::warn!(error = %e, "{} cannot reach the Kafka brokers, retrying", what),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "{} cannot reach the Kafka brokers, retrying", what)
+                    }
                 }
                 was = Some(ok);
             }
-            tokio::time::sleep(if ok { Duration::from_secs(5) } else { Duration::from_secs(1) }).await;
+            tokio::time::sleep(if ok {
+                Duration::from_secs(5)
+            } else {
+                Duration::from_secs(1)
+            })
+            .await;
         }
     });
 }
@@ -140,12 +163,21 @@ pub struct TopicSpec {
 /// Parses the `topics` forms `foo`, `foo:1`, `foo:0-3`.
 pub fn parse_topic(s: &str) -> Result<TopicSpec, String> {
     match s.rsplit_once(':') {
-        None => Ok(TopicSpec { topic: s.to_string(), partitions: None }),
+        None => Ok(TopicSpec {
+            topic: s.to_string(),
+            partitions: None,
+        }),
         Some((topic, parts)) => {
-            let bad = || format!("topic {:?}: partitions must be a number or a range like 0-3", s);
+            let bad = || {
+                format!(
+                    "topic {:?}: partitions must be a number or a range like 0-3",
+                    s
+                )
+            };
             let partitions = match parts.split_once('-') {
                 Some((a, b)) => {
-                    let (a, b): (i32, i32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                    let (a, b): (i32, i32) =
+                        (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
                     if a > b {
                         return Err(bad());
                     }
@@ -153,7 +185,10 @@ pub fn parse_topic(s: &str) -> Result<TopicSpec, String> {
                 }
                 None => vec![parts.parse().map_err(|_| bad())?],
             };
-            Ok(TopicSpec { topic: topic.to_string(), partitions: Some(partitions) })
+            Ok(TopicSpec {
+                topic: topic.to_string(),
+                partitions: Some(partitions),
+            })
         }
     }
 }
@@ -189,8 +224,11 @@ pub struct KafkaInput {
 impl KafkaInput {
     /// Builds the consumer (no connection is made yet; brokers may be down).
     pub fn new(cfg: &ComponentConfig) -> Result<KafkaInput, ComponentError> {
-        let topics: Vec<TopicSpec> =
-            strings(cfg, "topics").iter().map(|t| parse_topic(t)).collect::<Result<_, _>>().map_err(ComponentError::new)?;
+        let topics: Vec<TopicSpec> = strings(cfg, "topics")
+            .iter()
+            .map(|t| parse_topic(t))
+            .collect::<Result<_, _>>()
+            .map_err(ComponentError::new)?;
         if topics.is_empty() {
             return Err(ComponentError::new("at least one topic is required"));
         }
@@ -201,16 +239,30 @@ impl KafkaInput {
             .map_err(|e| ComponentError::new(format!("commit_period: {}", e)))?;
         let mut c = client_config(cfg)?;
         c.set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", if cfg.bool("start_from_oldest").unwrap_or(true) { "earliest" } else { "latest" })
+            .set(
+                "auto.offset.reset",
+                if cfg.bool("start_from_oldest").unwrap_or(true) {
+                    "earliest"
+                } else {
+                    "latest"
+                },
+            )
             .set("enable.partition.eof", "false");
         if group.is_empty() {
             // Offsets are not committed without a group; a private group id keeps librdkafka happy.
-            c.set("group.id", format!("sluice-{}", std::process::id())).set("enable.auto.commit", "false");
+            c.set("group.id", format!("sluice-{}", std::process::id()))
+                .set("enable.auto.commit", "false");
         } else {
             c.set("group.id", &group)
                 .set("enable.auto.commit", "true")
-                .set("auto.commit.interval.ms", commit_period.as_millis().max(1).to_string());
-            for (key, field) in [("session.timeout.ms", "group.session_timeout"), ("heartbeat.interval.ms", "group.heartbeat_interval")] {
+                .set(
+                    "auto.commit.interval.ms",
+                    commit_period.as_millis().max(1).to_string(),
+                );
+            for (key, field) in [
+                ("session.timeout.ms", "group.session_timeout"),
+                ("heartbeat.interval.ms", "group.heartbeat_interval"),
+            ] {
                 if let Some(d) = cfg.str(field).and_then(|s| duration::parse(s).ok()) {
                     c.set(key, d.as_millis().to_string());
                 }
@@ -219,7 +271,9 @@ impl KafkaInput {
                 c.set("group.instance.id", id);
             }
         }
-        let consumer: StreamConsumer = c.create().map_err(|e| ComponentError::new(format!("kafka consumer: {}", e)))?;
+        let consumer: StreamConsumer = c
+            .create()
+            .map_err(|e| ComponentError::new(format!("kafka consumer: {}", e)))?;
         Ok(KafkaInput {
             consumer: Arc::new(consumer),
             topics,
@@ -230,12 +284,15 @@ impl KafkaInput {
             alive: Arc::new(()),
         })
     }
-
 }
 
 /// Subscribes (group) or assigns partitions (explicit forms, or all partitions of each topic
 /// found in the brokers' metadata). Blocking: run it off the async workers.
-fn start_consuming(consumer: &StreamConsumer, topics: &[TopicSpec], grouped: bool) -> Result<(), String> {
+fn start_consuming(
+    consumer: &StreamConsumer,
+    topics: &[TopicSpec],
+    grouped: bool,
+) -> Result<(), String> {
     {
         if grouped {
             let names: Vec<&str> = topics.iter().map(|t| t.topic.as_str()).collect();
@@ -249,9 +306,16 @@ fn start_consuming(consumer: &StreamConsumer, topics: &[TopicSpec], grouped: boo
                     let md = consumer
                         .fetch_metadata(Some(&t.topic), Duration::from_secs(5))
                         .map_err(|e| format!("metadata of topic {}: {}", t.topic, e))?;
-                    let parts: Vec<i32> = md.topics().iter().flat_map(|mt| mt.partitions().iter().map(|p| p.id())).collect();
+                    let parts: Vec<i32> = md
+                        .topics()
+                        .iter()
+                        .flat_map(|mt| mt.partitions().iter().map(|p| p.id()))
+                        .collect();
                     if parts.is_empty() {
-                        return Err(format!("topic {} has no partitions (does it exist?)", t.topic));
+                        return Err(format!(
+                            "topic {} has no partitions (does it exist?)",
+                            t.topic
+                        ));
                     }
                     parts
                 }
@@ -266,7 +330,10 @@ fn start_consuming(consumer: &StreamConsumer, topics: &[TopicSpec], grouped: boo
 
 fn message_of(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
     let mut meta = Object::new();
-    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+    let key = m
+        .key()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .unwrap_or_default();
     meta.insert("kafka_key".into(), Value::Str(key));
     meta.insert("kafka_topic".into(), Value::Str(m.topic().to_string()));
     meta.insert("kafka_partition".into(), Value::Int(m.partition() as i64));
@@ -277,11 +344,18 @@ fn message_of(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
     meta.insert("kafka_lag".into(), Value::Int(0));
     if let Some(headers) = m.headers() {
         for h in headers.iter() {
-            let v = h.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            let v = h
+                .value
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
             meta.insert(h.key.to_string(), Value::Str(v));
         }
     }
-    Message { payload: bytes::Bytes::copy_from_slice(m.payload().unwrap_or(&[])), metadata: meta, error: None }
+    Message {
+        payload: bytes::Bytes::copy_from_slice(m.payload().unwrap_or(&[])),
+        metadata: meta,
+        error: None,
+    }
 }
 
 #[async_trait]
@@ -295,16 +369,23 @@ impl Input for KafkaInput {
         spawn_probe(
             self.connected.clone(),
             Arc::downgrade(&self.alive),
-            move || consumer.fetch_metadata(None, Duration::from_secs(3)).map(|_| ()).map_err(|e| e.to_string()),
+            move || {
+                consumer
+                    .fetch_metadata(None, Duration::from_secs(3))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
             "kafka input",
         );
         // Subscribe or assign, retrying while the brokers are unreachable.
         let mut backoff = Duration::from_millis(500);
         loop {
-            let (consumer, topics, grouped) = (self.consumer.clone(), self.topics.clone(), self.grouped);
-            let started = tokio::task::spawn_blocking(move || start_consuming(&consumer, &topics, grouped))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
+            let (consumer, topics, grouped) =
+                (self.consumer.clone(), self.topics.clone(), self.grouped);
+            let started =
+                tokio::task::spawn_blocking(move || start_consuming(&consumer, &topics, grouped))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
             match started {
                 Ok(()) => break,
                 Err(e) => {
@@ -336,7 +417,9 @@ impl Input for KafkaInput {
             let msg = message_of(&m);
             let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
             drop(m);
-            let Ok(permit) = limit.clone().acquire_owned().await else { break };
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                break;
+            };
             {
                 let mut cps = checkpoints.lock().unwrap_or_else(|p| p.into_inner());
                 let cp = cps.entry((topic.clone(), partition)).or_default();
@@ -347,7 +430,12 @@ impl Input for KafkaInput {
             if sink.send(t).await.is_err() {
                 break;
             }
-            let (consumer, cps, sink2, replay) = (self.consumer.clone(), checkpoints.clone(), sink.clone(), self.replay);
+            let (consumer, cps, sink2, replay) = (
+                self.consumer.clone(),
+                checkpoints.clone(),
+                sink.clone(),
+                self.replay,
+            );
             pending.spawn(async move {
                 let _permit = permit;
                 let mut ack = ack;
@@ -389,7 +477,10 @@ impl Input for KafkaInput {
         while pending.join_next().await.is_some() {}
         if self.grouped {
             let consumer = self.consumer.clone();
-            let _ = tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                consumer.commit_consumer_state(CommitMode::Sync)
+            })
+            .await;
         }
         Ok(())
     }
@@ -421,17 +512,44 @@ impl KafkaOutput {
                 "fnv1a_hash" => "fnv1a_random",
                 "murmur2_hash" => "murmur2_random",
                 "random" | "round_robin" | "manual" => "random",
-                other => return Err(ComponentError::new(format!("partitioner {} is not supported", other))),
+                other => {
+                    return Err(ComponentError::new(format!(
+                        "partitioner {} is not supported",
+                        other
+                    )))
+                }
             },
         );
-        c.set("compression.codec", cfg.str("compression").unwrap_or("none"))
-            .set("acks", if cfg.bool("ack_replicas").unwrap_or(false) { "all" } else { "1" })
-            .set("enable.idempotence", if cfg.bool("idempotent_write").unwrap_or(false) { "true" } else { "false" })
-            .set("message.max.bytes", cfg.int("max_msg_bytes").unwrap_or(1_000_000).to_string());
+        c.set(
+            "compression.codec",
+            cfg.str("compression").unwrap_or("none"),
+        )
+        .set(
+            "acks",
+            if cfg.bool("ack_replicas").unwrap_or(false) {
+                "all"
+            } else {
+                "1"
+            },
+        )
+        .set(
+            "enable.idempotence",
+            if cfg.bool("idempotent_write").unwrap_or(false) {
+                "true"
+            } else {
+                "false"
+            },
+        )
+        .set(
+            "message.max.bytes",
+            cfg.int("max_msg_bytes").unwrap_or(1_000_000).to_string(),
+        );
         let timeout = duration::parse(cfg.str("timeout").unwrap_or("5s"))
             .map_err(|e| ComponentError::new(format!("timeout: {}", e)))?;
         c.set("message.timeout.ms", timeout.as_millis().max(1).to_string());
-        let producer: FutureProducer = c.create().map_err(|e| ComponentError::new(format!("kafka producer: {}", e)))?;
+        let producer: FutureProducer = c
+            .create()
+            .map_err(|e| ComponentError::new(format!("kafka producer: {}", e)))?;
         let partition = if partitioner == "manual" {
             Some(interp("partition", cfg.str("partition").unwrap_or(""))?)
         } else {
@@ -440,7 +558,12 @@ impl KafkaOutput {
         let exclude_prefixes = cfg
             .field("metadata.exclude_prefixes")
             .and_then(|f| f.as_array())
-            .map(|items| items.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(KafkaOutput {
             producer,
@@ -457,11 +580,18 @@ impl KafkaOutput {
     fn headers(&self, msg: &Message) -> OwnedHeaders {
         let mut h = OwnedHeaders::new();
         for (k, v) in &msg.metadata {
-            if self.exclude_prefixes.iter().any(|p| k.starts_with(p.as_str())) {
+            if self
+                .exclude_prefixes
+                .iter()
+                .any(|p| k.starts_with(p.as_str()))
+            {
                 continue;
             }
             let value = v.to_display_string();
-            h = h.insert(Header { key: k, value: Some(&value) });
+            h = h.insert(Header {
+                key: k,
+                value: Some(&value),
+            });
         }
         h
     }
@@ -474,7 +604,13 @@ impl Output for KafkaOutput {
         spawn_probe(
             self.connected.clone(),
             Arc::downgrade(&self.alive),
-            move || producer.client().fetch_metadata(None, Duration::from_secs(3)).map(|_| ()).map_err(|e| e.to_string()),
+            move || {
+                producer
+                    .client()
+                    .fetch_metadata(None, Duration::from_secs(3))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
             "kafka output",
         );
     }
@@ -482,8 +618,14 @@ impl Output for KafkaOutput {
     async fn write(&self, batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
         let mut sends = Vec::with_capacity(batch.len());
         for msg in &batch {
-            let topic = self.topic.render(msg).map_err(|e| Nack(format!("topic: {}", e)))?;
-            let key = self.key.render(msg).map_err(|e| Nack(format!("key: {}", e)))?;
+            let topic = self
+                .topic
+                .render(msg)
+                .map_err(|e| Nack(format!("topic: {}", e)))?;
+            let key = self
+                .key
+                .render(msg)
+                .map_err(|e| Nack(format!("key: {}", e)))?;
             let partition = match &self.partition {
                 Some(p) => Some(
                     p.render(msg)
@@ -499,14 +641,20 @@ impl Output for KafkaOutput {
             let producer = &self.producer;
             let timeout = self.timeout;
             sends.push(async move {
-                let mut record = FutureRecord::to(&topic).payload(&payload[..]).headers(headers);
+                let mut record = FutureRecord::to(&topic)
+                    .payload(&payload[..])
+                    .headers(headers);
                 if !key.is_empty() {
                     record = record.key(key.as_bytes());
                 }
                 if let Some(p) = partition {
                     record = record.partition(p);
                 }
-                producer.send(record, timeout).await.map(|_| ()).map_err(|(e, _)| e.to_string())
+                producer
+                    .send(record, timeout)
+                    .await
+                    .map(|_| ())
+                    .map_err(|(e, _)| e.to_string())
             });
         }
         let results = futures::future::join_all(sends).await;
@@ -529,9 +677,18 @@ mod tests {
 
     #[test]
     fn topic_forms() {
-        assert_eq!(parse_topic("foo").unwrap(), TopicSpec { topic: "foo".into(), partitions: None });
+        assert_eq!(
+            parse_topic("foo").unwrap(),
+            TopicSpec {
+                topic: "foo".into(),
+                partitions: None
+            }
+        );
         assert_eq!(parse_topic("foo:2").unwrap().partitions, Some(vec![2]));
-        assert_eq!(parse_topic("foo:0-3").unwrap().partitions, Some(vec![0, 1, 2, 3]));
+        assert_eq!(
+            parse_topic("foo:0-3").unwrap().partitions,
+            Some(vec![0, 1, 2, 3])
+        );
         assert!(parse_topic("foo:3-1").is_err());
         assert!(parse_topic("foo:x").is_err());
     }

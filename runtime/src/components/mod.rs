@@ -39,10 +39,19 @@ pub struct BuildError {
     pub cause: String,
 }
 
-fn build_error(kind: &'static str, cfg: &ComponentConfig, path: &str, e: ComponentError) -> BuildError {
+fn build_error(
+    kind: &'static str,
+    cfg: &ComponentConfig,
+    path: &str,
+    e: ComponentError,
+) -> BuildError {
     BuildError {
         kind,
-        label: if cfg.label.is_empty() { "<no label>".into() } else { format!("'{}'", cfg.label) },
+        label: if cfg.label.is_empty() {
+            "<no label>".into()
+        } else {
+            format!("'{}'", cfg.label)
+        },
         path: path.to_string(),
         cause: e.0,
     }
@@ -74,7 +83,9 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
     let input = build_input(&cfg.input, &ctx("root.input", &cfg.input.label))
         .map_err(|e| build_error("input", &cfg.input, "root.input", e))?;
     let buffer = match cfg.buffer.name {
-        "memory" => BufferPlan::Memory { limit: cfg.buffer.int("limit").unwrap_or(524_288_000).max(1) as usize },
+        "memory" => BufferPlan::Memory {
+            limit: cfg.buffer.int("limit").unwrap_or(524_288_000).max(1) as usize,
+        },
         "none" => BufferPlan::None,
         other => {
             return Err(build_error(
@@ -95,14 +106,17 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
     for (list, base) in groups {
         for (i, p) in list.iter().enumerate() {
             let path = format!("{}.{}", base, i);
-            let built = processors::build(p, &ctx(&path, &p.label)).map_err(|e| build_error("processor", p, &path, e))?;
+            let built = processors::build(p, &ctx(&path, &p.label))
+                .map_err(|e| build_error("processor", p, &path, e))?;
             processors.push(built);
         }
     }
     let output = build_output(&cfg.output, &ctx("root.output", &cfg.output.label))
         .map_err(|e| build_error("output", &cfg.output, "root.output", e))?;
     let threads = match cfg.pipeline.threads {
-        t if t <= 0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        t if t <= 0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         t => t as usize,
     };
     Ok(StreamPlan {
@@ -116,7 +130,10 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
 }
 
 /// Builds an input.
-pub fn build_input(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<Box<dyn Input>, ComponentError> {
+pub fn build_input(
+    cfg: &ComponentConfig,
+    ctx: &BuildContext,
+) -> Result<Box<dyn Input>, ComponentError> {
     Ok(match cfg.name {
         "http_server" => Box::new(http_server::HttpServerInput::new(cfg, ctx)?),
         "http_client" => Box::new(http_client::HttpClientInput::new(cfg)?),
@@ -124,12 +141,20 @@ pub fn build_input(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<Box<dyn 
         "stdin" => Box::new(inputs::ReaderInput::stdin(cfg)?),
         "file" => Box::new(inputs::ReaderInput::file(cfg)?),
         "kafka" => Box::new(kafka::KafkaInput::new(cfg)?),
-        other => return Err(ComponentError::new(format!("input type '{}' cannot run in sluice yet", other))),
+        other => {
+            return Err(ComponentError::new(format!(
+                "input type '{}' cannot run in sluice yet",
+                other
+            )))
+        }
     })
 }
 
 /// Builds an output.
-pub fn build_output(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedOutput, ComponentError> {
+pub fn build_output(
+    cfg: &ComponentConfig,
+    ctx: &BuildContext,
+) -> Result<SharedOutput, ComponentError> {
     Ok(match cfg.name {
         "http_server" => Arc::new(http_server::HttpServerOutput::new(cfg, ctx)?),
         "http_client" => Arc::new(http_client::HttpClientOutput::new(cfg)?),
@@ -140,6 +165,11 @@ pub fn build_output(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedO
         "elasticsearch" => Arc::new(elasticsearch::Elasticsearch::new(cfg)?),
         "reject" => Arc::new(outputs::Reject::new(cfg)?),
         "sync_response" => Arc::new(outputs::SyncResponse),
-        other => return Err(ComponentError::new(format!("output type '{}' cannot run in sluice yet", other))),
+        other => {
+            return Err(ComponentError::new(format!(
+                "output type '{}' cannot run in sluice yet",
+                other
+            )))
+        }
     })
 }

@@ -33,7 +33,9 @@ pub struct Stdout {
 impl Stdout {
     /// Builds the output.
     pub fn new(cfg: &ComponentConfig) -> Result<Stdout, ComponentError> {
-        Ok(Stdout { codec: codec_field(cfg)? })
+        Ok(Stdout {
+            codec: codec_field(cfg)?,
+        })
     }
 }
 
@@ -42,7 +44,9 @@ impl Output for Stdout {
     async fn write(&self, batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
         let buf = frame(&self.codec, &batch);
         let mut out = std::io::stdout().lock();
-        out.write_all(&buf).and_then(|_| out.flush()).map_err(|e| Nack(format!("failed to write to stdout: {}", e)))
+        out.write_all(&buf)
+            .and_then(|_| out.flush())
+            .map_err(|e| Nack(format!("failed to write to stdout: {}", e)))
     }
 }
 
@@ -58,7 +62,11 @@ impl FileOutput {
     pub fn new(cfg: &ComponentConfig) -> Result<FileOutput, ComponentError> {
         let path = Interpolation::compile(cfg.str("path").unwrap_or(""))
             .map_err(|e| ComponentError::new(format!("path: {}", e)))?;
-        Ok(FileOutput { path, codec: codec_field(cfg)?, lock: Mutex::new(()) })
+        Ok(FileOutput {
+            path,
+            codec: codec_field(cfg)?,
+            lock: Mutex::new(()),
+        })
     }
 }
 
@@ -67,10 +75,14 @@ impl Output for FileOutput {
     async fn write(&self, batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         for m in &batch {
-            let path = self.path.render(m).map_err(|e| Nack(format!("path: {}", e)))?;
+            let path = self
+                .path
+                .render(m)
+                .map_err(|e| Nack(format!("path: {}", e)))?;
             if let Some(dir) = std::path::Path::new(&path).parent() {
                 if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| Nack(format!("{}: {}", dir.display(), e)))?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Nack(format!("{}: {}", dir.display(), e)))?;
                 }
             }
             let mut f = std::fs::OpenOptions::new()
@@ -113,7 +125,11 @@ impl Reject {
 #[async_trait]
 impl Output for Reject {
     async fn write(&self, batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
-        let reason = batch.first().map(|m| self.reason.render(m)).transpose().map_err(|e| Nack(e.to_string()))?;
+        let reason = batch
+            .first()
+            .map(|m| self.reason.render(m))
+            .transpose()
+            .map_err(|e| Nack(e.to_string()))?;
         Err(Nack(reason.unwrap_or_default()))
     }
 }
@@ -125,7 +141,10 @@ pub struct SyncResponse;
 impl Output for SyncResponse {
     async fn write(&self, batch: Batch, responses: Option<&ResponseStore>) -> Result<(), Nack> {
         if let Some(store) = responses {
-            store.lock().unwrap_or_else(|p| p.into_inner()).extend(batch);
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(batch);
         }
         Ok(())
     }

@@ -23,8 +23,12 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcesso
         "mutation" => Arc::new(MappingProcessor::new(mapping_source(cfg)?, true)?),
         "log" => Arc::new(Log::new(cfg, ctx)?),
         "switch" => Arc::new(Switch::new(cfg, ctx)?),
-        "catch" => Arc::new(Catch { processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)? }),
-        "try" => Arc::new(Try { processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)? }),
+        "catch" => Arc::new(Catch {
+            processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)?,
+        }),
+        "try" => Arc::new(Try {
+            processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)?,
+        }),
         other => {
             return Err(ComponentError::new(format!(
                 "processor type '{}' is registered but cannot run in sluice yet",
@@ -36,17 +40,25 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcesso
 }
 
 fn mapping_source(cfg: &ComponentConfig) -> Result<&str, ComponentError> {
-    cfg.config.as_str().ok_or_else(|| ComponentError::new("expected a mapping string"))
+    cfg.config
+        .as_str()
+        .ok_or_else(|| ComponentError::new("expected a mapping string"))
 }
 
 /// Builds the processors held by an array field (the items are components).
-fn children(items: &[crate::config::stream::Field], ctx: &BuildContext) -> Result<Vec<SharedProcessor>, ComponentError> {
+fn children(
+    items: &[crate::config::stream::Field],
+    ctx: &BuildContext,
+) -> Result<Vec<SharedProcessor>, ComponentError> {
     let mut out = Vec::with_capacity(items.len());
     for (i, f) in items.iter().enumerate() {
         let Some(c) = f.as_component() else {
             return Err(ComponentError::new("expected a processor"));
         };
-        out.push(build(c, &ctx.child(format!("{}.{}", ctx.path, i), c.label.clone()))?);
+        out.push(build(
+            c,
+            &ctx.child(format!("{}.{}", ctx.path, i), c.label.clone()),
+        )?);
     }
     Ok(out)
 }
@@ -98,7 +110,8 @@ impl Processor for Metered {
         let out = self.inner.process(batch);
         self.latency.record(start.elapsed());
         let errored_after = out.iter().filter(|m| m.error.is_some()).count();
-        self.error.add(errored_after.saturating_sub(errored_before) as u64);
+        self.error
+            .add(errored_after.saturating_sub(errored_before) as u64);
         self.sent.add(out.len() as u64);
         if !out.is_empty() {
             self.batch_sent.incr();
@@ -125,7 +138,11 @@ impl Processor for MappingProcessor {
     fn process(&self, batch: Batch) -> Batch {
         let mut out = Vec::with_capacity(batch.len());
         for msg in batch {
-            let r = if self.mutation { self.mapping.run_mutation(&msg) } else { self.mapping.run(&msg) };
+            let r = if self.mutation {
+                self.mapping.run_mutation(&msg)
+            } else {
+                self.mapping.run(&msg)
+            };
             match r {
                 Ok(MappingOutcome::Message(m)) => out.push(m),
                 Ok(MappingOutcome::Deleted) => {}
@@ -152,7 +169,12 @@ pub struct Log {
 
 impl Log {
     fn new(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<Log, ComponentError> {
-        let level = match cfg.str("level").unwrap_or("INFO").to_ascii_uppercase().as_str() {
+        let level = match cfg
+            .str("level")
+            .unwrap_or("INFO")
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "TRACE" | "ALL" => tracing::Level::TRACE,
             "DEBUG" => tracing::Level::DEBUG,
             "WARN" => tracing::Level::WARN,
@@ -162,19 +184,28 @@ impl Log {
         let message = Interpolation::compile(cfg.str("message").unwrap_or(""))
             .map_err(|e| ComponentError::new(format!("message: {}", e)))?;
         let fields = match cfg.str("fields_mapping") {
-            Some(s) if !s.trim().is_empty() => {
-                Some(Mapping::compile(s).map_err(|e| ComponentError::new(format!("fields_mapping: {}", e)))?)
-            }
+            Some(s) if !s.trim().is_empty() => Some(
+                Mapping::compile(s)
+                    .map_err(|e| ComponentError::new(format!("fields_mapping: {}", e)))?,
+            ),
             _ => None,
         };
-        Ok(Log { level, message, fields, path: ctx.path.clone() })
+        Ok(Log {
+            level,
+            message,
+            fields,
+            path: ctx.path.clone(),
+        })
     }
 }
 
 impl Processor for Log {
     fn process(&self, batch: Batch) -> Batch {
         for msg in &batch {
-            let text = self.message.render(msg).unwrap_or_else(|e| format!("<log message failed: {}>", e));
+            let text = self
+                .message
+                .render(msg)
+                .unwrap_or_else(|e| format!("<log message failed: {}>", e));
             let fields = match &self.fields {
                 Some(m) => match m.query(msg) {
                     Ok(v) => v.to_json_string(),
@@ -214,15 +245,26 @@ impl Switch {
         for (i, item) in cfg.config.as_array().unwrap_or(&[]).iter().enumerate() {
             let check = match item.get("check").and_then(|f| f.as_str()) {
                 Some(s) if !s.trim().is_empty() => Some(
-                    Mapping::compile(s).map_err(|e| ComponentError::new(format!("case {} check: {}", i, e)))?,
+                    Mapping::compile(s)
+                        .map_err(|e| ComponentError::new(format!("case {} check: {}", i, e)))?,
                 ),
                 _ => None,
             };
-            let procs = item.get("processors").and_then(|f| f.as_array()).unwrap_or(&[]);
+            let procs = item
+                .get("processors")
+                .and_then(|f| f.as_array())
+                .unwrap_or(&[]);
             let case_ctx = ctx.child(format!("{}.{}.processors", ctx.path, i), String::new());
             let processors = children(procs, &case_ctx)?;
-            let fallthrough = item.get("fallthrough").and_then(|f| f.as_bool()).unwrap_or(false);
-            cases.push(Case { check, processors, fallthrough });
+            let fallthrough = item
+                .get("fallthrough")
+                .and_then(|f| f.as_bool())
+                .unwrap_or(false);
+            cases.push(Case {
+                check,
+                processors,
+                fallthrough,
+            });
         }
         Ok(Switch { cases })
     }
@@ -306,7 +348,8 @@ impl Processor for Try {
         for msg in batch {
             let mut current = vec![msg];
             for p in &self.processors {
-                let (failed, ok): (Vec<Message>, Vec<Message>) = current.into_iter().partition(|m| m.error.is_some());
+                let (failed, ok): (Vec<Message>, Vec<Message>) =
+                    current.into_iter().partition(|m| m.error.is_some());
                 out.extend(failed);
                 if ok.is_empty() {
                     current = ok;

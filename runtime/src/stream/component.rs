@@ -52,7 +52,11 @@ impl BuildContext {
 
     /// The same context for a child component at `path` with `label`.
     pub fn child(&self, path: String, label: String) -> BuildContext {
-        BuildContext { path, label, ..self.clone() }
+        BuildContext {
+            path,
+            label,
+            ..self.clone()
+        }
     }
 }
 
@@ -125,6 +129,11 @@ pub trait Output: Send + Sync + 'static {
     /// Writes a batch; `responses` is the store of synchronous responses when the input that
     /// produced the batch has one.
     async fn write(&self, batch: Batch, responses: Option<&ResponseStore>) -> Result<(), Nack>;
+
+    /// Called when the stream starts stopping, before in-flight writes are waited for: an
+    /// output whose writes wait on something external (a client to read) can hand pending
+    /// batches over or fail them here instead of holding the stop.
+    fn closing(&self) {}
 
     /// Closes the output after the last write (disables endpoints, flushes files).
     async fn close(&self) {}

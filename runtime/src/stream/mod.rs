@@ -4,6 +4,9 @@ pub mod component;
 pub mod run;
 pub mod transaction;
 
-pub use component::{BuildContext, ComponentError, Input, InputSink, Output, Processor, SharedOutput, SharedProcessor};
+pub use component::{
+    BuildContext, ComponentError, Input, InputSink, Output, Processor, SharedOutput,
+    SharedProcessor,
+};
 pub use run::{BufferPlan, RunningStream, StopError, StreamPlan};
 pub use transaction::{AckReceiver, AckResult, Batch, Nack, ResponseStore, Transaction};

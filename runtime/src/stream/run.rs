@@ -87,15 +87,23 @@ pub struct RunningStream {
 
 impl std::fmt::Debug for RunningStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningStream").field("active", &self.active()).finish()
+        f.debug_struct("RunningStream")
+            .field("active", &self.active())
+            .finish()
     }
 }
 
 impl RunningStream {
     /// Starts a plan's tasks.
     pub fn start(plan: StreamPlan) -> RunningStream {
-        let StreamPlan { input: (input, input_name), buffer, processors, threads, output: (output, output_name), metrics } =
-            plan;
+        let StreamPlan {
+            input: (input, input_name),
+            buffer,
+            processors,
+            threads,
+            output: (output, output_name),
+            metrics,
+        } = plan;
         let stop_input = CancellationToken::new();
         let progress = Arc::new(Progress::default());
         let (done_tx, done) = watch::channel(false);
@@ -124,7 +132,8 @@ impl RunningStream {
             BufferPlan::None => in_rx,
             BufferPlan::Memory { limit } => {
                 let (out_tx, out_rx) = mpsc::channel::<Transaction>(threads);
-                let (t1, t2) = spawn_memory_buffer(in_rx, out_tx, limit, progress.clone(), &metrics);
+                let (t1, t2) =
+                    spawn_memory_buffer(in_rx, out_tx, limit, progress.clone(), &metrics);
                 tasks.push(t1);
                 tasks.push(t2);
                 out_rx
@@ -132,7 +141,13 @@ impl RunningStream {
         };
 
         let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
-        let stage = Arc::new(Stage::new(&metrics, processors, output.clone(), output_name.clone(), input_received));
+        let stage = Arc::new(Stage::new(
+            &metrics,
+            processors,
+            output.clone(),
+            output_name.clone(),
+            input_received,
+        ));
         let mut workers = Vec::new();
         for _ in 0..threads {
             let rx = work_rx.clone();
@@ -196,7 +211,10 @@ impl RunningStream {
 
     /// Whether the input reports being connected.
     pub fn input_connected(&self) -> bool {
-        self.input_connected.as_ref().map(|f| f.load(Ordering::SeqCst)).unwrap_or(true)
+        self.input_connected
+            .as_ref()
+            .map(|f| f.load(Ordering::SeqCst))
+            .unwrap_or(true)
     }
 
     /// Stops the stream: the input stops taking messages, in-flight messages finish and are
@@ -204,18 +222,31 @@ impl RunningStream {
     /// than a second) the tasks are aborted and the busy component is named.
     pub async fn stop(&self, timeout: Duration) -> Result<(), StopError> {
         self.stop_input.cancel();
-        let graceful = if timeout > Duration::from_secs(1) { timeout.mul_f64(0.75) } else { timeout };
+        self.output.closing();
+        let graceful = if timeout > Duration::from_secs(1) {
+            timeout.mul_f64(0.75)
+        } else {
+            timeout
+        };
         let mut done = self.done.clone();
-        let stopped = tokio::time::timeout(graceful, async { done.wait_for(|d| *d).await.is_ok() }).await;
+        let stopped =
+            tokio::time::timeout(graceful, async { done.wait_for(|d| *d).await.is_ok() }).await;
         if stopped.is_ok() {
             return Ok(());
         }
         let busy = self.busy_component();
         tracing::warn!(busy = %busy, "stream did not stop gracefully, forcing it");
-        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             t.abort();
         }
-        let rest = timeout.saturating_sub(graceful).max(Duration::from_millis(100));
+        let rest = timeout
+            .saturating_sub(graceful)
+            .max(Duration::from_millis(100));
         let _ = tokio::time::timeout(rest, self.output.close()).await;
         *self.stopped_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         Err(StopError::Forced { timeout, busy })
@@ -224,13 +255,19 @@ impl RunningStream {
     fn busy_component(&self) -> String {
         let p = &self.progress;
         if p.writing.load(Ordering::SeqCst) > 0 {
-            format!("output {} (root.output) was still writing messages", self.names.1)
+            format!(
+                "output {} (root.output) was still writing messages",
+                self.names.1
+            )
         } else if p.processing.load(Ordering::SeqCst) > 0 {
             "pipeline (root.pipeline) was still processing messages".to_string()
         } else if p.buffered.load(Ordering::SeqCst) > 0 {
             "buffer (root.buffer) still held messages".to_string()
         } else if p.input_running.load(Ordering::SeqCst) {
-            format!("input {} (root.input) was still waiting for acknowledgements", self.names.0)
+            format!(
+                "input {} (root.input) was still waiting for acknowledgements",
+                self.names.0
+            )
         } else {
             format!("output {} (root.output) did not close", self.names.1)
         }
@@ -323,14 +360,17 @@ fn spawn_memory_buffer(
 ) -> (JoinHandle<()>, JoinHandle<()>) {
     let limit = limit.clamp(1, u32::MAX as usize);
     let sem = Arc::new(Semaphore::new(limit));
-    let (store_tx, mut store_rx) = mpsc::unbounded_channel::<(Batch, tokio::sync::OwnedSemaphorePermit)>();
+    let (store_tx, mut store_rx) =
+        mpsc::unbounded_channel::<(Batch, tokio::sync::OwnedSemaphorePermit)>();
     let received = metrics.counter("buffer_received", "", "root.buffer");
     let sent = metrics.counter("buffer_sent", "", "root.buffer");
     let p = progress.clone();
     let intake = tokio::spawn(async move {
         while let Some(t) = rx.recv().await {
             let size = t.byte_size().clamp(1, limit) as u32;
-            let Ok(permit) = sem.clone().acquire_many_owned(size).await else { break };
+            let Ok(permit) = sem.clone().acquire_many_owned(size).await else {
+                break;
+            };
             let (batch, _responses, acker) = t.into_parts();
             received.add(batch.len() as u64);
             p.buffered.fetch_add(1, Ordering::SeqCst);

@@ -42,7 +42,9 @@ pub struct AckReceiver(oneshot::Receiver<AckResult>);
 impl AckReceiver {
     /// Waits for the outcome. A transaction dropped without a resolution is a nack.
     pub async fn wait(self) -> AckResult {
-        self.0.await.unwrap_or_else(|_| Err(Nack("message was not delivered: the stream stopped".into())))
+        self.0
+            .await
+            .unwrap_or_else(|_| Err(Nack("message was not delivered: the stream stopped".into())))
     }
 }
 
@@ -50,7 +52,14 @@ impl Transaction {
     /// A new transaction for `batch`, and the receiver its input waits on.
     pub fn new(batch: Batch) -> (Transaction, AckReceiver) {
         let (tx, rx) = oneshot::channel();
-        (Transaction { batch, responses: None, ack: Some(tx) }, AckReceiver(rx))
+        (
+            Transaction {
+                batch,
+                responses: None,
+                ack: Some(tx),
+            },
+            AckReceiver(rx),
+        )
     }
 
     /// Attaches a store for synchronous responses.
