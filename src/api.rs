@@ -48,7 +48,8 @@ pub fn router(state: ApiState, no_api: bool) -> Router {
         r = r
             .route("/streams", any(streams_root))
             .route("/streams/{id}", any(stream_one))
-            .route("/streams/{id}/stats", any(stream_stats));
+            .route("/streams/{id}/stats", any(stream_stats))
+            .route("/resources/{kind}/{id}", any(resource));
     }
     r.fallback(stream_endpoint)
         .layer(DefaultBodyLimit::max(MAX_CONFIG_BODY))
@@ -333,6 +334,33 @@ fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
                 }
             }
         }
+    }
+}
+
+async fn resource(
+    State(st): State<ApiState>,
+    Path((kind, id)): Path<(String, String)>,
+    method: Method,
+    Query(q): Query<StreamQuery>,
+    body: Bytes,
+) -> Response<Body> {
+    if method != Method::POST {
+        return error_text(
+            StatusCode::BAD_REQUEST,
+            format!("verb not supported: {}", method),
+        );
+    }
+    match st
+        .manager
+        .set_resource(&kind, &id, &body, q.chilled())
+        .await
+    {
+        Ok(()) => ok_empty(),
+        // The type check has its own fixed wording, without the `Error: ` prefix.
+        Err(ManagerError::BadRequest(m)) if m.starts_with("Var `type`") => {
+            text_response(StatusCode::BAD_REQUEST, &m)
+        }
+        Err(e) => manager_error(e),
     }
 }
 

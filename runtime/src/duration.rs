@@ -81,10 +81,7 @@ pub fn format(d: Duration) -> String {
     if h > 0 || m > 0 {
         out.push_str(&format!("{}m", m));
     }
-    out.push_str(&trim_fraction(
-        s * 1_000_000_000 + frac,
-        1_000_000_000,
-    ));
+    out.push_str(&trim_fraction(s * 1_000_000_000 + frac, 1_000_000_000));
     out.push('s');
     out
 }

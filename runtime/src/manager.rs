@@ -75,6 +75,13 @@ pub struct StreamStatus {
     pub uptime: Duration,
 }
 
+/// A resource posted to `/resources/{type}/{id}`: stored, linted and validated config.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// The decoded component.
+    pub config: crate::config::stream::ComponentConfig,
+}
+
 struct Managed {
     parsed: ParsedStream,
     running: RunningStream,
@@ -94,6 +101,7 @@ pub struct ManagerOptions {
 /// The set of streams.
 pub struct StreamsManager {
     streams: Mutex<BTreeMap<String, Arc<Managed>>>,
+    resources: Mutex<BTreeMap<(String, String), Resource>>,
     opts: ManagerOptions,
     closed: AtomicBool,
     me: Weak<StreamsManager>,
@@ -125,6 +133,7 @@ impl StreamsManager {
     pub fn new(opts: ManagerOptions) -> Arc<StreamsManager> {
         Arc::new_cyclic(|me| StreamsManager {
             streams: Mutex::new(BTreeMap::new()),
+            resources: Mutex::new(BTreeMap::new()),
             opts,
             closed: AtomicBool::new(false),
             me: me.clone(),
@@ -367,6 +376,65 @@ impl StreamsManager {
         } else {
             Err(ManagerError::BadRequest(errors.join("\n")))
         }
+    }
+
+    /// Validates and stores a resource (`cache`, `input`, `output`, `processor` or
+    /// `rate_limit`), replacing one of the same type and name. Linted unless `chilled`.
+    pub async fn set_resource(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &[u8],
+        chilled: bool,
+    ) -> Result<(), ManagerError> {
+        use crate::registry::ComponentKind;
+        let kind = match kind {
+            "cache" => ComponentKind::Cache,
+            "input" => ComponentKind::Input,
+            "output" => ComponentKind::Output,
+            "processor" => ComponentKind::Processor,
+            "rate_limit" => ComponentKind::RateLimit,
+            _ => {
+                return Err(ManagerError::BadRequest(
+                    "Var `type` must be set to one of `cache`, `input`, `output`, `processor` or `rate_limit`".into(),
+                ))
+            }
+        };
+        self.check_open()?;
+        if !valid_id(id) {
+            return Err(ManagerError::InvalidId);
+        }
+        let (config, lints) = {
+            let opts = LoadOptions {
+                lint: !chilled,
+                ..LoadOptions::default()
+            };
+            let (doc, _) = config::read_document(body, &opts).map_err(config_error)?;
+            config::decode_component(kind, &doc, !chilled).map_err(|e| match e {
+                ConfigError::Invalid { lints, .. } if !chilled && !lints.is_empty() => {
+                    ManagerError::Lints(lint_strings(&lints, ""))
+                }
+                other => config_error(other),
+            })?
+        };
+        if !lints.is_empty() {
+            return Err(ManagerError::Lints(lint_strings(&lints, "")));
+        }
+        if matches!(kind, ComponentKind::Input | ComponentKind::Output)
+            && !config.label.is_empty()
+            && config.label != id
+        {
+            return Err(ManagerError::Build(format!(
+                "label '{}' must be empty or match the resource name '{}'",
+                config.label, id
+            )));
+        }
+        self.resources.lock().await.insert(
+            (kind.as_str().to_string(), id.to_string()),
+            Resource { config },
+        );
+        tracing::info!(kind = kind.as_str(), id, "resource stored");
+        Ok(())
     }
 
     /// Every stream's status.

@@ -492,6 +492,7 @@ pub const COMPONENTS: &[fn() -> ComponentSpec] = &[
     outputs::kafka,
     outputs::reject,
     outputs::stdout,
+    outputs::sync_response,
     caches::memory,
     rate_limits::local,
     observability::metrics_json_api,

@@ -19,6 +19,17 @@ pub fn drop() -> ComponentSpec {
     ComponentSpec::new("drop", Output, "Drops all messages.", vec![])
 }
 
+/// `sync_response`: returns the final message batch as the response of the request that
+/// produced it (inputs such as `http_server`).
+pub fn sync_response() -> ComponentSpec {
+    ComponentSpec::new(
+        "sync_response",
+        Output,
+        "Returns the final message payload back to the input origin of the message, where it is dealt with according to that specific input type.",
+        vec![],
+    )
+}
+
 /// `elasticsearch`: the legacy Elasticsearch output (the walkthrough's `bar` stream).
 pub fn elasticsearch() -> ComponentSpec {
     ComponentSpec::new(
