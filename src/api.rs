@@ -181,10 +181,37 @@ async fn endpoints(State(st): State<ApiState>) -> Response<Body> {
 }
 
 async fn metrics(State(st): State<ApiState>) -> Response<Body> {
+    let mut text = st.manager.prometheus().await;
+    text.push_str(&process_metrics());
     Response::builder()
         .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        .body(Body::from(st.manager.prometheus().await))
+        .body(Body::from(text))
         .unwrap_or_default()
+}
+
+/// Process-level gauges: live tokio tasks and resident memory (for leak checks).
+fn process_metrics() -> String {
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let mut out = format!(
+        "# TYPE sluice_tokio_alive_tasks gauge\nsluice_tokio_alive_tasks {}\n",
+        tasks
+    );
+    if let Some(rss) = resident_memory_bytes() {
+        out.push_str(&format!(
+            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n",
+            rss
+        ));
+    }
+    out
+}
+
+/// Resident set size from `/proc/self/statm` (Linux).
+fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// Query parameters of the streams API.

@@ -64,6 +64,8 @@ pub struct ParsedStream {
     pub config: StreamConfig,
     /// The source document as JSON.
     pub raw: serde_json::Value,
+    /// Whether the stream came over the API (then it is kept in the state directory).
+    pub from_api: bool,
 }
 
 /// A stream's status as `GET /streams` shows it.
@@ -96,6 +98,8 @@ pub struct ManagerOptions {
     pub prefix_endpoints: bool,
     /// Bound of a stop when the request gives no `timeout`.
     pub default_timeout: Duration,
+    /// Where API-made stream configs are kept (one YAML file per stream), if anywhere.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// The set of streams.
@@ -162,7 +166,9 @@ impl StreamsManager {
             ..LoadOptions::default()
         };
         let (doc, read_lints) = config::read_document(body, &opts).map_err(config_error)?;
-        self.parse_node(&doc, read_lints, chilled, "")
+        let mut parsed = self.parse_node(&doc, read_lints, chilled, "")?;
+        parsed.from_api = !env;
+        Ok(parsed)
     }
 
     /// Parses a YAML or JSON body into a generic value (a PATCH body).
@@ -197,6 +203,7 @@ impl StreamsManager {
         Ok(ParsedStream {
             config,
             raw: doc.to_json(),
+            from_api: true,
         })
     }
 
@@ -273,6 +280,7 @@ impl StreamsManager {
             return Err(ManagerError::AlreadyExists);
         }
         let plan = build_plan(&parsed.config, &self.plan_context(id))?;
+        self.persist(id, &parsed);
         let running = RunningStream::start(plan);
         streams.insert(id.to_string(), Arc::new(Managed { parsed, running }));
         drop(streams);
@@ -298,6 +306,7 @@ impl StreamsManager {
         let Some(old) = streams.remove(id) else {
             return Err(ManagerError::NotFound);
         };
+        self.persist(id, &parsed);
         let running = RunningStream::start(plan);
         streams.insert(id.to_string(), Arc::new(Managed { parsed, running }));
         drop(streams);
@@ -332,6 +341,7 @@ impl StreamsManager {
             .await
             .remove(id)
             .ok_or(ManagerError::NotFound)?;
+        self.unpersist(id);
         let stop = removed
             .running
             .stop(timeout.unwrap_or(self.opts.default_timeout))
@@ -519,6 +529,78 @@ impl StreamsManager {
             .into_iter()
             .filter_map(|(id, r)| r.err().map(|e| (id, e)))
             .collect()
+    }
+
+    /// Writes an API-made stream's config to the state directory, atomically (temporary file,
+    /// then rename). Failures are logged: the stream still runs.
+    fn persist(&self, id: &str, parsed: &ParsedStream) {
+        let Some(dir) = &self.opts.state_dir else {
+            return;
+        };
+        if !parsed.from_api {
+            return;
+        }
+        let text = match serde_json::to_string_pretty(&parsed.raw) {
+            Ok(t) => t + "\n",
+            Err(e) => {
+                return tracing::error!(stream = id, error = %e, "cannot serialise the stream config")
+            }
+        };
+        let tmp = dir.join(format!(".{}.yaml.tmp", id));
+        let path = dir.join(format!("{}.yaml", id));
+        let written = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::error!(stream = id, path = %path.display(), error = %e, "cannot persist the stream config");
+        }
+    }
+
+    /// Removes a stream's config from the state directory.
+    fn unpersist(&self, id: &str) {
+        if let Some(dir) = &self.opts.state_dir {
+            let path = dir.join(format!("{}.yaml", id));
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::error!(stream = id, path = %path.display(), error = %e, "cannot remove the persisted stream config");
+                }
+            }
+        }
+    }
+
+    /// Recreates the streams kept in the state directory (at start-up). Returns the ids that
+    /// could not be restored, with why.
+    pub async fn restore(&self) -> Vec<(String, String)> {
+        let Some(dir) = self.opts.state_dir.clone() else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        let mut entries: Vec<std::path::PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+            Err(e) => return vec![(dir.display().to_string(), e.to_string())],
+        };
+        entries.sort();
+        for path in entries {
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".yaml"))
+            else {
+                continue;
+            };
+            if id.starts_with('.') || !valid_id(id) {
+                continue;
+            }
+            let result = match std::fs::read(&path) {
+                Ok(text) => match self.parse(&text, false, true) {
+                    Ok(p) => self.create(id, p).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(ManagerError::BadRequest(e.to_string())),
+            };
+            if let Err(e) = result {
+                failed.push((id.to_string(), e.to_string()));
+            }
+        }
+        failed
     }
 
     /// Registers `/{id}/ready` (once per id; it looks the stream up at request time).

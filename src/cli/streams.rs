@@ -40,6 +40,10 @@ pub struct StreamsArgs {
     /// Log level (off, error, warn, info, debug, trace); overrides `logger.level`.
     #[arg(long = "log.level")]
     pub log_level: Option<String>,
+    /// Keep every API-made stream config in this directory (one YAML file per stream) and
+    /// recreate those streams on start.
+    #[arg(long = "state-dir")]
+    pub state_dir: Option<PathBuf>,
     /// Stream config files or directories.
     pub paths: Vec<PathBuf>,
 }
@@ -210,6 +214,7 @@ struct ServiceOptions {
     chilled: bool,
     shutdown_timeout: Duration,
     files: Vec<(String, PathBuf)>,
+    state_dir: Option<PathBuf>,
     /// Exit when every stream has ended (`sluice run`).
     exit_when_done: bool,
 }
@@ -251,6 +256,7 @@ pub fn run(args: StreamsArgs) -> ExitCode {
         chilled: args.chilled,
         shutdown_timeout,
         files,
+        state_dir: args.state_dir,
         exit_when_done: false,
     })
 }
@@ -265,6 +271,7 @@ pub fn run_single(args: RunArgs) -> ExitCode {
         chilled: args.chilled,
         shutdown_timeout: Duration::from_secs(30),
         files: vec![("root".into(), args.file)],
+        state_dir: None,
         exit_when_done: true,
     })
 }
@@ -289,7 +296,14 @@ async fn serve_async(opts: ServiceOptions) -> ExitCode {
         endpoints: endpoints.clone(),
         prefix_endpoints: opts.prefix,
         default_timeout: opts.shutdown_timeout,
+        state_dir: opts.state_dir.clone(),
     });
+    if let Some(dir) = &opts.state_dir {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot create the state directory");
+            return ExitCode::from(1);
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(&opts.address).await {
         Ok(l) => l,
         Err(e) => {
@@ -316,6 +330,9 @@ async fn serve_async(opts: ServiceOptions) -> ExitCode {
             let _ = manager.shutdown(opts.shutdown_timeout).await;
             return ExitCode::from(1);
         }
+    }
+    for (id, e) in manager.restore().await {
+        tracing::error!(stream = %id, error = %e, "cannot restore a persisted stream");
     }
     tracing::info!("Launching sluice in streams mode, use CTRL+C to close");
 

@@ -14,6 +14,15 @@ pub struct Sluice {
     pub client: reqwest::Client,
 }
 
+/// An HTTP client that does not keep idle connections (so the server's connection tasks end
+/// with each request, and task counts are comparable).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -65,9 +74,19 @@ impl Sluice {
 
     /// Sends a request; returns status and body text.
     pub async fn req(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        self.req_with(&self.client, method, path, body).await
+    }
+
+    /// Sends a request with `client` (dropping a client closes its connections).
+    pub async fn req_with(
+        &self,
+        client: &reqwest::Client,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> (u16, String) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let r = self
-            .client
+        let r = client
             .request(m, self.url(path))
             .body(body.to_string())
             .send()

@@ -107,6 +107,21 @@ impl Server {
         }
     }
 
+    /// The handler that now serves `route` when this component no longer owns it (its
+    /// successor after a swap).
+    fn successor(&self, route: &str) -> Option<Handler> {
+        let Server::Shared { endpoints, owners } = self else {
+            return None;
+        };
+        let owners = owners.lock().unwrap_or_else(|p| p.into_inner());
+        let (_, mine) = owners.iter().find(|(r, _)| r == route)?;
+        if endpoints.owns(route, *mine) {
+            None
+        } else {
+            endpoints.lookup(route)
+        }
+    }
+
     /// Disables the endpoints (503 `message`) or stops the own server.
     fn close(&self, message: &'static str) {
         match self {
@@ -160,6 +175,9 @@ struct SyncResponse {
     headers: Vec<(String, Interpolation)>,
 }
 
+/// Bound on requests in flight per input (the stop takes every permit to wait for them).
+const MAX_IN_FLIGHT: u32 = 1 << 20;
+
 /// The `http_server` input.
 pub struct HttpServerInput {
     shared: Arc<InputShared>,
@@ -206,9 +224,7 @@ impl HttpServerInput {
                 verbs: verbs(cfg, "POST")?,
                 timeout: timeout_field(cfg)?,
                 sync: SyncResponse { status, headers },
-                in_flight: Arc::new(tokio::sync::Semaphore::new(
-                    tokio::sync::Semaphore::MAX_PERMITS,
-                )),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
                 closing: AtomicBool::new(false),
             }),
         })
@@ -224,12 +240,18 @@ impl Input for HttpServerInput {
             let shared = shared.clone();
             let sink = sink.clone();
             Box::pin(async move {
-                if shared.closing.load(Ordering::SeqCst) {
-                    return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+                // Taken before the closing check: the stop waits for every request that
+                // passed it, so those finish on this stream's graph.
+                let permit = shared.in_flight.clone().try_acquire_owned();
+                if shared.closing.load(Ordering::SeqCst) || permit.is_err() {
+                    drop(permit);
+                    // Replaced by a new stream: hand the request to it instead of refusing.
+                    return match shared.server.successor(&shared.route) {
+                        Some(next) => next(req).await,
+                        None => text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing"),
+                    };
                 }
-                let Ok(_permit) = shared.in_flight.clone().acquire_owned().await else {
-                    return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
-                };
+                let _permit = permit;
                 shared.handle(req, &sink).await
             }) as BoxFuture<'static, Response<Body>>
         });
@@ -246,10 +268,7 @@ impl Input for HttpServerInput {
         shared.closing.store(true, Ordering::SeqCst);
         shared.server.close("Server closing");
         // Wait for the requests in flight to be resolved.
-        let _ = shared
-            .in_flight
-            .acquire_many(tokio::sync::Semaphore::MAX_PERMITS as u32)
-            .await;
+        let _ = shared.in_flight.acquire_many(MAX_IN_FLIGHT).await;
         Ok(())
     }
 }
@@ -266,7 +285,7 @@ impl InputShared {
         let store: ResponseStore = Arc::default();
         let (t, ack) = Transaction::new(batch);
         let t = t.with_responses(store.clone());
-        match tokio::time::timeout(self.timeout, sink.send(t)).await {
+        match tokio::time::timeout(self.timeout, sink.send_draining(t)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing"),
             Err(_) => return text_response(StatusCode::REQUEST_TIMEOUT, "Request timed out"),

@@ -82,6 +82,15 @@ impl InputSink {
         }
     }
 
+    /// Sends a transaction the input accepted before it was told to stop (e.g. a request in
+    /// flight): waits for room even while stopping, since the graph drains it.
+    pub async fn send_draining(&self, t: Transaction) -> Result<(), Nack> {
+        self.tx
+            .send(t)
+            .await
+            .map_err(|_| Nack("stream is closed".into()))
+    }
+
     /// Resolves when the input must stop taking new messages.
     pub async fn stopped(&self) {
         self.stop.cancelled().await

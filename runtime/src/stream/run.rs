@@ -78,7 +78,7 @@ pub struct RunningStream {
     created: Instant,
     stopped_at: Arc<Mutex<Option<Instant>>>,
     done: watch::Receiver<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     progress: Arc<Progress>,
     output: SharedOutput,
     names: (String, String),
@@ -149,17 +149,20 @@ impl RunningStream {
             input_received,
         ));
         let mut workers = Vec::new();
+        let mut worker_aborts = Vec::new();
         for _ in 0..threads {
             let rx = work_rx.clone();
             let stage = stage.clone();
             let p = progress.clone();
-            workers.push(tokio::spawn(async move {
+            let w = tokio::spawn(async move {
                 loop {
                     let next = { rx.lock().await.recv().await };
                     let Some(t) = next else { break };
                     stage.run(t, &p).await;
                 }
-            }));
+            });
+            worker_aborts.push(w.abort_handle());
+            workers.push(w);
         }
         let out = output.clone();
         let sa = stopped_at.clone();
@@ -172,6 +175,9 @@ impl RunningStream {
             let _ = done_tx.send(true);
         }));
 
+        let mut tasks: Vec<tokio::task::AbortHandle> =
+            tasks.iter().map(JoinHandle::abort_handle).collect();
+        tasks.extend(worker_aborts);
         RunningStream {
             input_connected,
             stop_input,
