@@ -11,7 +11,10 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use std::borrow::Cow;
+
 use crate::error::{CompileError, EvalError};
+use crate::input::{self, Access};
 use crate::ir::{self, Base, Case, Expr, Program, Site, Stmt, Target};
 use crate::syntax::{self, BinOp};
 use crate::value::{Object, Value};
@@ -48,23 +51,57 @@ pub enum MappingOutcome {
     Deleted,
 }
 
+/// What a mapping did, in structured form (no serialisation): the form fused stages pass
+/// between each other.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StructuredOutcome {
+    /// `root` was never assigned: the payload is unchanged; the new metadata.
+    Unchanged {
+        /// The new metadata.
+        metadata: Object,
+    },
+    /// `root` was assigned this value.
+    Replaced {
+        /// The new document (a string or bytes value is a raw payload).
+        root: Value,
+        /// The new metadata.
+        metadata: Object,
+    },
+    /// `root = deleted()`.
+    Deleted,
+}
+
 /// A compiled mapping.
 #[derive(Debug)]
 pub struct Mapping {
     program: Program,
+    access: Access,
 }
 
 impl Mapping {
-    /// Compiles mapping text: parse, lower, fold.
+    /// Compiles mapping text: parse, lower, fold, and find what the program reads of its
+    /// input.
     pub fn compile(src: &str) -> Result<Mapping, CompileError> {
         let stmts = syntax::parse_mapping(src)?;
         let program = ir::lower(src, stmts)?;
-        Ok(Mapping { program })
+        let access = input::analyse(&program);
+        Ok(Mapping { program, access })
     }
 
     /// The compiled program (for `--emit ir` and other back ends).
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// What the mapping reads of its input document.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// True when the mapping reads the payload bytes themselves (`content()`), so a stage
+    /// handing it a parsed document must also hand it current bytes.
+    pub fn reads_payload(&self) -> bool {
+        self.program.reads_payload
     }
 
     /// Runs with `mapping` semantics: `root` starts as nothing; if never assigned the payload
@@ -81,7 +118,7 @@ impl Mapping {
     /// Evaluates the mapping and returns the value of `root` (nothing when unassigned), for
     /// conditions such as `switch` checks.
     pub fn query(&self, msg: &Message) -> Result<Value, EvalError> {
-        let doc = InputDoc::parse(msg, self.program.reads_this);
+        let doc = InputDoc::parse(msg, &self.access);
         let mut ex = Exec::new(&self.program, msg, &doc);
         ex.run_stmts(&self.program.stmts, &doc.scope())?;
         Ok(ex.root)
@@ -92,7 +129,7 @@ impl Mapping {
     pub fn run_on_value(&self, value: &Value) -> Result<Value, EvalError> {
         let msg = Message::default();
         let doc = InputDoc {
-            value: value.clone(),
+            value: Cow::Borrowed(value),
             error: None,
         };
         let mut ex = Exec::new(&self.program, &msg, &doc);
@@ -100,58 +137,87 @@ impl Mapping {
         Ok(ex.root)
     }
 
-    fn run_with(&self, msg: &Message, mutation: bool) -> Result<MappingOutcome, EvalError> {
-        let doc = InputDoc::parse(msg, self.program.reads_this || mutation);
+    /// Runs on `msg` whose payload is already parsed as `doc` (when given), without
+    /// serialising the result: the step fused pipelines chain.
+    pub fn run_structured(
+        &self,
+        msg: &Message,
+        doc: Option<&Value>,
+        mutation: bool,
+    ) -> Result<StructuredOutcome, EvalError> {
+        let doc = match doc {
+            Some(v) => InputDoc {
+                value: Cow::Borrowed(v),
+                error: None,
+            },
+            None if mutation => InputDoc::parse(msg, &Access::Whole),
+            None => InputDoc::parse(msg, &self.access),
+        };
         let mut ex = Exec::new(&self.program, msg, &doc);
         if mutation {
             if let Some(e) = &doc.error {
                 return Err(e.clone());
             }
-            ex.root = doc.value.clone();
+            ex.root = doc.value.as_ref().clone();
         }
         ex.run_stmts(&self.program.stmts, &doc.scope())?;
-        let payload = match &ex.root {
-            Value::Deleted => return Ok(MappingOutcome::Deleted),
-            Value::Nothing => msg.payload.clone(),
-            v => v.to_payload(),
+        Ok(match ex.root {
+            Value::Deleted => StructuredOutcome::Deleted,
+            Value::Nothing => StructuredOutcome::Unchanged { metadata: ex.meta },
+            root => StructuredOutcome::Replaced {
+                root,
+                metadata: ex.meta,
+            },
+        })
+    }
+
+    fn run_with(&self, msg: &Message, mutation: bool) -> Result<MappingOutcome, EvalError> {
+        let (payload, metadata) = match self.run_structured(msg, None, mutation)? {
+            StructuredOutcome::Deleted => return Ok(MappingOutcome::Deleted),
+            StructuredOutcome::Unchanged { metadata } => (msg.payload.clone(), metadata),
+            StructuredOutcome::Replaced { root, metadata } => (root.to_payload(), metadata),
         };
         Ok(MappingOutcome::Message(Message {
             payload,
-            metadata: ex.meta,
+            metadata,
             error: msg.error.clone(),
         }))
     }
 }
 
-/// The input document: the payload parsed as JSON when the mapping reads it.
-struct InputDoc {
-    value: Value,
+/// The input document: the payload parsed as JSON (as much of it as the mapping reads).
+struct InputDoc<'d> {
+    value: Cow<'d, Value>,
     error: Option<EvalError>,
 }
 
-impl InputDoc {
-    fn parse(msg: &Message, needed: bool) -> InputDoc {
-        if !needed {
-            return InputDoc {
-                value: Value::Null,
-                error: None,
-            };
-        }
-        if msg.payload.is_empty() {
-            return InputDoc {
-                value: Value::Null,
-                error: Some(EvalError::new(
-                    "unable to reference message as structured: message is empty",
-                )),
-            };
-        }
-        match Value::from_json_slice(&msg.payload) {
+impl InputDoc<'_> {
+    fn parse(msg: &Message, access: &Access) -> InputDoc<'static> {
+        let parsed = match access {
+            Access::Nothing => {
+                return InputDoc {
+                    value: Cow::Owned(Value::Null),
+                    error: None,
+                }
+            }
+            _ if msg.payload.is_empty() => {
+                return InputDoc {
+                    value: Cow::Owned(Value::Null),
+                    error: Some(EvalError::new(
+                        "unable to reference message as structured: message is empty",
+                    )),
+                }
+            }
+            Access::Paths(trie) => input::parse_paths(&msg.payload, trie),
+            Access::Whole => Value::from_json_slice(&msg.payload),
+        };
+        match parsed {
             Ok(v) => InputDoc {
-                value: v,
+                value: Cow::Owned(v),
                 error: None,
             },
             Err(e) => InputDoc {
-                value: Value::Null,
+                value: Cow::Owned(Value::Null),
                 error: Some(EvalError::new(format!(
                     "unable to reference message as structured: parse as json: {}",
                     e
@@ -162,7 +228,7 @@ impl InputDoc {
 
     fn scope(&self) -> Scope<'_> {
         Scope {
-            this: &self.value,
+            this: self.value.as_ref(),
             this_error: self.error.as_ref(),
             caps: None,
         }
@@ -200,7 +266,7 @@ impl<'a> Scope<'a> {
 struct Exec<'a> {
     program: &'a Program,
     input: &'a Message,
-    doc: &'a InputDoc,
+    doc: &'a InputDoc<'a>,
     root: Value,
     meta: Object,
     vars: HashMap<String, Value>,
@@ -211,7 +277,7 @@ struct Exec<'a> {
 const MAX_DEPTH: usize = 100;
 
 impl<'a> Exec<'a> {
-    fn new(program: &'a Program, input: &'a Message, doc: &'a InputDoc) -> Exec<'a> {
+    fn new(program: &'a Program, input: &'a Message, doc: &'a InputDoc<'a>) -> Exec<'a> {
         Exec {
             program,
             input,
@@ -841,14 +907,7 @@ impl<'c, 'a> Call<'c, 'a> {
     pub fn input_doc(&self) -> Result<&Value, EvalError> {
         match &self.exec.doc.error {
             Some(e) => Err(e.clone()),
-            None => {
-                if self.exec.input.payload.is_empty() && matches!(self.exec.doc.value, Value::Null)
-                {
-                    // Parsed lazily for mappings that only read the document through functions.
-                    return Ok(&self.exec.doc.value);
-                }
-                Ok(&self.exec.doc.value)
-            }
+            None => Ok(self.exec.doc.value.as_ref()),
         }
     }
 
@@ -881,7 +940,7 @@ pub(crate) fn eval_constant(e: &Expr) -> Result<Value, EvalError> {
     let program = Program::default();
     let msg = Message::default();
     let doc = InputDoc {
-        value: Value::Null,
+        value: Cow::Owned(Value::Null),
         error: None,
     };
     let mut ex = Exec::new(&program, &msg, &doc);
@@ -927,7 +986,12 @@ impl Interpolation {
     /// Renders the string for a message.
     pub fn render(&self, msg: &Message) -> Result<String, EvalError> {
         let program = Program::default();
-        let doc = InputDoc::parse(msg, self.reads_this);
+        let access = if self.reads_this {
+            Access::Whole
+        } else {
+            Access::Nothing
+        };
+        let doc = InputDoc::parse(msg, &access);
         let mut ex = Exec::new(&program, msg, &doc);
         let mut out = String::new();
         for p in &self.parts {

@@ -25,6 +25,8 @@ pub struct Program {
     /// True when any statement reads the input document (`this`), so the payload must be
     /// parsed as JSON.
     pub reads_this: bool,
+    /// True when the program reads the raw payload (`content()`).
+    pub reads_payload: bool,
 }
 
 /// Where an assignment writes.
@@ -195,6 +197,7 @@ pub fn lower(src: &str, stmts: Vec<syntax::Stmt>) -> Result<Program, CompileErro
         src,
         scopes: Vec::new(),
         reads_this: false,
+        reads_payload: false,
         map_names: Vec::new(),
     };
     // Named maps may be used before they are defined: collect names first.
@@ -244,6 +247,7 @@ pub fn lower(src: &str, stmts: Vec<syntax::Stmt>) -> Result<Program, CompileErro
         }
     }
     prog.reads_this = lw.reads_this;
+    prog.reads_payload = lw.reads_payload;
     Ok(prog)
 }
 
@@ -253,6 +257,7 @@ pub fn lower_expr(src: &str, e: syntax::Expr) -> Result<(Expr, bool), CompileErr
         src,
         scopes: Vec::new(),
         reads_this: false,
+        reads_payload: false,
         map_names: Vec::new(),
     };
     let e = lw.expr(e)?;
@@ -264,6 +269,7 @@ struct Lowerer<'s> {
     /// Lambda parameter names, innermost last.
     scopes: Vec<String>,
     reads_this: bool,
+    reads_payload: bool,
     map_names: Vec<String>,
 }
 
@@ -585,12 +591,8 @@ impl Lowerer<'_> {
             };
             return Err(self.err(span, msg));
         };
-        if matches!(
-            name.as_str(),
-            "json" | "content" | "meta" | "metadata" | "root_meta"
-        ) {
-            self.reads_this |= name == "json";
-        }
+        self.reads_this |= name == "json";
+        self.reads_payload |= name == "content";
         let args = self.args(spec.name, spec.params, args, span)?;
         let e = Expr::Function {
             spec,

@@ -13,6 +13,7 @@
 
 pub mod conformance;
 pub mod error;
+pub mod input;
 pub mod interp;
 pub mod ir;
 pub mod stdlib;
@@ -20,7 +21,7 @@ pub mod syntax;
 pub mod value;
 
 pub use error::{CompileError, EvalError};
-pub use interp::{Mapping, MappingOutcome, Message};
+pub use interp::{Mapping, MappingOutcome, Message, StructuredOutcome};
 pub use value::Value;
 
 /// Checks that `src` is a valid Bloblang mapping (as held by `mapping`, `mutation`, `bloblang`

@@ -22,6 +22,15 @@ pub enum Format {
     Json,
 }
 
+/// A compilation stage of a Bloblang mapping to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    /// The syntax tree with spans.
+    Ast,
+    /// The typed IR (names resolved, constants folded).
+    Ir,
+}
+
 /// Arguments of `sluice compile`.
 #[derive(Debug, clap::Args)]
 pub struct CompileArgs {
@@ -31,6 +40,9 @@ pub struct CompileArgs {
     /// How to print lints.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Treat each PATH as a Bloblang mapping file and print this stage of its compilation.
+    #[arg(long, value_enum, conflicts_with = "check")]
+    pub emit: Option<Emit>,
     /// Do not report environment variables that are referenced but not set.
     #[arg(long)]
     pub skip_env_var_check: bool,
@@ -46,8 +58,11 @@ struct FileLint {
     source_line: Option<String>,
 }
 
-/// Runs `sluice compile --check`.
+/// Runs `sluice compile --check` (or `--emit`).
 pub fn run(args: CompileArgs) -> ExitCode {
+    if let Some(stage) = args.emit {
+        return emit(stage, &args.paths);
+    }
     let mut unreadable = false;
     let mut files = Vec::new();
     for path in &args.paths {
@@ -158,4 +173,42 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints a compilation stage of each mapping file: exit 1 on a compile error, 2 when a file
+/// cannot be read.
+fn emit(stage: Emit, paths: &[PathBuf]) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for path in paths {
+        let src = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        let printed = match stage {
+            Emit::Ast => {
+                sluice_compiler::syntax::parse_mapping(&src).map(|ast| format!("{:#?}", ast))
+            }
+            Emit::Ir => {
+                sluice_compiler::Mapping::compile(&src).map(|m| format!("{:#?}", m.program()))
+            }
+        };
+        match printed {
+            Ok(text) => println!("{}", text),
+            Err(e) => {
+                eprintln!(
+                    "{}:{}:{}: {}\n{}",
+                    path.display(),
+                    e.line,
+                    e.col,
+                    e.message,
+                    e.snippet
+                );
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    code
 }
