@@ -47,5 +47,51 @@ fn interpreter(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, interpreter);
+/// Three chained mappings, fused into one stage vs run as three processors.
+fn fusion(c: &mut Criterion) {
+    use sluice_runtime::components::processors::{FusedMappings, MappingProcessor};
+    use sluice_runtime::stream::{BuildContext, Processor};
+    let chain: &[(&str, bool)] = &[
+        ("root = this\nroot.score = this.n * 2", false),
+        (
+            "root = this\nroot.kind_upper = this.kind.uppercase()",
+            false,
+        ),
+        (
+            "root = {\"id\": this.user.id, \"score\": this.score, \"kind\": this.kind_upper}",
+            false,
+        ),
+    ];
+    let ctx = BuildContext {
+        stream: "bench".into(),
+        prefix_endpoints: true,
+        endpoints: sluice_runtime::endpoints::EndpointRegistry::new(),
+        metrics: sluice_runtime::metrics::StreamMetrics::new("bench"),
+        path: "root.pipeline.processors.0".into(),
+        label: String::new(),
+    };
+    let fused = FusedMappings::from_sources(chain, &ctx).expect("chain compiles");
+    let unfused: Vec<MappingProcessor> = chain
+        .iter()
+        .map(|(s, m)| MappingProcessor::new(s, *m).expect("compiles"))
+        .collect();
+    let docs: Vec<Message> = (0..256).map(|i| Message::new(document(i))).collect();
+    let mut g = c.benchmark_group("fusion");
+    g.throughput(Throughput::Elements(docs.len() as u64));
+    g.bench_function("unfused_3", |b| {
+        b.iter(|| {
+            let mut batch = docs.clone();
+            for p in &unfused {
+                batch = p.process(batch);
+            }
+            std::hint::black_box(batch)
+        })
+    });
+    g.bench_function("fused_3", |b| {
+        b.iter(|| std::hint::black_box(fused.process(docs.clone())))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, interpreter, fusion);
 criterion_main!(benches);

@@ -157,4 +157,5 @@ async fn main() {
         tasks_alive
     );
     let _ = child.kill();
+    let _ = child.wait();
 }

@@ -336,3 +336,34 @@ async fn a_replace_hands_undelivered_messages_to_the_new_stream() {
         (200, r#"{"content":"kept","id":"early"}"#)
     );
 }
+
+#[tokio::test]
+async fn websocket_endpoints_carry_messages_both_ways() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let s = Sluice::start(&[]).await;
+    let echo = "input:\n  http_server: {}\npipeline:\n  processors:\n    - mapping: 'root = content().uppercase()'\noutput:\n  sync_response: {}\n";
+    assert_eq!(s.req("POST", "/streams/echo", echo).await.0, 200);
+    let url = s.url("/echo/post/ws").replace("http://", "ws://");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Ws::Text("hello".into())).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.into_text().unwrap().as_str(), "HELLO");
+
+    let out = "input:\n  http_server: {}\noutput:\n  http_server: {}\n";
+    assert_eq!(s.req("POST", "/streams/out", out).await.0, 200);
+    let url = s.url("/out/get/ws").replace("http://", "ws://");
+    let (mut reader, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(s.req("POST", "/out/post", "over the socket").await.0, 200);
+    let frame = tokio::time::timeout(Duration::from_secs(5), reader.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame.into_data().as_ref(), b"over the socket");
+}

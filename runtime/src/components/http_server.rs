@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::{Body, Bytes};
-use axum::extract::ConnectInfo;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::response::IntoResponse;
 use futures::future::BoxFuture;
 use sluice_compiler::interp::Interpolation;
 use sluice_compiler::{Message, Value};
@@ -187,6 +189,9 @@ pub struct HttpServerInput {
 struct InputShared {
     server: Server,
     route: String,
+    /// The websocket route (`ws_path`).
+    ws_route: String,
+    ws_welcome: String,
     verbs: HashSet<String>,
     timeout: Duration,
     sync: SyncResponse,
@@ -217,9 +222,12 @@ impl HttpServerInput {
                 headers.push((k.clone(), i));
             }
         }
+        let ws_path = cfg.str("ws_path").unwrap_or("/post/ws");
         Ok(HttpServerInput {
             shared: Arc::new(InputShared {
                 route: route_for(address, path, ctx),
+                ws_route: route_for(address, ws_path, ctx),
+                ws_welcome: cfg.str("ws_welcome_message").unwrap_or("").to_string(),
                 server: Server::new(address, ctx)?,
                 verbs: verbs(cfg, "POST")?,
                 timeout: timeout_field(cfg)?,
@@ -233,9 +241,9 @@ impl HttpServerInput {
 
 #[async_trait]
 impl Input for HttpServerInput {
-    fn attach(&mut self, sink: &InputSink) {
+    fn attach(&mut self, input_sink: &InputSink) {
         let shared = self.shared.clone();
-        let sink = sink.clone();
+        let sink = input_sink.clone();
         let handler: Handler = Arc::new(move |req| {
             let shared = shared.clone();
             let sink = sink.clone();
@@ -260,6 +268,29 @@ impl Input for HttpServerInput {
             "Post a message into the stream.",
             handler,
         );
+        let shared = self.shared.clone();
+        let sink = input_sink.clone();
+        let ws: Handler = Arc::new(move |req| {
+            let shared = shared.clone();
+            let sink = sink.clone();
+            Box::pin(async move {
+                if shared.closing.load(Ordering::SeqCst) {
+                    return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+                }
+                let (mut parts, _) = req.into_parts();
+                let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                    Ok(u) => u,
+                    Err(e) => return e.into_response(),
+                };
+                upgrade
+                    .on_upgrade(move |socket| async move { shared.websocket(socket, sink).await })
+            }) as BoxFuture<'static, Response<Body>>
+        });
+        self.shared.server.register(
+            self.shared.ws_route.clone(),
+            "Post messages into the stream over a websocket.",
+            ws,
+        );
     }
 
     async fn run(self: Box<Self>, sink: InputSink) -> Result<(), ComponentError> {
@@ -274,6 +305,69 @@ impl Input for HttpServerInput {
 }
 
 impl InputShared {
+    /// A websocket session: each frame is a one-message batch; a nacked frame is retried with
+    /// backoff; stored synchronous responses are written back as text frames.
+    async fn websocket(self: Arc<Self>, mut socket: WebSocket, sink: InputSink) {
+        if !self.ws_welcome.is_empty()
+            && socket
+                .send(WsMessage::Text(self.ws_welcome.clone().into()))
+                .await
+                .is_err()
+        {
+            return;
+        }
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            return;
+        };
+        loop {
+            let frame = tokio::select! {
+                f = socket.recv() => f,
+                _ = sink.stopped() => break,
+            };
+            let payload = match frame {
+                Some(Ok(WsMessage::Text(t))) => Bytes::from(t.as_str().to_owned()),
+                Some(Ok(WsMessage::Binary(b))) => b,
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            };
+            let msg = Message {
+                payload,
+                metadata: Default::default(),
+                error: None,
+            };
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let store: ResponseStore = Arc::default();
+                let (t, ack) = Transaction::new(vec![msg.clone()]);
+                if sink
+                    .send_draining(t.with_responses(store.clone()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                match ack.wait().await {
+                    Ok(()) => {
+                        let stored =
+                            std::mem::take(&mut *store.lock().unwrap_or_else(|p| p.into_inner()));
+                        for m in stored {
+                            let text = String::from_utf8_lossy(&m.payload).into_owned();
+                            if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "websocket message rejected, retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+    }
+
     async fn handle(&self, req: Request<Body>, sink: &InputSink) -> Response<Body> {
         if !self.verbs.contains(req.method().as_str()) {
             return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
@@ -613,7 +707,51 @@ impl HttpServerOutput {
                 })
             })
         };
+        let ws: Handler = {
+            let (mailbox, closed) = (mailbox.clone(), closed.clone());
+            Arc::new(move |req| {
+                let (mailbox, closed) = (mailbox.clone(), closed.clone());
+                Box::pin(async move {
+                    if closed.load(Ordering::SeqCst) {
+                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed");
+                    }
+                    let (mut parts, _) = req.into_parts();
+                    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await
+                    {
+                        Ok(u) => u,
+                        Err(e) => return e.into_response(),
+                    };
+                    upgrade.on_upgrade(move |mut socket| async move {
+                        // Each message of each batch is a binary frame; a failed write nacks.
+                        while let Some((batch, done)) = mailbox.next().await {
+                            let mut result = Ok(());
+                            for m in &batch {
+                                if socket
+                                    .send(WsMessage::Binary(m.payload.clone()))
+                                    .await
+                                    .is_err()
+                                {
+                                    result = Err(Nack("websocket client went away".into()));
+                                    break;
+                                }
+                            }
+                            let failed = result.is_err();
+                            let _ = done.send(result);
+                            if failed {
+                                return;
+                            }
+                        }
+                    })
+                })
+            })
+        };
+        let ws_path = cfg.str("ws_path").unwrap_or("/get/ws");
         let routes = vec![
+            (
+                route_for(address, ws_path, ctx),
+                "Read messages from the stream over a websocket.",
+                ws,
+            ),
             (
                 get_route.clone(),
                 "Read a single message from the stream.",

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Compares `sluice blobl` with jq, jaq and a parse-and-serialise floor on 1,000,000 NDJSON
+# documents like the walkthrough's, in one run; prints lines per second and the ratios.
+# Installs jq (Debian) and jaq (cargo) when missing. LINES=N changes the document count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${LINES:-1000000}
+command -v jq >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
+command -v jaq >/dev/null 2>&1 || cargo install jaq --locked --quiet
+cargo build --release --quiet --bin sluice --example json_floor
+
+DATA=$(mktemp -d)/docs.ndjson
+python3 - "$N" > "$DATA" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+kinds = ["a", "b", "c"]
+out = sys.stdout
+for i in range(n):
+    out.write(json.dumps({"user": {"id": "user-%d" % i, "name": "Ada %d" % i}, "body": {"content": "hello world %d, a message of moderate length" % i, "lang": "en"}, "n": i % 23, "kind": kinds[i % 3], "tags": ["x", "y"], "ts": "2024-01-01T10:00:00Z"}, separators=(",", ":")) + "\n")
+PY
+MAPPING='root = {"id": this.user.id, "content": this.body.content}'
+FILTER='{id: .user.id, content: .body.content}'
+
+# Lines per second of a command reading the data on stdin.
+rate() {
+  local start end
+  start=$(date +%s.%N)
+  "$@" < "$DATA" > /dev/null
+  end=$(date +%s.%N)
+  awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }'
+}
+echo "$N documents ($(du -h "$DATA" | cut -f1)); sluice blobl runs single-threaded"
+sluice=$(rate ./target/release/sluice blobl "$MAPPING")
+jq=$(rate jq -c "$FILTER")
+jaq=$(rate jaq -c "$FILTER")
+floor=$(rate ./target/release/examples/json_floor)
+printf "%-7s %12s lines/s\n" sluice "$sluice" jq "$jq" jaq "$jaq" floor "$floor"
+awk -v s="$sluice" -v q="$jq" -v a="$jaq" -v f="$floor" \
+  'BEGIN { printf "sluice/jq %.2f   sluice/jaq %.2f   sluice/floor %.2f\n", s / q, s / a, s / f }'
+rm -f "$DATA"
