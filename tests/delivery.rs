@@ -3,34 +3,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
 use common::Sluice;
-
-/// Starts a server on `port` that records request bodies.
-async fn receiver(port: u16, got: Arc<Mutex<Vec<String>>>) {
-    let app = axum::Router::new()
-        .route(
-            "/in",
-            post(
-                |State(got): State<Arc<Mutex<Vec<String>>>>, body: Bytes| async move {
-                    got.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&body).into_owned());
-                    "ok"
-                },
-            ),
-        )
-        .with_state(got);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-}
 
 fn stream(port: u16, retries: u32) -> String {
     format!(
@@ -84,8 +60,7 @@ async fn an_undeliverable_message_is_not_acknowledged_and_arrives_after_recovery
         !pending.is_finished(),
         "answered before the output could deliver"
     );
-    let got = Arc::new(Mutex::new(Vec::new()));
-    receiver(port, got.clone()).await;
+    let (_, got) = common::receiver(port).await;
     assert_eq!(pending.await.unwrap(), 200);
     // The client retries its rejected message; now it is delivered too.
     assert_eq!(s.req("POST", "/fail/post", "first").await.0, 200);

@@ -8,32 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
 use common::Sluice;
-
-/// A receiver recording every body posted to `/in`.
-async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let got: Arc<Mutex<Vec<String>>> = Arc::default();
-    let app = axum::Router::new()
-        .route(
-            "/in",
-            post(
-                |State(got): State<Arc<Mutex<Vec<String>>>>, body: Bytes| async move {
-                    got.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&body).into_owned());
-                    "ok"
-                },
-            ),
-        )
-        .with_state(got.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/in", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, got)
-}
 
 fn swap_config(url: &str, tag: &str) -> String {
     format!(
@@ -56,7 +31,7 @@ output:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn puts_under_load_lose_and_duplicate_nothing() {
     let s = Arc::new(Sluice::start(&[]).await);
-    let (url, got) = receiver().await;
+    let (url, got) = common::receiver(0).await;
     assert_eq!(
         s.req("POST", "/streams/foo", &swap_config(&url, "A"))
             .await

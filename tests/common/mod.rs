@@ -123,3 +123,29 @@ impl Drop for Sluice {
         let _ = self.child.kill();
     }
 }
+
+/// A server on loopback that records the body of every POST to `/in`; returns its URL and
+/// what it received. `port` 0 picks a free port.
+pub async fn receiver(port: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    type Got = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    let got: Got = Default::default();
+    let app = axum::Router::new()
+        .route(
+            "/in",
+            axum::routing::post(|State(got): State<Got>, body: Bytes| async move {
+                got.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                "ok"
+            }),
+        )
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}

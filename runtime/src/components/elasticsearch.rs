@@ -124,14 +124,7 @@ impl Elasticsearch {
             .timeout(timeout)
             .build()
             .map_err(|e| ComponentError::new(format!("http client: {}", e)))?;
-        let basic_auth = if cfg.bool("basic_auth.enabled").unwrap_or(false) {
-            Some((
-                cfg.str("basic_auth.username").unwrap_or("").to_string(),
-                cfg.str("basic_auth.password").unwrap_or("").to_string(),
-            ))
-        } else {
-            None
-        };
+        let basic_auth = super::basic_auth(cfg);
         Ok(Elasticsearch {
             client,
             urls,

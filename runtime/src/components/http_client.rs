@@ -84,14 +84,7 @@ impl Requester {
                 headers.push((k.clone(), i));
             }
         }
-        let basic_auth = if cfg.bool("basic_auth.enabled").unwrap_or(false) {
-            Some((
-                cfg.str("basic_auth.username").unwrap_or("").to_string(),
-                cfg.str("basic_auth.password").unwrap_or("").to_string(),
-            ))
-        } else {
-            None
-        };
+        let basic_auth = super::basic_auth(cfg);
         let timeout = duration_field(cfg, "timeout", "5s")?;
         let client = reqwest::Client::builder()
             .timeout(timeout)

@@ -605,6 +605,43 @@ impl Mailbox {
     }
 }
 
+/// What every endpoint of the output checks first: the verb (405 `Incorrect method`) and
+/// whether the output closed (503 `Server closed`).
+struct OutputGuard {
+    mailbox: Arc<Mailbox>,
+    verbs: Arc<HashSet<String>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl OutputGuard {
+    /// A handler that runs the checks (the verb check only when `check_verb`), then `serve`.
+    fn handler<F, Fut>(&self, check_verb: bool, serve: F) -> Handler
+    where
+        F: Fn(Request<Body>, Arc<Mailbox>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+    {
+        let (mailbox, verbs, closed) = (
+            self.mailbox.clone(),
+            self.verbs.clone(),
+            self.closed.clone(),
+        );
+        let serve = Arc::new(serve);
+        Arc::new(move |req| {
+            if check_verb && !verbs.contains(req.method().as_str()) {
+                return Box::pin(async {
+                    text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method")
+                });
+            }
+            if closed.load(Ordering::SeqCst) {
+                return Box::pin(async {
+                    text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed")
+                });
+            }
+            Box::pin(serve(req, mailbox.clone()))
+        })
+    }
+}
+
 /// The `http_server` output.
 pub struct HttpServerOutput {
     server: Arc<Server>,
@@ -639,112 +676,82 @@ impl HttpServerOutput {
         };
         let closed = Arc::new(AtomicBool::new(false));
 
-        let get: Handler = {
-            let (mailbox, verbs, closed) = (mailbox.clone(), verbs.clone(), closed.clone());
-            Arc::new(move |req| {
-                let (mailbox, verbs, closed) = (mailbox.clone(), verbs.clone(), closed.clone());
-                Box::pin(async move {
-                    if !verbs.contains(req.method().as_str()) {
-                        return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
-                    }
-                    if closed.load(Ordering::SeqCst) {
-                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed");
-                    }
-                    match tokio::time::timeout(timeout, mailbox.next()).await {
-                        Err(_) => text_response(
-                            StatusCode::REQUEST_TIMEOUT,
-                            "Timed out waiting for message",
-                        ),
-                        Ok(None) => text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed"),
-                        Ok(Some((batch, done))) => {
-                            let _ = done.send(Ok(()));
-                            if batch.len() == 1 {
-                                Response::builder()
-                                    .header("Content-Type", "application/octet-stream")
-                                    .body(Body::from(batch[0].payload.clone()))
-                                    .unwrap_or_default()
-                            } else {
-                                let (ctype, body) = multipart_body(&batch);
-                                Response::builder()
-                                    .header("Content-Type", ctype)
-                                    .body(Body::from(body))
-                                    .unwrap_or_default()
-                            }
-                        }
-                    }
-                })
-            })
+        let guard = OutputGuard {
+            mailbox: mailbox.clone(),
+            verbs,
+            closed: closed.clone(),
         };
-        let stream: Handler = {
-            let (mailbox, verbs, closed) = (mailbox.clone(), verbs.clone(), closed.clone());
-            Arc::new(move |req| {
-                let (mailbox, verbs, closed) = (mailbox.clone(), verbs.clone(), closed.clone());
-                Box::pin(async move {
-                    if !verbs.contains(req.method().as_str()) {
-                        return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
-                    }
-                    if closed.load(Ordering::SeqCst) {
-                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed");
-                    }
-                    let body = futures::stream::unfold(mailbox, |mailbox| async move {
-                        let (batch, done) = mailbox.next().await?;
-                        let mut chunk = Vec::new();
-                        if batch.len() == 1 {
-                            chunk.extend_from_slice(&batch[0].payload);
-                        } else {
-                            for m in &batch {
-                                chunk.extend_from_slice(&m.payload);
-                                chunk.push(b'\n');
-                            }
-                        }
-                        chunk.push(b'\n');
-                        let _ = done.send(Ok(()));
-                        Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), mailbox))
-                    });
-                    Response::builder()
-                        .body(Body::from_stream(body))
-                        .unwrap_or_default()
-                })
-            })
-        };
-        let ws: Handler = {
-            let (mailbox, closed) = (mailbox.clone(), closed.clone());
-            Arc::new(move |req| {
-                let (mailbox, closed) = (mailbox.clone(), closed.clone());
-                Box::pin(async move {
-                    if closed.load(Ordering::SeqCst) {
-                        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed");
-                    }
-                    let (mut parts, _) = req.into_parts();
-                    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await
-                    {
-                        Ok(u) => u,
-                        Err(e) => return e.into_response(),
+        let get = guard.handler(true, move |_req, mailbox| async move {
+            match tokio::time::timeout(timeout, mailbox.next()).await {
+                Err(_) => {
+                    text_response(StatusCode::REQUEST_TIMEOUT, "Timed out waiting for message")
+                }
+                Ok(None) => text_response(StatusCode::SERVICE_UNAVAILABLE, "Server closed"),
+                Ok(Some((batch, done))) => {
+                    let _ = done.send(Ok(()));
+                    let (ctype, body) = if batch.len() == 1 {
+                        (
+                            "application/octet-stream".to_string(),
+                            batch[0].payload.to_vec(),
+                        )
+                    } else {
+                        multipart_body(&batch)
                     };
-                    upgrade.on_upgrade(move |mut socket| async move {
-                        // Each message of each batch is a binary frame; a failed write nacks.
-                        while let Some((batch, done)) = mailbox.next().await {
-                            let mut result = Ok(());
-                            for m in &batch {
-                                if socket
-                                    .send(WsMessage::Binary(m.payload.clone()))
-                                    .await
-                                    .is_err()
-                                {
-                                    result = Err(Nack("websocket client went away".into()));
-                                    break;
-                                }
-                            }
-                            let failed = result.is_err();
-                            let _ = done.send(result);
-                            if failed {
-                                return;
-                            }
+                    Response::builder()
+                        .header("Content-Type", ctype)
+                        .body(Body::from(body))
+                        .unwrap_or_default()
+                }
+            }
+        });
+        let stream = guard.handler(true, |_req, mailbox| async move {
+            let body = futures::stream::unfold(mailbox, |mailbox| async move {
+                let (batch, done) = mailbox.next().await?;
+                let mut chunk = Vec::new();
+                if batch.len() == 1 {
+                    chunk.extend_from_slice(&batch[0].payload);
+                } else {
+                    for m in &batch {
+                        chunk.extend_from_slice(&m.payload);
+                        chunk.push(b'\n');
+                    }
+                }
+                chunk.push(b'\n');
+                let _ = done.send(Ok(()));
+                Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), mailbox))
+            });
+            Response::builder()
+                .body(Body::from_stream(body))
+                .unwrap_or_default()
+        });
+        let ws = guard.handler(false, |req, mailbox| async move {
+            let (mut parts, _) = req.into_parts();
+            let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                Ok(u) => u,
+                Err(e) => return e.into_response(),
+            };
+            upgrade.on_upgrade(move |mut socket| async move {
+                // Each message of each batch is a binary frame; a failed write nacks.
+                while let Some((batch, done)) = mailbox.next().await {
+                    let mut result = Ok(());
+                    for m in &batch {
+                        if socket
+                            .send(WsMessage::Binary(m.payload.clone()))
+                            .await
+                            .is_err()
+                        {
+                            result = Err(Nack("websocket client went away".into()));
+                            break;
                         }
-                    })
-                })
+                    }
+                    let failed = result.is_err();
+                    let _ = done.send(result);
+                    if failed {
+                        return;
+                    }
+                }
             })
-        };
+        });
         let ws_path = cfg.str("ws_path").unwrap_or("/get/ws");
         let routes = vec![
             (

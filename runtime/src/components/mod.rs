@@ -129,6 +129,16 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
     })
 }
 
+/// The `basic_auth` group of a component (`enabled`, `username`, `password`), when enabled.
+pub(crate) fn basic_auth(cfg: &ComponentConfig) -> Option<(String, String)> {
+    cfg.bool("basic_auth.enabled").unwrap_or(false).then(|| {
+        (
+            cfg.str("basic_auth.username").unwrap_or("").to_string(),
+            cfg.str("basic_auth.password").unwrap_or("").to_string(),
+        )
+    })
+}
+
 /// Builds an input.
 pub fn build_input(
     cfg: &ComponentConfig,
