@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${LINES:-1000000}
+THREADS=${THREADS:-1}   # worker threads of sluice blobl (0 = one per core)
 command -v jq >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
 command -v jaq >/dev/null 2>&1 || cargo install jaq --locked --quiet
 cargo build --release --quiet --bin sluice --example json_floor
@@ -29,8 +30,8 @@ rate() {
   end=$(date +%s.%N)
   awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }'
 }
-echo "$N documents ($(du -h "$DATA" | cut -f1)); sluice blobl runs single-threaded"
-sluice=$(rate ./target/release/sluice blobl "$MAPPING")
+echo "$N documents ($(du -h "$DATA" | cut -f1)); sluice blobl --threads $THREADS on $(nproc) cores"
+sluice=$(rate ./target/release/sluice blobl --threads "$THREADS" "$MAPPING")
 jq=$(rate jq -c "$FILTER")
 jaq=$(rate jaq -c "$FILTER")
 floor=$(rate ./target/release/examples/json_floor)

@@ -85,3 +85,12 @@ fn compile_emits_ast_and_ir() {
         assert!(text.contains(needle), "{}: {}", stage, text);
     }
 }
+
+#[test]
+fn threads_keep_the_input_order() {
+    let input: String = (0..10_000).map(|i| format!("{{\"n\":{}}}\n", i)).collect();
+    let (code, out, _) = blobl(&["--threads", "2", "root = this.n * 2"], &input);
+    assert_eq!(code, 0);
+    let want: String = (0..10_000).map(|i| format!("{}\n", i * 2)).collect();
+    assert_eq!(out, want);
+}

@@ -17,6 +17,10 @@ pub struct BloblArgs {
     pub file: Option<PathBuf>,
     /// The mapping text.
     pub mapping: Option<String>,
+    /// Worker threads (0 = one per core). Output order is kept; with more than one thread,
+    /// stateful functions such as `counter()` see lines in no particular order.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// Runs `sluice blobl`: exit 0 when every line mapped, 1 when any line failed, 2 when the
@@ -43,38 +47,151 @@ pub fn run(args: BloblArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let stdin = std::io::stdin().lock();
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut failed = false;
-    for (i, line) in stdin.split(b'\n').enumerate() {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("failed to read input: {}", e);
-                return ExitCode::from(2);
-            }
-        };
-        let line = line.strip_suffix(b"\r").map(<[u8]>::to_vec).unwrap_or(line);
-        match mapping.run(&Message::new(line)) {
-            Ok(MappingOutcome::Message(m)) => {
-                let ok = out.write_all(&m.payload).and_then(|_| out.write_all(b"\n"));
-                if ok.is_err() {
-                    // stdout closed (e.g. piped into `head`): stop quietly.
-                    return ExitCode::SUCCESS;
-                }
-            }
-            Ok(MappingOutcome::Deleted) => {}
-            Err(e) => {
-                failed = true;
-                let _ = out.flush();
-                eprintln!("failed to execute mapping on line {}: {}", i + 1, e);
-            }
+    let failed = if threads <= 1 {
+        match run_serial(&mapping, &mut out) {
+            Ok(f) => f,
+            Err(code) => return code,
         }
-    }
+    } else {
+        match run_parallel(&mapping, threads, &mut out) {
+            Ok(f) => f,
+            Err(code) => return code,
+        }
+    };
     let _ = out.flush();
     if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// What mapping one line gave: bytes to print (empty when deleted) or an error.
+type LineResult = Result<Option<bytes::Bytes>, String>;
+
+fn map_line(mapping: &Mapping, line: Vec<u8>) -> LineResult {
+    let line = match line.strip_suffix(b"\r") {
+        Some(l) => l.to_vec(),
+        None => line,
+    };
+    match mapping.run(&Message::new(line)) {
+        Ok(MappingOutcome::Message(m)) => Ok(Some(m.payload)),
+        Ok(MappingOutcome::Deleted) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Writes one line's result; `Err(true)` when stdout is closed (stop quietly).
+fn emit(out: &mut impl Write, number: usize, r: LineResult, failed: &mut bool) -> Result<(), ()> {
+    match r {
+        Ok(Some(payload)) => out
+            .write_all(&payload)
+            .and_then(|_| out.write_all(b"\n"))
+            .map_err(|_| ()),
+        Ok(None) => Ok(()),
+        Err(e) => {
+            *failed = true;
+            let _ = out.flush();
+            eprintln!("failed to execute mapping on line {}: {}", number, e);
+            Ok(())
+        }
+    }
+}
+
+/// One line at a time on this thread. Returns whether any line failed.
+fn run_serial(mapping: &Mapping, out: &mut impl Write) -> Result<bool, ExitCode> {
+    let mut failed = false;
+    for (i, line) in std::io::stdin().lock().split(b'\n').enumerate() {
+        let line = line.map_err(|e| {
+            eprintln!("failed to read input: {}", e);
+            ExitCode::from(2)
+        })?;
+        if emit(out, i + 1, map_line(mapping, line), &mut failed).is_err() {
+            return Ok(failed);
+        }
+    }
+    Ok(failed)
+}
+
+/// Lines in chunks over `threads` workers; results are written in input order.
+fn run_parallel(mapping: &Mapping, threads: usize, out: &mut impl Write) -> Result<bool, ExitCode> {
+    const CHUNK: usize = 4096;
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Vec<u8>>)>(threads * 2);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<LineResult>)>(threads * 2);
+    let mut failed = false;
+    let read_error = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+            scope.spawn(move || loop {
+                let next = work_rx
+                    .lock()
+                    .map(|rx| rx.recv())
+                    .unwrap_or(Err(std::sync::mpsc::RecvError));
+                let Ok((seq, lines)) = next else { return };
+                let results = lines.into_iter().map(|l| map_line(mapping, l)).collect();
+                if done_tx.send((seq, results)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        let read_error = &read_error;
+        scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut seq = 0;
+            for line in std::io::stdin().lock().split(b'\n') {
+                match line {
+                    Ok(l) => chunk.push(l),
+                    Err(e) => {
+                        eprintln!("failed to read input: {}", e);
+                        read_error.store(true, std::sync::atomic::Ordering::SeqCst);
+                        break;
+                    }
+                }
+                if chunk.len() == CHUNK {
+                    if work_tx
+                        .send((
+                            seq,
+                            std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)),
+                        ))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    seq += 1;
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = work_tx.send((seq, chunk));
+            }
+        });
+        // Reorder chunks and write them in input order.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next = 0usize;
+        let mut closed = false;
+        for (seq, results) in done_rx.iter() {
+            pending.insert(seq, results);
+            while let Some(results) = pending.remove(&next) {
+                for (i, r) in results.into_iter().enumerate() {
+                    if !closed && emit(out, next * CHUNK + i + 1, r, &mut failed).is_err() {
+                        closed = true;
+                    }
+                }
+                next += 1;
+            }
+        }
+    });
+    if read_error.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ExitCode::from(2));
+    }
+    Ok(failed)
 }
