@@ -165,3 +165,48 @@ async fn a_rejected_document_is_nacked_with_the_reason() {
         vec![("docs-x".to_string(), "good".to_string())]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batching_groups_documents_into_one_bulk_request() {
+    let state = Arc::new(Mutex::new(Bulk::default()));
+    let url = fake_es(state.clone()).await;
+    let s = Arc::new(Sluice::start(&[]).await);
+    let cfg = format!(
+        "{}    batching:\n      count: 3\n      period: 300ms\n",
+        stream(&url)
+    );
+    assert_eq!(s.req("POST", "/streams/es", &cfg).await.0, 200);
+    let mut posts = Vec::new();
+    for i in 0..3 {
+        let s = s.clone();
+        posts.push(tokio::spawn(async move {
+            s.req(
+                "POST",
+                "/es/post",
+                &format!("{{\"id\":\"b{}\",\"kind\":\"k\",\"n\":{}}}", i, i),
+            )
+            .await
+            .0
+        }));
+    }
+    for p in posts {
+        assert_eq!(p.await.unwrap(), 200);
+    }
+    assert_eq!(
+        state.lock().unwrap().requests,
+        1,
+        "three documents, one bulk request"
+    );
+    // A lone document is flushed by the period.
+    let start = std::time::Instant::now();
+    assert_eq!(
+        s.req("POST", "/es/post", r#"{"id":"lone","kind":"k","n":9}"#)
+            .await
+            .0,
+        200
+    );
+    assert!(start.elapsed() >= std::time::Duration::from_millis(250));
+    let st = state.lock().unwrap();
+    assert_eq!(st.requests, 2);
+    assert_eq!(st.docs.len(), 4);
+}

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use crate::config::stream::{ComponentConfig, StreamConfig};
 use crate::endpoints::EndpointRegistry;
 use crate::metrics::StreamMetrics;
-use crate::stream::{BufferPlan, BuildContext, ComponentError, Input, SharedOutput, StreamPlan};
+use crate::stream::{
+    BatchPolicy, BufferPlan, BuildContext, ComponentError, Input, SharedOutput, StreamPlan,
+};
 
 /// A component that failed to build, worded like the reference:
 /// `failed to init output <no label> path root.output: <cause>`.
@@ -119,13 +121,49 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
             .unwrap_or(1),
         t => t as usize,
     };
+    let output_batching = batch_policy(&cfg.output)
+        .map_err(|e| build_error("output", &cfg.output, "root.output", e))?;
     Ok(StreamPlan {
         input: (input, cfg.input.name.to_string()),
+        output_batching,
         buffer,
         processors,
         threads,
         output: (output, cfg.output.name.to_string()),
         metrics,
+    })
+}
+
+/// The `batching` policy of an output (absent or all zero: none). `check` and `processors`
+/// are not supported yet and are refused rather than ignored.
+fn batch_policy(cfg: &ComponentConfig) -> Result<BatchPolicy, ComponentError> {
+    if cfg.field("batching").is_none() {
+        return Ok(BatchPolicy::default());
+    }
+    let period = match cfg.str("batching.period").unwrap_or("") {
+        "" => None,
+        p => Some(
+            crate::duration::parse(p)
+                .map_err(|e| ComponentError::new(format!("batching.period: {}", e)))?,
+        ),
+    };
+    if !cfg.str("batching.check").unwrap_or("").is_empty() {
+        return Err(ComponentError::new("batching.check is not supported yet"));
+    }
+    if cfg
+        .field("batching.processors")
+        .and_then(|f| f.as_array())
+        .map(|a| !a.is_empty())
+        .unwrap_or(false)
+    {
+        return Err(ComponentError::new(
+            "batching.processors is not supported yet",
+        ));
+    }
+    Ok(BatchPolicy {
+        count: cfg.int("batching.count").unwrap_or(0).max(0) as usize,
+        byte_size: cfg.int("batching.byte_size").unwrap_or(0).max(0) as usize,
+        period,
     })
 }
 

@@ -8,5 +8,5 @@ pub use component::{
     BuildContext, ComponentError, Input, InputSink, Output, Processor, SharedOutput,
     SharedProcessor,
 };
-pub use run::{BufferPlan, RunningStream, StopError, StreamPlan};
-pub use transaction::{AckReceiver, AckResult, Batch, Nack, ResponseStore, Transaction};
+pub use run::{BatchPolicy, BufferPlan, RunningStream, StopError, StreamPlan};
+pub use transaction::{AckReceiver, AckResult, Acker, Batch, Nack, ResponseStore, Transaction};

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::component::{Input, InputSink, SharedOutput, SharedProcessor};
-use super::transaction::{Batch, Transaction};
+use super::transaction::{Acker, Batch, Nack, ResponseStore, Transaction};
 use crate::metrics::{Counter, StreamMetrics, Timer};
 
 /// The buffer between the input and the pipeline.
@@ -33,6 +33,25 @@ pub enum BufferPlan {
     },
 }
 
+/// When an output's batches are flushed (the output's `batching` field): at `count`
+/// messages, at `byte_size` bytes, or `period` after the first message, whichever comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchPolicy {
+    /// Messages per batch (0: no limit).
+    pub count: usize,
+    /// Bytes per batch (0: no limit).
+    pub byte_size: usize,
+    /// Longest wait for a batch to fill.
+    pub period: Option<Duration>,
+}
+
+impl BatchPolicy {
+    /// True when the policy groups anything (a count of 1 or less alone does not).
+    pub fn is_active(&self) -> bool {
+        self.count > 1 || self.byte_size > 0 || self.period.is_some()
+    }
+}
+
 /// Everything a stream needs to run, constructed (and validated) but not started.
 pub struct StreamPlan {
     /// The input, and its type name (for messages).
@@ -45,6 +64,8 @@ pub struct StreamPlan {
     pub threads: usize,
     /// The output, and its type name.
     pub output: (SharedOutput, String),
+    /// The output's batching policy.
+    pub output_batching: BatchPolicy,
     /// The stream's metrics.
     pub metrics: StreamMetrics,
 }
@@ -102,6 +123,7 @@ impl RunningStream {
             processors,
             threads,
             output: (output, output_name),
+            output_batching,
             metrics,
         } = plan;
         let stop_input = CancellationToken::new();
@@ -141,13 +163,26 @@ impl RunningStream {
         };
 
         let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
-        let stage = Arc::new(Stage::new(
-            &metrics,
+        let writer = Arc::new(Writer::new(&metrics, output.clone(), output_name.clone()));
+        let (batcher_tx, batcher) = if output_batching.is_active() {
+            let (tx, rx) = mpsc::channel::<Pending>(threads * 4);
+            let t = tokio::spawn(run_batcher(
+                rx,
+                output_batching,
+                writer.clone(),
+                progress.clone(),
+            ));
+            (Some(tx), Some(t))
+        } else {
+            (None, None)
+        };
+        let batcher_abort = batcher.as_ref().map(JoinHandle::abort_handle);
+        let stage = Arc::new(Stage {
             processors,
-            output.clone(),
-            output_name.clone(),
+            writer,
+            batcher: batcher_tx,
             input_received,
-        ));
+        });
         let mut workers = Vec::new();
         let mut worker_aborts = Vec::new();
         for _ in 0..threads {
@@ -170,6 +205,11 @@ impl RunningStream {
             for w in workers {
                 let _ = w.await;
             }
+            // The workers are done: the batcher flushes what it holds and ends.
+            drop(stage);
+            if let Some(b) = batcher {
+                let _ = b.await;
+            }
             out.close().await;
             *sa.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             let _ = done_tx.send(true);
@@ -178,6 +218,7 @@ impl RunningStream {
         let mut tasks: Vec<tokio::task::AbortHandle> =
             tasks.iter().map(JoinHandle::abort_handle).collect();
         tasks.extend(worker_aborts);
+        tasks.extend(batcher_abort);
         RunningStream {
             input_connected,
             stop_input,
@@ -286,38 +327,67 @@ impl Drop for RunningStream {
     }
 }
 
-/// The pipeline and output stage that every worker runs.
-struct Stage {
-    processors: Vec<SharedProcessor>,
+/// A processed batch waiting to be written, with its acknowledgement.
+type Pending = (Batch, Option<ResponseStore>, Acker);
+
+/// Writes batches to the output, with its metrics.
+struct Writer {
     output: SharedOutput,
     output_name: String,
-    input_received: Counter,
-    output_sent: Counter,
-    output_batch_sent: Counter,
-    output_error: Counter,
-    output_latency: Timer,
+    sent: Counter,
+    batch_sent: Counter,
+    error: Counter,
+    latency: Timer,
 }
 
-impl Stage {
-    fn new(
-        metrics: &StreamMetrics,
-        processors: Vec<SharedProcessor>,
-        output: SharedOutput,
-        output_name: String,
-        input_received: Counter,
-    ) -> Stage {
-        Stage {
-            processors,
+impl Writer {
+    fn new(metrics: &StreamMetrics, output: SharedOutput, output_name: String) -> Writer {
+        Writer {
             output,
             output_name,
-            input_received,
-            output_sent: metrics.counter("output_sent", "", "root.output"),
-            output_batch_sent: metrics.counter("output_batch_sent", "", "root.output"),
-            output_error: metrics.counter("output_error", "", "root.output"),
-            output_latency: metrics.timer("output_latency_ns", "", "root.output"),
+            sent: metrics.counter("output_sent", "", "root.output"),
+            batch_sent: metrics.counter("output_batch_sent", "", "root.output"),
+            error: metrics.counter("output_error", "", "root.output"),
+            latency: metrics.timer("output_latency_ns", "", "root.output"),
         }
     }
 
+    async fn write(
+        &self,
+        batch: Batch,
+        responses: Option<&ResponseStore>,
+        p: &Progress,
+    ) -> Result<(), Nack> {
+        let n = batch.len() as u64;
+        p.writing.fetch_add(1, Ordering::SeqCst);
+        let start = Instant::now();
+        let result = self.output.write(batch, responses).await;
+        p.writing.fetch_sub(1, Ordering::SeqCst);
+        match &result {
+            Ok(()) => {
+                self.latency.record(start.elapsed());
+                self.sent.add(n);
+                self.batch_sent.incr();
+            }
+            Err(e) => {
+                self.error.incr();
+                tracing::warn!(output = %self.output_name, error = %e, "Failed to send message to {}", self.output_name);
+            }
+        }
+        result
+    }
+}
+
+/// The pipeline stage every worker runs: the processors, then the output (directly, or
+/// through the batcher when the output has a batching policy).
+struct Stage {
+    processors: Vec<SharedProcessor>,
+    writer: Arc<Writer>,
+    batcher: Option<mpsc::Sender<Pending>>,
+    input_received: Counter,
+}
+
+impl Stage {
     async fn run(&self, t: Transaction, p: &Progress) {
         let (mut batch, responses, acker) = t.into_parts();
         self.input_received.add(batch.len() as u64);
@@ -334,23 +404,65 @@ impl Stage {
             acker.ack(Ok(()));
             return;
         }
-        let n = batch.len() as u64;
-        p.writing.fetch_add(1, Ordering::SeqCst);
-        let start = Instant::now();
-        let result = self.output.write(batch, responses.as_ref()).await;
-        p.writing.fetch_sub(1, Ordering::SeqCst);
-        match &result {
-            Ok(()) => {
-                self.output_latency.record(start.elapsed());
-                self.output_sent.add(n);
-                self.output_batch_sent.incr();
+        match &self.batcher {
+            Some(tx) => {
+                if let Err(mpsc::error::SendError((_, _, acker))) =
+                    tx.send((batch, responses, acker)).await
+                {
+                    acker.ack(Err(Nack("output batcher closed".into())));
+                }
             }
-            Err(e) => {
-                self.output_error.incr();
-                tracing::warn!(output = %self.output_name, error = %e, "Failed to send message to {}", self.output_name);
+            None => {
+                let result = self.writer.write(batch, responses.as_ref(), p).await;
+                acker.ack(result);
             }
         }
-        acker.ack(result);
+    }
+}
+
+/// Groups processed batches by the output's policy and writes each group once; every
+/// transaction in a group gets the group's outcome.
+async fn run_batcher(
+    mut rx: mpsc::Receiver<Pending>,
+    policy: BatchPolicy,
+    writer: Arc<Writer>,
+    p: Arc<Progress>,
+) {
+    let mut messages: Batch = Vec::new();
+    let mut ackers: Vec<Acker> = Vec::new();
+    let mut bytes = 0usize;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match deadline {
+            Some(d) => tokio::select! {
+                n = rx.recv() => Some(n),
+                _ = tokio::time::sleep_until(d) => None,
+            },
+            None => Some(rx.recv().await),
+        };
+        let closed = matches!(next, Some(None));
+        let timed_out = next.is_none();
+        if let Some(Some((batch, _responses, acker))) = next {
+            bytes += batch.iter().map(|m| m.payload.len()).sum::<usize>();
+            messages.extend(batch);
+            ackers.push(acker);
+            if deadline.is_none() {
+                deadline = policy.period.map(|d| tokio::time::Instant::now() + d);
+            }
+        }
+        let full = (policy.count > 0 && messages.len() >= policy.count)
+            || (policy.byte_size > 0 && bytes >= policy.byte_size);
+        if !messages.is_empty() && (full || timed_out || closed) {
+            let result = writer.write(std::mem::take(&mut messages), None, &p).await;
+            for a in ackers.drain(..) {
+                a.ack(result.clone());
+            }
+            bytes = 0;
+            deadline = None;
+        }
+        if closed {
+            return;
+        }
     }
 }
 
