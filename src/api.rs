@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, Request, Response, StatusCode};
 use axum::routing::any;
 use axum::Router;
@@ -24,6 +24,46 @@ use sluice_runtime::stream::StopError;
 
 /// Config bodies larger than this get 413.
 pub const MAX_CONFIG_BODY: usize = 4 * 1024 * 1024;
+
+/// A config body, at most [`MAX_CONFIG_BODY`] bytes. A larger body is read to the end (up to
+/// a hard bound) before the 413 is sent, so the client, still sending, reliably gets the
+/// answer instead of a reset connection.
+pub struct ConfigBody(pub Bytes);
+
+/// Past this, an oversized body is not drained any further.
+const MAX_DRAIN: usize = 64 * 1024 * 1024;
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ConfigBody {
+    type Rejection = Response<Body>;
+
+    async fn from_request(req: Request<Body>, _state: &S) -> Result<ConfigBody, Response<Body>> {
+        use http_body_util::BodyExt;
+        let mut body = req.into_body();
+        let mut buf = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| error_text(StatusCode::BAD_REQUEST, e))?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen <= MAX_CONFIG_BODY {
+                    buf.extend_from_slice(&data);
+                } else if seen > MAX_DRAIN {
+                    break;
+                }
+            }
+        }
+        if seen > MAX_CONFIG_BODY {
+            return Err(text_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "Error: config body is {} bytes or more, the limit is {}",
+                    seen, MAX_CONFIG_BODY
+                ),
+            ));
+        }
+        Ok(ConfigBody(Bytes::from(buf)))
+    }
+}
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -51,9 +91,7 @@ pub fn router(state: ApiState, no_api: bool) -> Router {
             .route("/streams/{id}/stats", any(stream_stats))
             .route("/resources/{kind}/{id}", any(resource));
     }
-    r.fallback(stream_endpoint)
-        .layer(DefaultBodyLimit::max(MAX_CONFIG_BODY))
-        .with_state(state)
+    r.fallback(stream_endpoint).with_state(state)
 }
 
 /// Serves the router on `addr` until `shutdown` resolves.
@@ -238,7 +276,7 @@ async fn streams_root(
     State(st): State<ApiState>,
     method: Method,
     Query(q): Query<StreamQuery>,
-    body: Bytes,
+    ConfigBody(body): ConfigBody,
 ) -> Response<Body> {
     match method {
         Method::GET => {
@@ -277,7 +315,7 @@ async fn stream_one(
     Path(id): Path<String>,
     method: Method,
     Query(q): Query<StreamQuery>,
-    body: Bytes,
+    ConfigBody(body): ConfigBody,
 ) -> Response<Body> {
     if !sluice_runtime::manager::valid_id(&id) {
         return manager_error(ManagerError::InvalidId);
@@ -369,7 +407,7 @@ async fn resource(
     Path((kind, id)): Path<(String, String)>,
     method: Method,
     Query(q): Query<StreamQuery>,
-    body: Bytes,
+    ConfigBody(body): ConfigBody,
 ) -> Response<Body> {
     if method != Method::POST {
         return error_text(
