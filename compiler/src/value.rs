@@ -119,28 +119,30 @@ impl Value {
     /// round trip: timestamps and bytes become strings, integral floats that print without an
     /// exponent become integers, non-finite floats become null. Fused stages use it so that
     /// handing a document over in memory is indistinguishable from handing over its bytes.
-    pub fn into_json_equivalent(self) -> Value {
+    pub fn into_json_equivalent(mut self) -> Value {
+        self.make_json_equivalent();
+        self
+    }
+
+    /// [`Value::into_json_equivalent`] in place: only the leaves that change are rewritten,
+    /// containers are not rebuilt.
+    pub fn make_json_equivalent(&mut self) {
         match self {
-            Value::Timestamp(t) => Value::Str(format_timestamp_rfc3339(&t)),
-            Value::Bytes(b) => Value::Str(String::from_utf8_lossy(&b).into_owned()),
-            Value::Float(f) if !f.is_finite() => Value::Null,
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e21 => {
-                if f >= i64::MIN as f64 && f < i64::MAX as f64 {
-                    Value::Int(f as i64)
-                } else {
-                    Value::Float(f)
-                }
+            Value::Timestamp(t) => *self = Value::Str(format_timestamp_rfc3339(t)),
+            Value::Bytes(b) => *self = Value::Str(String::from_utf8_lossy(b).into_owned()),
+            Value::Float(f) if !f.is_finite() => *self = Value::Null,
+            Value::Float(f)
+                if f.fract() == 0.0
+                    && f.abs() < 1e21
+                    && *f >= i64::MIN as f64
+                    && *f < i64::MAX as f64 =>
+            {
+                *self = Value::Int(*f as i64)
             }
-            Value::Array(a) => {
-                Value::Array(a.into_iter().map(Value::into_json_equivalent).collect())
-            }
-            Value::Object(o) => Value::Object(
-                o.into_iter()
-                    .map(|(k, v)| (k, v.into_json_equivalent()))
-                    .collect(),
-            ),
-            Value::Nothing | Value::Deleted => Value::Null,
-            other => other,
+            Value::Array(a) => a.iter_mut().for_each(Value::make_json_equivalent),
+            Value::Object(o) => o.values_mut().for_each(Value::make_json_equivalent),
+            Value::Nothing | Value::Deleted => *self = Value::Null,
+            _ => {}
         }
     }
 
