@@ -8,21 +8,7 @@ use std::time::Duration;
 
 use common::Sluice;
 
-const FOO: &str = r#"input:
-  http_server: {}
-buffer:
-  memory: {}
-pipeline:
-  threads: 4
-  processors:
-    - mapping: |
-        root = {
-          "id": this.user.id,
-          "content": this.body.content
-        }
-output:
-  http_server: {}
-"#;
+const FOO: &str = include_str!("fixtures/streams/foo.yaml");
 
 const FOO_NO_BUFFER: &str = r#"input:
   http_server: {}

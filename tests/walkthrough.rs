@@ -10,37 +10,9 @@ use std::time::Duration;
 
 use common::Sluice;
 
-const FOO: &str = r#"input:
-  http_server: {}
-buffer:
-  memory: {}
-pipeline:
-  threads: 4
-  processors:
-    - mapping: |
-        root = {
-          "id": this.user.id,
-          "content": this.body.content
-        }
-output:
-  http_server: {}
-"#;
+const FOO: &str = include_str!("fixtures/streams/foo.yaml");
 
-const BAR: &str = r#"input:
-  kafka:
-    addresses:
-      - localhost:9092
-    topics:
-      - my_topic
-pipeline:
-  threads: 1
-  processors:
-    - mapping: 'root = this.uppercase()'
-output:
-  elasticsearch:
-    urls:
-      - http://localhost:9200
-"#;
+const BAR: &str = include_str!("fixtures/streams/bar.yaml");
 
 const FOO_PUT: &str = r#"input:
   http_server: {}
