@@ -382,10 +382,13 @@ impl Input for KafkaInput {
         loop {
             let (consumer, topics, grouped) =
                 (self.consumer.clone(), self.topics.clone(), self.grouped);
-            let started =
-                tokio::task::spawn_blocking(move || start_consuming(&consumer, &topics, grouped))
-                    .await
-                    .unwrap_or_else(|e| Err(e.to_string()));
+            let attempt =
+                tokio::task::spawn_blocking(move || start_consuming(&consumer, &topics, grouped));
+            // A stop does not wait for a metadata request to time out.
+            let started = tokio::select! {
+                r = attempt => r.unwrap_or_else(|e| Err(e.to_string())),
+                _ = sink.stopped() => return Ok(()),
+            };
             match started {
                 Ok(()) => break,
                 Err(e) => {
