@@ -45,13 +45,18 @@ pub enum Target {
 pub enum Stmt {
     /// `target = value`, on source line `line`.
     Assign {
+        /// What the operation applies to.
         target: Target,
+        /// The value.
         value: Expr,
+        /// The source line (for error messages).
         line: usize,
     },
     /// `if c { .. } else if .. else { .. }`.
     If {
+        /// Conditions with what they guard, in order.
         branches: Vec<(Expr, Vec<Stmt>)>,
+        /// The `else` part, if any.
         otherwise: Vec<Stmt>,
     },
 }
@@ -83,13 +88,18 @@ pub enum Expr {
     Object(Vec<(Expr, Expr)>),
     /// A path from `this`, `root` or a lambda parameter.
     Path {
+        /// Where the path starts.
         base: Base,
+        /// The path segments.
         path: Vec<String>,
+        /// The path as written (for error messages).
         text: String,
     },
     /// A path into the result of another expression.
     Field {
+        /// What the operation applies to.
         target: Box<Expr>,
+        /// The path segments.
         path: Vec<String>,
     },
     /// `$name`
@@ -98,45 +108,71 @@ pub enum Expr {
     Meta(Option<String>),
     /// A function call.
     Function {
+        /// The resolved spec.
         spec: &'static FunctionSpec,
+        /// The arguments.
         args: Vec<Expr>,
+        /// Per-call-site state.
         site: Site,
     },
     /// A method call.
     Method {
+        /// The resolved spec.
         spec: &'static MethodSpec,
+        /// What the operation applies to.
         target: Box<Expr>,
+        /// The arguments.
         args: Vec<Expr>,
+        /// Per-call-site state.
         site: Site,
     },
     /// `target.catch(fallback)`: fallback on error.
     Catch {
+        /// What the operation applies to.
         target: Box<Expr>,
+        /// The fallback expression.
         fallback: Box<Expr>,
     },
     /// `target.or(fallback)`: fallback on null, nothing or error.
     Or {
+        /// What the operation applies to.
         target: Box<Expr>,
+        /// The fallback expression.
         fallback: Box<Expr>,
     },
     /// `target.(body)`: body with the context (or a named parameter) bound to target.
-    Capture { target: Box<Expr>, body: Box<Expr> },
+    Capture {
+        /// What the operation applies to.
+        target: Box<Expr>,
+        /// The body.
+        body: Box<Expr>,
+    },
     /// `x -> body`: binds a new capture when applied.
-    Lambda { body: Box<Expr> },
+    Lambda {
+        /// The body.
+        body: Box<Expr>,
+    },
     /// `match`.
     Match {
+        /// The value matched, if any.
         subject: Option<Box<Expr>>,
+        /// The cases, in order.
         cases: Vec<(Case, Expr)>,
     },
     /// `if` expression.
     If {
+        /// Conditions with what they guard, in order.
         branches: Vec<(Expr, Expr)>,
+        /// The `else` part, if any.
         otherwise: Option<Box<Expr>>,
     },
     /// A binary operation.
     Binary {
+        /// The operator.
         op: BinOp,
+        /// The left operand.
         lhs: Box<Expr>,
+        /// The right operand.
         rhs: Box<Expr>,
     },
     /// `!x`

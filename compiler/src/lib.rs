@@ -11,6 +11,8 @@
 //!
 //! The entry point for users of the crate is [`Mapping`]: compile once, run per message.
 
+#![warn(missing_docs)]
+
 pub mod conformance;
 pub mod error;
 pub mod input;

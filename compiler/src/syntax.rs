@@ -39,40 +39,70 @@ impl Span {
 pub enum Stmt {
     /// `root.a.b = expr` or `a.b = expr`: assignment to a path of the output.
     Assign {
+        /// The path segments.
         path: Vec<String>,
+        /// The value.
         value: Expr,
+        /// Where it is in the source.
         span: Span,
     },
     /// `meta key = expr` (`key` absent for `meta = expr`).
     Meta {
+        /// The key.
         key: Option<String>,
+        /// The value.
         value: Expr,
+        /// Where it is in the source.
         span: Span,
     },
     /// `let name = expr`.
     Let {
+        /// The name.
         name: String,
+        /// The value.
         value: Expr,
+        /// Where it is in the source.
         span: Span,
     },
     /// `if c { .. } else if d { .. } else { .. }` around statements.
     If {
+        /// Conditions with what they guard, in order.
         branches: Vec<(Expr, Vec<Stmt>)>,
+        /// The `else` part, if any.
         otherwise: Option<Vec<Stmt>>,
+        /// Where it is in the source.
         span: Span,
     },
     /// `map name { .. }`.
     MapDef {
+        /// The name.
         name: String,
+        /// The body.
         body: Vec<Stmt>,
+        /// Where it is in the source.
         span: Span,
     },
     /// `import "path"`.
-    Import { path: String, span: Span },
+    Import {
+        /// The path segments.
+        path: String,
+        /// Where it is in the source.
+        span: Span,
+    },
     /// `from "path"`.
-    From { path: String, span: Span },
+    From {
+        /// The path segments.
+        path: String,
+        /// Where it is in the source.
+        span: Span,
+    },
     /// A bare expression: shorthand for `root = expr`.
-    Bare { value: Expr, span: Span },
+    Bare {
+        /// The value.
+        value: Expr,
+        /// Where it is in the source.
+        span: Span,
+    },
 }
 
 impl Stmt {
@@ -276,32 +306,58 @@ pub enum ExprKind {
     /// `@key`, or `@` (all metadata).
     Meta(Option<String>),
     /// `name(args)`
-    Call { name: String, args: Args },
+    Call {
+        /// The name.
+        name: String,
+        /// The arguments.
+        args: Args,
+    },
     /// `target.name(args)`
     Method {
+        /// What the operation applies to.
         target: Box<Expr>,
+        /// The name.
         name: String,
+        /// The arguments.
         args: Args,
+        /// Where the name is.
         name_span: Span,
     },
     /// `target.(body)`: evaluate `body` with `this` (or a named parameter) bound to target.
-    Capture { target: Box<Expr>, body: Box<Expr> },
+    Capture {
+        /// What the operation applies to.
+        target: Box<Expr>,
+        /// The body.
+        body: Box<Expr>,
+    },
     /// `param -> body`
-    Lambda { param: String, body: Box<Expr> },
+    Lambda {
+        /// The parameter name.
+        param: String,
+        /// The body.
+        body: Box<Expr>,
+    },
     /// `match subject { pattern => value, ... }`
     Match {
+        /// The value matched, if any.
         subject: Option<Box<Expr>>,
+        /// The cases, in order.
         cases: Vec<(Pattern, Expr)>,
     },
     /// `if c { a } else if d { b } else { e }`
     If {
+        /// Conditions with what they guard, in order.
         branches: Vec<(Expr, Expr)>,
+        /// The `else` part, if any.
         otherwise: Option<Box<Expr>>,
     },
     /// A binary operation.
     Binary {
+        /// The operator.
         op: BinOp,
+        /// The left operand.
         lhs: Box<Expr>,
+        /// The right operand.
         rhs: Box<Expr>,
     },
     /// `!expr`

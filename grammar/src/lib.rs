@@ -5,12 +5,20 @@
 //! `grammar/bloblang.pest`; the compiler (`sluice-compiler`) turns its parse trees into a syntax
 //! tree with spans and renders parse errors in words.
 
-use pest_derive::Parser;
+#![warn(missing_docs)]
 
-/// The Bloblang parser generated from `grammar/bloblang.pest`.
-#[derive(Parser)]
-#[grammar = "../bloblang.pest"]
-pub struct BloblangParser;
+// The generated `Rule` enum has one variant per grammar rule; the grammar file documents them.
+#[allow(missing_docs)]
+mod generated {
+    use pest_derive::Parser;
+
+    /// The Bloblang parser generated from `grammar/bloblang.pest`.
+    #[derive(Parser)]
+    #[grammar = "../bloblang.pest"]
+    pub struct BloblangParser;
+}
+
+pub use generated::{BloblangParser, Rule};
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,8 @@
 //! + defaults) → config::stream::StreamConfig`. Every step reads the one spec per component
 //! held by [`registry`].
 
+#![warn(missing_docs)]
+
 pub mod components;
 pub mod config;
 pub mod duration;

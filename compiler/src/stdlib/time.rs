@@ -475,15 +475,22 @@ pub enum Chunk {
     /// A numeric zone: `z` prints `Z` for UTC, `colon` separates, `secs` adds seconds,
     /// `hours_only` is `-07`.
     Zone {
+        /// Print `Z` for UTC.
         z: bool,
+        /// Separate hours and minutes with `:`.
         colon: bool,
+        /// Include seconds.
         secs: bool,
+        /// Hours only (`-07`).
         hours_only: bool,
     },
     /// `.000` (fixed digits) or `.999` (trailing zeros trimmed), with `,` or `.`.
     Frac {
+        /// Number of digits.
         digits: usize,
+        /// Trim trailing zeros.
         trim: bool,
+        /// The separator (`.` or `,`).
         sep: char,
     },
 }
