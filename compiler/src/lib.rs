@@ -7,7 +7,9 @@
 //!   library, arguments checked, constants folded;
 //! - [`interp`]: the reference interpreter over the IR (mapping and mutation semantics);
 //! - [`stdlib`]: the functions and methods, shared by every back end;
-//! - [`value`]: the value model.
+//! - [`input`]: what a program reads of its input document, and parsing only that;
+//! - [`value`]: the value model;
+//! - [`conformance`]: the runner of the shared Bloblang conformance cases.
 //!
 //! The entry point for users of the crate is [`Mapping`]: compile once, run per message.
 

@@ -1,9 +1,14 @@
-//! sluice runtime: the config model (document tree with positions, env interpolation, typed
-//! stream config, defaults-filled rendering), the component registry, and the linter.
+//! sluice runtime: everything between a config text and running streams.
 //!
-//! Flow: `config text → config::document (positions) → config::decode (spec-driven walk: lints
-//! + defaults) → config::stream::StreamConfig`. Every step reads the one spec per component
-//! held by [`registry`].
+//! Config: `config text → config::document (positions) → config::decode (spec-driven walk:
+//! lints + defaults) → config::stream::StreamConfig`. Every step reads the one spec per
+//! component held by [`registry`]; [`lint`] holds the lint type and rules.
+//!
+//! Run time: [`components::build_plan`] constructs every component of a stream into a
+//! [`stream::StreamPlan`] (nothing runs yet), [`stream::RunningStream`] runs it, and
+//! [`manager::StreamsManager`] keeps the set of streams behind the REST API. [`endpoints`] is
+//! the registry of stream HTTP routes, [`metrics`] the labelled counters, [`duration`] Go
+//! duration strings.
 
 #![warn(missing_docs)]
 
