@@ -353,3 +353,23 @@ async fn websocket_endpoints_carry_messages_both_ways() {
         .unwrap();
     assert_eq!(frame.into_data().as_ref(), b"over the socket");
 }
+
+#[tokio::test]
+async fn memory_buffer_batch_policy_groups_messages() {
+    let s = Sluice::start(&[]).await;
+    let cfg = "input:\n  http_server: {}\nbuffer:\n  memory:\n    batch_policy:\n      enabled: true\n      count: 3\n      period: 300ms\noutput:\n  http_server: {}\n";
+    assert_eq!(s.req("POST", "/streams/b", cfg).await.0, 200);
+    for i in 0..3 {
+        assert_eq!(s.req("POST", "/b/post", &format!("m{}", i)).await.0, 200);
+    }
+    let r = s.client.get(s.url("/b/get")).send().await.unwrap();
+    let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+    let body = r.text().await.unwrap();
+    assert!(ctype.starts_with("multipart/form-data"), "{}", ctype);
+    for i in 0..3 {
+        assert!(body.contains(&format!("m{}", i)), "{}", body);
+    }
+    // A lone message is released by the period, on its own.
+    assert_eq!(s.req("POST", "/b/post", "alone").await.0, 200);
+    assert_eq!(s.req("GET", "/b/get", "").await, (200, "alone".into()));
+}

@@ -87,6 +87,8 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
     let buffer = match cfg.buffer.name {
         "memory" => BufferPlan::Memory {
             limit: cfg.buffer.int("limit").unwrap_or(524_288_000).max(1) as usize,
+            batch_policy: batch_policy(&cfg.buffer, "batch_policy")
+                .map_err(|e| build_error("buffer", &cfg.buffer, "root.buffer", e))?,
         },
         "none" => BufferPlan::None,
         other => {
@@ -121,7 +123,7 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
             .unwrap_or(1),
         t => t as usize,
     };
-    let output_batching = batch_policy(&cfg.output)
+    let output_batching = batch_policy(&cfg.output, "batching")
         .map_err(|e| build_error("output", &cfg.output, "root.output", e))?;
     Ok(StreamPlan {
         input: (input, cfg.input.name.to_string()),
@@ -134,35 +136,41 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
     })
 }
 
-/// The `batching` policy of an output (absent or all zero: none). `check` and `processors`
-/// are not supported yet and are refused rather than ignored.
-fn batch_policy(cfg: &ComponentConfig) -> Result<BatchPolicy, ComponentError> {
-    if cfg.field("batching").is_none() {
+/// A batching policy field (`batching` of outputs, `batch_policy` of the memory buffer):
+/// absent, all zero, or `enabled: false` means none. `check` and `processors` are not
+/// supported yet and are refused rather than ignored.
+fn batch_policy(cfg: &ComponentConfig, field: &str) -> Result<BatchPolicy, ComponentError> {
+    let f = |name: &str| format!("{}.{}", field, name);
+    if cfg.field(field).is_none() || cfg.bool(&f("enabled")) == Some(false) {
         return Ok(BatchPolicy::default());
     }
-    let period = match cfg.str("batching.period").unwrap_or("") {
+    let period = match cfg.str(&f("period")).unwrap_or("") {
         "" => None,
         p => Some(
             crate::duration::parse(p)
-                .map_err(|e| ComponentError::new(format!("batching.period: {}", e)))?,
+                .map_err(|e| ComponentError::new(format!("{}: {}", f("period"), e)))?,
         ),
     };
-    if !cfg.str("batching.check").unwrap_or("").is_empty() {
-        return Err(ComponentError::new("batching.check is not supported yet"));
+    if !cfg.str(&f("check")).unwrap_or("").is_empty() {
+        return Err(ComponentError::new(format!(
+            "{} is not supported yet",
+            f("check")
+        )));
     }
     if cfg
-        .field("batching.processors")
-        .and_then(|f| f.as_array())
+        .field(&f("processors"))
+        .and_then(|x| x.as_array())
         .map(|a| !a.is_empty())
         .unwrap_or(false)
     {
-        return Err(ComponentError::new(
-            "batching.processors is not supported yet",
-        ));
+        return Err(ComponentError::new(format!(
+            "{} is not supported yet",
+            f("processors")
+        )));
     }
     Ok(BatchPolicy {
-        count: cfg.int("batching.count").unwrap_or(0).max(0) as usize,
-        byte_size: cfg.int("batching.byte_size").unwrap_or(0).max(0) as usize,
+        count: cfg.int(&f("count")).unwrap_or(0).max(0) as usize,
+        byte_size: cfg.int(&f("byte_size")).unwrap_or(0).max(0) as usize,
         period,
     })
 }

@@ -30,6 +30,8 @@ pub enum BufferPlan {
     Memory {
         /// Byte limit (backpressure above it).
         limit: usize,
+        /// How stored batches are grouped before they go to the pipeline.
+        batch_policy: BatchPolicy,
     },
 }
 
@@ -152,10 +154,19 @@ impl RunningStream {
 
         let work_rx = match buffer {
             BufferPlan::None => in_rx,
-            BufferPlan::Memory { limit } => {
+            BufferPlan::Memory {
+                limit,
+                batch_policy,
+            } => {
                 let (out_tx, out_rx) = mpsc::channel::<Transaction>(threads);
-                let (t1, t2) =
-                    spawn_memory_buffer(in_rx, out_tx, limit, progress.clone(), &metrics);
+                let (t1, t2) = spawn_memory_buffer(
+                    in_rx,
+                    out_tx,
+                    limit,
+                    batch_policy,
+                    progress.clone(),
+                    &metrics,
+                );
                 tasks.push(t1);
                 tasks.push(t2);
                 out_rx
@@ -473,13 +484,14 @@ fn spawn_memory_buffer(
     mut rx: mpsc::Receiver<Transaction>,
     tx: mpsc::Sender<Transaction>,
     limit: usize,
+    policy: BatchPolicy,
     progress: Arc<Progress>,
     metrics: &StreamMetrics,
 ) -> (JoinHandle<()>, JoinHandle<()>) {
+    type Stored = (Batch, tokio::sync::OwnedSemaphorePermit);
     let limit = limit.clamp(1, u32::MAX as usize);
     let sem = Arc::new(Semaphore::new(limit));
-    let (store_tx, mut store_rx) =
-        mpsc::unbounded_channel::<(Batch, tokio::sync::OwnedSemaphorePermit)>();
+    let (store_tx, mut store_rx) = mpsc::unbounded_channel::<Stored>();
     let received = metrics.counter("buffer_received", "", "root.buffer");
     let sent = metrics.counter("buffer_sent", "", "root.buffer");
     let p = progress.clone();
@@ -500,35 +512,72 @@ fn spawn_memory_buffer(
     });
     let forward = tokio::spawn(async move {
         let mut retries = tokio::task::JoinSet::new();
-        while let Some((batch, permit)) = store_rx.recv().await {
-            let n = batch.len() as u64;
-            let (t, ack) = Transaction::new(batch.clone());
-            if tx.send(t).await.is_err() {
+        // The group being built (one stored batch per group without a policy).
+        let mut group: Vec<Stored> = Vec::new();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let next = match deadline {
+                Some(d) => tokio::select! {
+                    n = store_rx.recv() => Some(n),
+                    _ = tokio::time::sleep_until(d) => None,
+                },
+                None => Some(store_rx.recv().await),
+            };
+            let closed = matches!(next, Some(None));
+            let timed_out = next.is_none();
+            if let Some(Some(stored)) = next {
+                group.push(stored);
+                if deadline.is_none() {
+                    deadline = policy.period.map(|d| tokio::time::Instant::now() + d);
+                }
+            }
+            let count: usize = group.iter().map(|(b, _)| b.len()).sum();
+            let bytes: usize = group
+                .iter()
+                .flat_map(|(b, _)| b.iter())
+                .map(|m| m.payload.len())
+                .sum();
+            let full = !policy.is_active()
+                || (policy.count > 0 && count >= policy.count)
+                || (policy.byte_size > 0 && bytes >= policy.byte_size);
+            if !group.is_empty() && (full || timed_out || closed) {
+                deadline = None;
+                let stored = std::mem::take(&mut group);
+                let parts = stored.len();
+                let (batch, permits): (Vec<Batch>, Vec<_>) = stored.into_iter().unzip();
+                let batch: Batch = batch.into_iter().flatten().collect();
+                let n = batch.len() as u64;
+                let (t, ack) = Transaction::new(batch.clone());
+                if tx.send(t).await.is_err() {
+                    break;
+                }
+                let tx = tx.clone();
+                let progress = progress.clone();
+                let sent = sent.clone();
+                retries.spawn(async move {
+                    let _permits = permits;
+                    let mut ack = ack;
+                    let mut backoff = Duration::from_millis(100);
+                    loop {
+                        if ack.wait().await.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        let (t, next) = Transaction::new(batch.clone());
+                        if tx.send(t).await.is_err() {
+                            break;
+                        }
+                        ack = next;
+                    }
+                    sent.add(n);
+                    progress.buffered.fetch_sub(parts, Ordering::SeqCst);
+                });
+                while retries.try_join_next().is_some() {}
+            }
+            if closed {
                 break;
             }
-            let tx = tx.clone();
-            let progress = progress.clone();
-            let sent = sent.clone();
-            retries.spawn(async move {
-                let _permit = permit;
-                let mut ack = ack;
-                let mut backoff = Duration::from_millis(100);
-                loop {
-                    if ack.wait().await.is_ok() {
-                        break;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    let (t, next) = Transaction::new(batch.clone());
-                    if tx.send(t).await.is_err() {
-                        break;
-                    }
-                    ack = next;
-                }
-                sent.add(n);
-                progress.buffered.fetch_sub(1, Ordering::SeqCst);
-            });
-            while retries.try_join_next().is_some() {}
         }
         // Graceful stop: flush what is still in flight.
         while retries.join_next().await.is_some() {}
