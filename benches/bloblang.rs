@@ -66,6 +66,7 @@ fn fusion(c: &mut Criterion) {
         stream: "bench".into(),
         prefix_endpoints: true,
         endpoints: sluice_runtime::endpoints::EndpointRegistry::new(),
+        rate_limits: Default::default(),
         metrics: sluice_runtime::metrics::StreamMetrics::new("bench"),
         path: "root.pipeline.processors.0".into(),
         label: String::new(),

@@ -216,3 +216,55 @@ async fn service_rows() {
     assert_eq!(s.req("GET", "/stats", "").await.0, 200);
     assert_eq!(s.req("GET", "/benthos/ping", "").await.0, 404);
 }
+
+#[tokio::test]
+async fn rate_limit_resources_throttle_http_server_inputs() {
+    let s = Sluice::start(&[]).await;
+    let cfg = "input:\n  http_server:\n    rate_limit: rl\noutput:\n  drop: {}\n";
+    let (code, body) = s.req("POST", "/streams/limited", cfg).await;
+    assert_eq!(code, 502);
+    assert!(
+        body.contains("rate limit resource 'rl' was not found"),
+        "{}",
+        body
+    );
+    assert_eq!(
+        s.req(
+            "POST",
+            "/resources/rate_limit/rl",
+            "local:\n  count: 2\n  interval: 60s\n"
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(s.req("POST", "/streams/limited", cfg).await.0, 200);
+    assert_eq!(s.req("POST", "/limited/post", "a").await.0, 200);
+    assert_eq!(s.req("POST", "/limited/post", "b").await.0, 200);
+    let r = s
+        .client
+        .post(s.url("/limited/post"))
+        .body("c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{}", retry);
+    // Replacing the resource applies at once.
+    assert_eq!(
+        s.req(
+            "POST",
+            "/resources/rate_limit/rl",
+            "local:\n  count: 100\n  interval: 1s\n"
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(s.req("POST", "/limited/post", "d").await.0, 200);
+}

@@ -106,6 +106,7 @@ pub struct ManagerOptions {
 pub struct StreamsManager {
     streams: Mutex<BTreeMap<String, Arc<Managed>>>,
     resources: Mutex<BTreeMap<(String, String), Resource>>,
+    rate_limits: crate::components::rate_limit::RateLimits,
     opts: ManagerOptions,
     closed: AtomicBool,
     me: Weak<StreamsManager>,
@@ -138,6 +139,7 @@ impl StreamsManager {
         Arc::new_cyclic(|me| StreamsManager {
             streams: Mutex::new(BTreeMap::new()),
             resources: Mutex::new(BTreeMap::new()),
+            rate_limits: Default::default(),
             opts,
             closed: AtomicBool::new(false),
             me: me.clone(),
@@ -258,6 +260,7 @@ impl StreamsManager {
             stream: id.to_string(),
             endpoints: self.opts.endpoints.clone(),
             prefix_endpoints: self.opts.prefix_endpoints,
+            rate_limits: self.rate_limits.clone(),
         }
     }
 
@@ -438,6 +441,22 @@ impl StreamsManager {
                 "label '{}' must be empty or match the resource name '{}'",
                 config.label, id
             )));
+        }
+        if kind == ComponentKind::RateLimit {
+            let limit = match config.name {
+                "local" => {
+                    crate::components::rate_limit::LocalRateLimit::new(&config).map_err(|e| {
+                        ManagerError::Build(format!("failed to init rate_limit '{}': {}", id, e))
+                    })?
+                }
+                other => {
+                    return Err(ManagerError::Build(format!(
+                        "rate_limit type '{}' cannot run in sluice yet",
+                        other
+                    )))
+                }
+            };
+            self.rate_limits.set(id, limit);
         }
         self.resources.lock().await.insert(
             (kind.as_str().to_string(), id.to_string()),

@@ -188,6 +188,9 @@ pub struct HttpServerInput {
 /// What the input's request handler shares with the input task.
 struct InputShared {
     server: Server,
+    /// The rate limit resource to take an access from per request (looked up per request, so
+    /// a replaced resource applies at once).
+    rate_limit: Option<(String, crate::components::rate_limit::RateLimits)>,
     route: String,
     /// The websocket route (`ws_path`).
     ws_route: String,
@@ -223,8 +226,21 @@ impl HttpServerInput {
             }
         }
         let ws_path = cfg.str("ws_path").unwrap_or("/post/ws");
+        let rate_limit = match cfg.str("rate_limit").unwrap_or("") {
+            "" => None,
+            name => {
+                if ctx.rate_limits.get(name).is_none() {
+                    return Err(ComponentError::new(format!(
+                        "rate limit resource '{}' was not found",
+                        name
+                    )));
+                }
+                Some((name.to_string(), ctx.rate_limits.clone()))
+            }
+        };
         Ok(HttpServerInput {
             shared: Arc::new(InputShared {
+                rate_limit,
                 route: route_for(address, path, ctx),
                 ws_route: route_for(address, ws_path, ctx),
                 ws_welcome: cfg.str("ws_welcome_message").unwrap_or("").to_string(),
@@ -371,6 +387,20 @@ impl InputShared {
     async fn handle(&self, req: Request<Body>, sink: &InputSink) -> Response<Body> {
         if !self.verbs.contains(req.method().as_str()) {
             return text_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
+        }
+        if let Some((name, limits)) = &self.rate_limit {
+            match limits.get(name).map(|l| l.access()) {
+                None => return text_response(StatusCode::BAD_GATEWAY, "Server error"),
+                Some(Some(wait)) => {
+                    let mut r = text_response(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+                    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                        r.headers_mut().insert("Retry-After", v);
+                    }
+                    return r;
+                }
+                Some(None) => {}
+            }
         }
         let batch = match request_batch(req).await {
             Ok(b) => b,

@@ -16,6 +16,7 @@ pub mod inputs;
 pub mod kafka;
 pub mod outputs;
 pub mod processors;
+pub mod rate_limit;
 
 use std::sync::Arc;
 
@@ -68,6 +69,8 @@ pub struct PlanContext {
     pub endpoints: EndpointRegistry,
     /// Whether component endpoints get the `/{id}` prefix.
     pub prefix_endpoints: bool,
+    /// The rate limit resources.
+    pub rate_limits: rate_limit::RateLimits,
 }
 
 /// Builds every component of a stream.
@@ -77,6 +80,7 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
         stream: pc.stream.clone(),
         prefix_endpoints: pc.prefix_endpoints,
         endpoints: pc.endpoints.clone(),
+        rate_limits: pc.rate_limits.clone(),
         metrics: metrics.clone(),
         path: path.to_string(),
         label: label.to_string(),

@@ -523,6 +523,7 @@ mod tests {
             stream: "t".into(),
             prefix_endpoints: true,
             endpoints: EndpointRegistry::new(),
+            rate_limits: Default::default(),
             metrics: StreamMetrics::new("t"),
             path: "root.pipeline.processors.0".into(),
             label: String::new(),

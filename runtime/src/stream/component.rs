@@ -36,6 +36,8 @@ pub struct BuildContext {
     pub prefix_endpoints: bool,
     /// The shared server's endpoint registry.
     pub endpoints: EndpointRegistry,
+    /// The rate limit resources, looked up by name.
+    pub rate_limits: crate::components::rate_limit::RateLimits,
     /// The stream's metrics.
     pub metrics: StreamMetrics,
     /// The component's config path (`root.input`, `root.pipeline.processors.0`, ...).
