@@ -10,19 +10,7 @@ use common::Sluice;
 
 const FOO: &str = include_str!("fixtures/streams/foo.yaml");
 
-const FOO_NO_BUFFER: &str = r#"input:
-  http_server: {}
-pipeline:
-  threads: 4
-  processors:
-  - mapping: |
-      root = {
-        "id": this.user.id,
-        "content": this.body.content
-      }
-output:
-  http_server: {}
-"#;
+const FOO_NO_BUFFER: &str = include_str!("fixtures/streams/foo_put.yaml");
 
 /// Posts `body` to `/{id}/post` while a client waits on `/{id}/get`; returns what the GET
 /// received and the POST's status.

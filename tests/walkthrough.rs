@@ -14,19 +14,7 @@ const FOO: &str = include_str!("fixtures/streams/foo.yaml");
 
 const BAR: &str = include_str!("fixtures/streams/bar.yaml");
 
-const FOO_PUT: &str = r#"input:
-  http_server: {}
-pipeline:
-  threads: 4
-  processors:
-  - mapping: |
-      root = {
-        "id": this.user.id,
-        "content": this.body.content
-      }
-output:
-  http_server: {}
-"#;
+const FOO_PUT: &str = include_str!("fixtures/streams/foo_put.yaml");
 
 const BULK: &str = r#"bar:
   input:

@@ -614,19 +614,13 @@ impl Lowerer<'_> {
                 }
             }
         }
-        if let Some(reason) = stdlib::unsupported_reason(&name) {
-            return Err(self.err(
-                span,
-                format!("function '{}' is not supported by sluice: {}", name, reason),
-            ));
-        }
-        let Some(spec) = stdlib::function(&name) else {
-            let msg = match stdlib::suggest(&name, &stdlib::function_names()) {
-                Some(s) => format!("unknown function '{}', did you mean '{}'?", name, s),
-                None => format!("unknown function '{}'", name),
-            };
-            return Err(self.err(span, msg));
-        };
+        let spec = self.resolve(
+            "function",
+            &name,
+            span,
+            stdlib::function,
+            stdlib::function_names,
+        )?;
         self.reads_this |= name == "json";
         self.reads_payload |= name == "content";
         let args = self.args(spec.name, spec.params, args, span)?;
@@ -636,6 +630,31 @@ impl Lowerer<'_> {
             site: Site::default(),
         };
         self.fold(e, span)
+    }
+
+    /// Looks a function or method (`what`) up by name: unsupported names and unknown ones
+    /// (with a "did you mean" suggestion) are compile errors.
+    fn resolve<T>(
+        &self,
+        what: &str,
+        name: &str,
+        span: Span,
+        lookup: fn(&str) -> Option<T>,
+        names: fn() -> Vec<&'static str>,
+    ) -> Result<T, CompileError> {
+        if let Some(reason) = stdlib::unsupported_reason(name) {
+            return Err(self.err(
+                span,
+                format!("{} '{}' is not supported by sluice: {}", what, name, reason),
+            ));
+        }
+        lookup(name).ok_or_else(|| {
+            let msg = match stdlib::suggest(name, &names()) {
+                Some(s) => format!("unknown {} '{}', did you mean '{}'?", what, name, s),
+                None => format!("unknown {} '{}'", what, name),
+            };
+            self.err(span, msg)
+        })
     }
 
     fn method(
@@ -668,19 +687,7 @@ impl Lowerer<'_> {
             }
             _ => {}
         }
-        if let Some(reason) = stdlib::unsupported_reason(&name) {
-            return Err(self.err(
-                span,
-                format!("method '{}' is not supported by sluice: {}", name, reason),
-            ));
-        }
-        let Some(spec) = stdlib::method(&name) else {
-            let msg = match stdlib::suggest(&name, &stdlib::method_names()) {
-                Some(s) => format!("unknown method '{}', did you mean '{}'?", name, s),
-                None => format!("unknown method '{}'", name),
-            };
-            return Err(self.err(span, msg));
-        };
+        let spec = self.resolve("method", &name, span, stdlib::method, stdlib::method_names)?;
         if name == "apply" {
             if let Args::Positional(a) = &args {
                 if let [syntax::Expr {

@@ -60,6 +60,14 @@ impl Value {
         }
     }
 
+    /// An unsigned JSON integer: an integer when it fits `i64`, else a float (as the
+    /// reference reads numbers).
+    pub fn from_u64(v: u64) -> Value {
+        i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or(Value::Float(v as f64))
+    }
+
     /// Builds a string value.
     pub fn str(s: impl Into<String>) -> Value {
         Value::Str(s.into())
@@ -384,9 +392,7 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
         Ok(Value::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v)
-            .map(Value::Int)
-            .unwrap_or(Value::Float(v as f64)))
+        Ok(Value::from_u64(v))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))

@@ -3,21 +3,8 @@
 use serde_json::json;
 use sluice_runtime::config::{load_stream, LoadOptions};
 
-const FOO: &str = r#"input:
-  http_server: {}
-buffer:
-  memory: {}
-pipeline:
-  threads: 4
-  processors:
-    - mapping: |
-        root = {
-          "id": this.user.id,
-          "content": this.body.content
-        }
-output:
-  http_server: {}
-"#;
+// The walkthrough's `foo` stream, shared with the binary's tests.
+const FOO: &str = include_str!("../../tests/fixtures/streams/foo.yaml");
 
 #[test]
 fn foo_renders_with_defaults() {
