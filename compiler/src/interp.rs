@@ -71,21 +71,104 @@ pub enum StructuredOutcome {
     Deleted,
 }
 
+/// Which back end runs a compiled mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The reference interpreter over the IR.
+    Interpreter,
+    /// Native code compiled with Cranelift ([`crate::jit`]).
+    Jit,
+}
+
+impl Backend {
+    /// The back end's name, as metrics and logs show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Interpreter => "interpreter",
+            Backend::Jit => "jit",
+        }
+    }
+
+    /// The back end chosen for this process: the JIT unless `SLUICE_BACKEND=interpreter`.
+    pub fn preferred() -> Backend {
+        match std::env::var("SLUICE_BACKEND").as_deref() {
+            Ok("interpreter") | Ok("interp") => Backend::Interpreter,
+            _ => Backend::Jit,
+        }
+    }
+}
+
 /// A compiled mapping.
+///
+/// The IR is always kept (it is the reference semantics, and named maps, errors and `--emit`
+/// read it); when the JIT compiled the program, its native code runs instead of the
+/// interpreter's statement loop. The native code points into the IR, which is never mutated
+/// after compilation.
 #[derive(Debug)]
 pub struct Mapping {
-    program: Program,
+    program: Box<Program>,
     access: Access,
+    jit: Option<crate::jit::JitCode>,
+    jit_error: Option<String>,
 }
 
 impl Mapping {
     /// Compiles mapping text: parse, lower, fold, and find what the program reads of its
     /// input.
+    /// Runs on the back end [`Backend::preferred`] names; when the JIT cannot compile the
+    /// program the interpreter runs it (see [`Mapping::jit_fallback`]).
     pub fn compile(src: &str) -> Result<Mapping, CompileError> {
+        Mapping::compile_with(src, Backend::preferred())
+    }
+
+    /// Compiles mapping text for a given back end. A JIT failure is not an error: the
+    /// mapping falls back to the interpreter, logs a warning and records why.
+    pub fn compile_with(src: &str, backend: Backend) -> Result<Mapping, CompileError> {
         let stmts = syntax::parse_mapping(src)?;
-        let program = ir::lower(src, stmts)?;
+        let program = Box::new(ir::lower(src, stmts)?);
         let access = input::analyse(&program);
-        Ok(Mapping { program, access })
+        let mut mapping = Mapping {
+            program,
+            access,
+            jit: None,
+            jit_error: None,
+        };
+        if backend == Backend::Jit {
+            match crate::jit::JitCode::compile(&mapping.program, false) {
+                Ok(code) => mapping.jit = Some(code),
+                Err(e) => {
+                    tracing::warn!(error = %e, "JIT compilation failed; the interpreter runs this mapping");
+                    crate::jit::count_fallback();
+                    mapping.jit_error = Some(e.to_string());
+                }
+            }
+        }
+        Ok(mapping)
+    }
+
+    /// The back end that runs this mapping.
+    pub fn backend(&self) -> Backend {
+        if self.jit.is_some() {
+            Backend::Jit
+        } else {
+            Backend::Interpreter
+        }
+    }
+
+    /// Why the JIT could not compile this mapping, when it fell back to the interpreter.
+    pub fn jit_fallback(&self) -> Option<&str> {
+        self.jit_error.as_deref()
+    }
+
+    /// Runs the top-level statements on the chosen back end.
+    fn run_program<'a>(&'a self, ex: &mut Exec<'a>, scope: &Scope) -> Result<(), EvalError> {
+        match &self.jit {
+            Some(code) => {
+                ex.jit = Some(code);
+                code.run_main(ex, scope)
+            }
+            None => ex.run_stmts(&self.program.stmts, scope),
+        }
     }
 
     /// The compiled program (for `--emit ir` and other back ends).
@@ -120,7 +203,7 @@ impl Mapping {
     pub fn query(&self, msg: &Message) -> Result<Value, EvalError> {
         let doc = InputDoc::parse(msg, &self.access);
         let mut ex = Exec::new(&self.program, msg, &doc);
-        ex.run_stmts(&self.program.stmts, &doc.scope())?;
+        self.run_program(&mut ex, &doc.scope())?;
         Ok(ex.root)
     }
 
@@ -133,7 +216,7 @@ impl Mapping {
             error: None,
         };
         let mut ex = Exec::new(&self.program, &msg, &doc);
-        ex.run_stmts(&self.program.stmts, &doc.scope())?;
+        self.run_program(&mut ex, &doc.scope())?;
         Ok(ex.root)
     }
 
@@ -160,7 +243,7 @@ impl Mapping {
             }
             ex.root = doc.value.as_ref().clone();
         }
-        ex.run_stmts(&self.program.stmts, &doc.scope())?;
+        self.run_program(&mut ex, &doc.scope())?;
         Ok(match ex.root {
             Value::Deleted => StructuredOutcome::Deleted,
             Value::Nothing => StructuredOutcome::Unchanged { metadata: ex.meta },
@@ -236,21 +319,21 @@ impl InputDoc<'_> {
 }
 
 /// Lambda parameters in scope, innermost first.
-struct Caps<'a> {
-    value: &'a Value,
-    parent: Option<&'a Caps<'a>>,
+pub(crate) struct Caps<'a> {
+    pub(crate) value: &'a Value,
+    pub(crate) parent: Option<&'a Caps<'a>>,
 }
 
 /// What `this` and the lambda parameters are at a point of evaluation.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
-    this: &'a Value,
-    this_error: Option<&'a EvalError>,
-    caps: Option<&'a Caps<'a>>,
+    pub(crate) this: &'a Value,
+    pub(crate) this_error: Option<&'a EvalError>,
+    pub(crate) caps: Option<&'a Caps<'a>>,
 }
 
 impl<'a> Scope<'a> {
-    fn with_this<'b>(&self, this: &'b Value) -> Scope<'b>
+    pub(crate) fn with_this<'b>(&self, this: &'b Value) -> Scope<'b>
     where
         'a: 'b,
     {
@@ -260,21 +343,37 @@ impl<'a> Scope<'a> {
             caps: self.caps,
         }
     }
+
+    /// This scope with `value` bound as the innermost lambda parameter.
+    pub(crate) fn with_capture<'b>(&'b self, caps: &'b Caps<'b>) -> Scope<'b> {
+        Scope {
+            this: self.this,
+            this_error: self.this_error,
+            caps: Some(caps),
+        }
+    }
 }
 
-/// The state of one execution of a program.
-struct Exec<'a> {
-    program: &'a Program,
-    input: &'a Message,
+/// The state of one execution of a program, shared by the interpreter and JIT-compiled code.
+pub(crate) struct Exec<'a> {
+    pub(crate) program: &'a Program,
+    pub(crate) input: &'a Message,
     doc: &'a InputDoc<'a>,
-    root: Value,
-    meta: Object,
-    vars: HashMap<String, Value>,
-    depth: usize,
+    pub(crate) root: Value,
+    pub(crate) meta: Object,
+    pub(crate) vars: HashMap<String, Value>,
+    pub(crate) depth: usize,
+    /// The native code running this execution, if any (for query arguments and named maps).
+    pub(crate) jit: Option<&'a crate::jit::JitCode>,
+    /// The error native code reported, until the caller takes it.
+    pub(crate) pending_error: Option<EvalError>,
 }
+
+/// The `null` a missing path reads as.
+pub(crate) static NULL: Value = Value::Null;
 
 /// Bound on nested evaluation (named maps applying themselves, deep recursion).
-const MAX_DEPTH: usize = 100;
+pub(crate) const MAX_DEPTH: usize = 100;
 
 impl<'a> Exec<'a> {
     fn new(program: &'a Program, input: &'a Message, doc: &'a InputDoc<'a>) -> Exec<'a> {
@@ -286,10 +385,12 @@ impl<'a> Exec<'a> {
             meta: input.metadata.clone(),
             vars: HashMap::new(),
             depth: 0,
+            jit: None,
+            pending_error: None,
         }
     }
 
-    fn run_stmts(&mut self, stmts: &[Stmt], scope: &Scope) -> Result<(), EvalError> {
+    pub(crate) fn run_stmts(&mut self, stmts: &[Stmt], scope: &Scope) -> Result<(), EvalError> {
         for s in stmts {
             match s {
                 Stmt::Assign {
@@ -329,7 +430,7 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    fn assign(&mut self, target: &Target, v: Value) -> Result<(), EvalError> {
+    pub(crate) fn assign(&mut self, target: &Target, v: Value) -> Result<(), EvalError> {
         if matches!(v, Value::Nothing) {
             return Ok(());
         }
@@ -365,7 +466,39 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    fn eval(&mut self, e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
+    /// The value a path reads (`null` when missing), by reference.
+    pub(crate) fn path_ref<'v>(
+        &'v self,
+        base: Base,
+        path: &[String],
+        scope: &Scope<'v>,
+    ) -> Result<&'v Value, EvalError> {
+        let start: &Value = match base {
+            Base::This => {
+                if let Some(err) = scope.this_error {
+                    return Err(err.clone());
+                }
+                scope.this
+            }
+            Base::Root => match &self.root {
+                Value::Nothing => &NULL,
+                r => r,
+            },
+            Base::Capture(d) => {
+                let mut c = scope.caps;
+                for _ in 0..d {
+                    c = c.and_then(|c| c.parent);
+                }
+                match c {
+                    Some(c) => c.value,
+                    None => return Err(EvalError::new("lambda parameter out of scope")),
+                }
+            }
+        };
+        Ok(get_path(start, path).unwrap_or(&NULL))
+    }
+
+    pub(crate) fn eval(&mut self, e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
         match e {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Array(items) => {
@@ -399,31 +532,7 @@ impl<'a> Exec<'a> {
                 }
                 Ok(Value::Object(out))
             }
-            Expr::Path { base, path, .. } => {
-                let start: &Value = match base {
-                    Base::This => {
-                        if let Some(err) = scope.this_error {
-                            return Err(err.clone());
-                        }
-                        scope.this
-                    }
-                    Base::Root => match &self.root {
-                        Value::Nothing => &Value::Null,
-                        r => r,
-                    },
-                    Base::Capture(d) => {
-                        let mut c = scope.caps;
-                        for _ in 0..*d {
-                            c = c.and_then(|c| c.parent);
-                        }
-                        match c {
-                            Some(c) => c.value,
-                            None => return Err(EvalError::new("lambda parameter out of scope")),
-                        }
-                    }
-                };
-                Ok(get_path(start, path).cloned().unwrap_or(Value::Null))
-            }
+            Expr::Path { base, path, .. } => self.path_ref(*base, path, scope).cloned(),
             Expr::Field { target, path } => {
                 let v = self.eval(target, scope)?;
                 Ok(take_path(v, path))
@@ -440,6 +549,7 @@ impl<'a> Exec<'a> {
                     scope,
                     args,
                     site,
+                    thunks: None,
                 };
                 (spec.imp)(&mut call)
             }
@@ -455,19 +565,9 @@ impl<'a> Exec<'a> {
                     scope,
                     args,
                     site,
+                    thunks: None,
                 };
-                (spec.imp)(&mut call, t).map_err(|err| match &**target {
-                    Expr::Path { text, .. } => {
-                        if err.message.starts_with("expected ")
-                            && !err.message.contains(" from field `")
-                        {
-                            EvalError::new(format!("{} from field `{}`", err.message, text))
-                        } else {
-                            EvalError::new(format!("field `{}`: {}", text, err.message))
-                        }
-                    }
-                    _ => err,
-                })
+                (spec.imp)(&mut call, t).map_err(|err| method_error(target, err))
             }
             Expr::Catch { target, fallback } => match self.eval(target, scope) {
                 Ok(v) => Ok(v),
@@ -571,7 +671,12 @@ impl<'a> Exec<'a> {
 
     /// Evaluates a query argument with `ctx` as its context: a lambda binds its parameter,
     /// a plain query rebinds `this`.
-    fn apply_query(&mut self, q: &Expr, ctx: &Value, scope: &Scope) -> Result<Value, EvalError> {
+    pub(crate) fn apply_query(
+        &mut self,
+        q: &Expr,
+        ctx: &Value,
+        scope: &Scope,
+    ) -> Result<Value, EvalError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             self.depth -= 1;
@@ -627,6 +732,20 @@ impl<'a> Exec<'a> {
                 arithmetic(op, l, r)
             }
         }
+    }
+}
+
+/// Adds the field a failing method was called on to its error, as the reference words it.
+pub(crate) fn method_error(target: &Expr, err: EvalError) -> EvalError {
+    match target {
+        Expr::Path { text, .. } => {
+            if err.message.starts_with("expected ") && !err.message.contains(" from field `") {
+                EvalError::new(format!("{} from field `{}`", err.message, text))
+            } else {
+                EvalError::new(format!("field `{}`: {}", text, err.message))
+            }
+        }
+        _ => err,
     }
 }
 
@@ -729,7 +848,7 @@ pub fn get_path<'v>(mut v: &'v Value, path: &[String]) -> Option<&'v Value> {
 }
 
 /// Like [`get_path`] on an owned value, without cloning the subtree.
-fn take_path(mut v: Value, path: &[String]) -> Value {
+pub(crate) fn take_path(mut v: Value, path: &[String]) -> Value {
     for seg in path {
         v = match v {
             Value::Object(mut o) => match o.remove(seg) {
@@ -796,10 +915,12 @@ pub fn set_path(root: &mut Value, path: &[String], v: Value) {
 
 /// The evaluation context of a function or method call, as the standard library sees it.
 pub struct Call<'c, 'a> {
-    exec: &'c mut Exec<'a>,
-    scope: &'c Scope<'c>,
-    args: &'c [Expr],
-    site: &'c Site,
+    pub(crate) exec: &'c mut Exec<'a>,
+    pub(crate) scope: &'c Scope<'c>,
+    pub(crate) args: &'c [Expr],
+    pub(crate) site: &'c Site,
+    /// The native code of each argument, when the call runs from JIT-compiled code.
+    pub(crate) thunks: Option<&'c [crate::jit::ArgThunk]>,
 }
 
 impl<'c, 'a> Call<'c, 'a> {
@@ -816,6 +937,11 @@ impl<'c, 'a> Call<'c, 'a> {
     /// Evaluates argument `i` in the caller's context. Omitted optional parameters are
     /// [`Value::Nothing`].
     pub fn value(&mut self, i: usize) -> Result<Value, EvalError> {
+        if let (Some(thunks), Some(jit)) = (self.thunks, self.exec.jit) {
+            if let Some(t) = thunks.get(i) {
+                return jit.run_thunk(self.exec, self.scope, t.value);
+            }
+        }
         match self.args.get(i) {
             Some(e) => self.exec.eval(e, self.scope),
             None => Ok(Value::Nothing),
@@ -870,6 +996,11 @@ impl<'c, 'a> Call<'c, 'a> {
     /// Evaluates query argument `i` with `ctx` as its context: a lambda `x -> ...` binds
     /// `x` to `ctx`, a plain query sees `ctx` as `this`.
     pub fn apply(&mut self, i: usize, ctx: &Value) -> Result<Value, EvalError> {
+        if let (Some(thunks), Some(jit)) = (self.thunks, self.exec.jit) {
+            if let Some(t) = thunks.get(i) {
+                return jit.apply_thunk(self.exec, self.scope, t, ctx);
+            }
+        }
         match self.args.get(i) {
             Some(q) => self.exec.apply_query(q, ctx, self.scope),
             None => Ok(Value::Nothing),
@@ -891,7 +1022,10 @@ impl<'c, 'a> Call<'c, 'a> {
             this_error: None,
             caps: None,
         };
-        let r = self.exec.run_stmts(stmts, &scope);
+        let r = match self.exec.jit {
+            Some(jit) => jit.run_map(self.exec, &scope, name, stmts),
+            None => self.exec.run_stmts(stmts, &scope),
+        };
         let out = std::mem::replace(&mut self.exec.root, saved_root);
         self.exec.depth -= 1;
         r?;

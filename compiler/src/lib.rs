@@ -6,6 +6,7 @@
 //! - [`ir`]: lowers the syntax tree into the typed IR: names resolved against the standard
 //!   library, arguments checked, constants folded;
 //! - [`interp`]: the reference interpreter over the IR (mapping and mutation semantics);
+//! - [`jit`]: the native back end, the IR compiled with Cranelift; must agree with [`interp`];
 //! - [`stdlib`]: the functions and methods, shared by every back end;
 //! - [`input`]: what a program reads of its input document, and parsing only that;
 //! - [`value`]: the value model;
@@ -20,12 +21,13 @@ pub mod error;
 pub mod input;
 pub mod interp;
 pub mod ir;
+pub mod jit;
 pub mod stdlib;
 pub mod syntax;
 pub mod value;
 
 pub use error::{CompileError, EvalError};
-pub use interp::{Mapping, MappingOutcome, Message, StructuredOutcome};
+pub use interp::{Backend, Mapping, MappingOutcome, Message, StructuredOutcome};
 pub use value::Value;
 
 /// Checks that `src` is a valid Bloblang mapping (as held by `mapping`, `mutation`, `bloblang`

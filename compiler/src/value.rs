@@ -16,7 +16,12 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 pub type Object = BTreeMap<String, Value>;
 
 /// A Bloblang value.
+///
+/// The layout is fixed (`repr(C, u8)`): a one-byte tag in declaration order at offset 0 and
+/// the payload at offset 8, so JIT-compiled code can test tags and read or write numbers and
+/// booleans without a call (see [`crate::jit`]).
 #[derive(Debug, Clone, Default)]
+#[repr(C, u8)]
 pub enum Value {
     /// JSON `null`.
     #[default]

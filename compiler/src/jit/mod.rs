@@ -1,0 +1,254 @@
+//! The native back end: the typed IR compiled to machine code with Cranelift.
+//!
+//! The JIT is a second back end for the same [`Program`]; the interpreter ([`crate::interp`])
+//! stays the reference, and the JIT must agree with it on every input (the differential
+//! tests in `compiler/tests/differential.rs` check this over the conformance cases and
+//! random programs).
+//!
+//! How the split works:
+//! - [`codegen`] lowers statements and expressions to Cranelift IR. Control flow (`if`,
+//!   `match`, `&&`/`||`, `.catch`/`.or`/`|`), integer and float arithmetic and comparisons,
+//!   boolean logic and literal `match` cases run as native code, guarded by tag tests on the
+//!   fixed [`Value`] layout; anything dynamic (string work, method calls, building objects,
+//!   path lookups with keys interned in the IR) calls a helper in [`helpers`], which calls
+//!   the very functions the interpreter uses. Path reads that only feed a comparison or an
+//!   operator borrow the value from the document instead of copying it.
+//! - Query arguments (lambdas, `map_each` bodies), `match` bodies that rebind `this`, and
+//!   named maps are compiled as separate functions ("thunks") that the standard library
+//!   calls back through [`crate::interp::Call`].
+//! - Every compiled function has one signature, `fn(exec, scope, out) -> status`: it writes
+//!   its result into `out` and returns 0, or leaves its error in the execution state and
+//!   returns 1. Temporaries live in one stack area of [`Value`] slots, initialised to `null`
+//!   on entry and dropped on every exit, so no path leaks.
+//!
+//! If compilation fails for any reason, [`crate::Mapping`] keeps the interpreter, logs a
+//! warning and counts it ([`fallback_count`]).
+
+mod codegen;
+mod helpers;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_jit::{JITBuilder, JITModule};
+
+use crate::error::EvalError;
+use crate::interp::{Caps, Exec, Scope};
+use crate::ir::{Program, Stmt};
+use crate::value::Value;
+
+/// Why a program could not be compiled to native code.
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    /// The host has no Cranelift back end, or its flags were refused.
+    #[error("no native code generator for this host: {0}")]
+    Host(String),
+    /// Cranelift rejected a function.
+    #[error("code generation failed: {0}")]
+    Codegen(String),
+}
+
+/// The signature every compiled function has: `(exec, scope, out) -> status`.
+pub(crate) type ThunkFn =
+    unsafe extern "C" fn(*mut Exec<'static>, *const Scope<'static>, *mut Value) -> u32;
+
+/// A call argument compiled as its own function.
+#[derive(Debug, Clone, Copy)]
+pub struct ArgThunk {
+    /// Index of the function that evaluates the argument with a context (`Call::apply`).
+    pub(crate) index: u32,
+    /// True when the argument is a lambda `x -> body` and function `index` is its body (the
+    /// parameter is bound by the caller); false when it is the whole argument.
+    pub(crate) lambda: bool,
+    /// Index of the function that evaluates the argument as a value (`Call::value`).
+    pub(crate) value: u32,
+}
+
+/// The per-call-site data compiled code hands to the call helper: the IR node and the native
+/// functions of its arguments.
+pub(crate) struct CallSite {
+    pub(crate) expr: *const crate::ir::Expr,
+    pub(crate) args: Vec<ArgThunk>,
+}
+
+static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a mapping that fell back to the interpreter.
+pub(crate) fn count_fallback() {
+    FALLBACKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many mappings this process compiled with the interpreter because the JIT failed.
+pub fn fallback_count() -> u64 {
+    FALLBACKS.load(Ordering::Relaxed)
+}
+
+/// A program compiled to native code: the functions, the data they point at, and the module
+/// that owns the code memory (freed on drop).
+pub struct JitCode {
+    module: Option<JITModule>,
+    /// Function 0 is the program's top-level statements; the rest are thunks.
+    fns: Vec<ThunkFn>,
+    /// Named maps, by name, to their function index.
+    maps: HashMap<String, u32>,
+    /// Call-site descriptors the code points at (boxed: their addresses are baked in).
+    #[allow(clippy::vec_box)]
+    _sites: Vec<Box<CallSite>>,
+    /// The Cranelift IR text of each function, when asked for (`--emit clif`).
+    clif: Vec<String>,
+}
+
+// SAFETY: after `finalize_definitions` the code and the data it points at (the IR, the
+// call-site boxes) are immutable; per-run state lives in the `Exec` each caller owns, and the
+// only shared mutable state the helpers reach (call-site `Site`s) is behind a mutex.
+unsafe impl Send for JitCode {}
+// SAFETY: as above.
+unsafe impl Sync for JitCode {}
+
+impl std::fmt::Debug for JitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitCode")
+            .field("functions", &self.fns.len())
+            .field("maps", &self.maps.len())
+            .finish()
+    }
+}
+
+impl Drop for JitCode {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: the functions are only reachable through `self`, which is going away.
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+impl JitCode {
+    /// Compiles `program` (which must outlive the result and never change: the code points
+    /// into it). With `keep_clif`, the Cranelift IR text of every function is kept.
+    pub fn compile(program: &Program, keep_clif: bool) -> Result<JitCode, JitError> {
+        let mut flags = settings::builder();
+        let set = |f: &mut settings::Builder, k: &str, v: &str| {
+            f.set(k, v).map_err(|e| JitError::Host(e.to_string()))
+        };
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        set(&mut flags, "is_pic", "false")?;
+        set(&mut flags, "opt_level", "speed")?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| JitError::Host(e.to_string()))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| JitError::Host(e.to_string()))?;
+        let builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+        let module = JITModule::new(builder);
+        // A bug in code generation must cost a fallback to the interpreter, not the process.
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            codegen::compile_program(module, program, keep_clif)
+        }))
+        .map_err(|_| JitError::Codegen("the code generator panicked".into()))??;
+        Ok(JitCode {
+            module: Some(out.module),
+            fns: out.fns,
+            maps: out.maps,
+            _sites: out.sites,
+            clif: out.clif,
+        })
+    }
+
+    /// The Cranelift IR of each compiled function (empty unless compiled with `keep_clif`).
+    pub fn clif(&self) -> &[String] {
+        &self.clif
+    }
+
+    /// Runs the program's top-level statements.
+    pub(crate) fn run_main(&self, ex: &mut Exec, scope: &Scope) -> Result<(), EvalError> {
+        let mut out = Value::Null;
+        self.call(0, ex, scope, &mut out)
+    }
+
+    /// Runs function `index` with `scope`, writing its result into `out`.
+    fn call(
+        &self,
+        index: u32,
+        ex: &mut Exec,
+        scope: &Scope,
+        out: &mut Value,
+    ) -> Result<(), EvalError> {
+        let f = self.fns[index as usize];
+        // SAFETY: every function in the table was compiled for this signature; the pointers
+        // are live for the call; lifetimes are erased only for the duration of the call.
+        let status = unsafe {
+            f(
+                std::ptr::from_mut(ex).cast(),
+                std::ptr::from_ref(scope).cast(),
+                out,
+            )
+        };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(ex
+                .pending_error
+                .take()
+                .unwrap_or_else(|| EvalError::new("native code failed without an error")))
+        }
+    }
+
+    /// Evaluates a value argument's function in the caller's scope.
+    pub(crate) fn run_thunk(
+        &self,
+        ex: &mut Exec,
+        scope: &Scope,
+        index: u32,
+    ) -> Result<Value, EvalError> {
+        let mut out = Value::Null;
+        self.call(index, ex, scope, &mut out)?;
+        Ok(out)
+    }
+
+    /// Evaluates a query argument with `ctx` as its context, as
+    /// [`Exec::apply_query`] does: a lambda binds its parameter, a plain query rebinds `this`.
+    pub(crate) fn apply_thunk(
+        &self,
+        ex: &mut Exec,
+        scope: &Scope,
+        t: &ArgThunk,
+        ctx: &Value,
+    ) -> Result<Value, EvalError> {
+        ex.depth += 1;
+        if ex.depth > crate::interp::MAX_DEPTH {
+            ex.depth -= 1;
+            return Err(EvalError::new("maximum evaluation depth exceeded"));
+        }
+        let mut out = Value::Null;
+        let r = if t.lambda {
+            let caps = Caps {
+                value: ctx,
+                parent: scope.caps,
+            };
+            let inner = scope.with_capture(&caps);
+            self.call(t.index, ex, &inner, &mut out)
+        } else {
+            self.call(t.index, ex, &scope.with_this(ctx), &mut out)
+        };
+        ex.depth -= 1;
+        r.map(|_| out)
+    }
+
+    /// Runs a named map's statements (compiled when the program was), or interprets them.
+    pub(crate) fn run_map(
+        &self,
+        ex: &mut Exec,
+        scope: &Scope,
+        name: &str,
+        stmts: &[Stmt],
+    ) -> Result<(), EvalError> {
+        match self.maps.get(name) {
+            Some(&i) => {
+                let mut out = Value::Null;
+                self.call(i, ex, scope, &mut out)
+            }
+            None => ex.run_stmts(stmts, scope),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Differential tests: the JIT back end must agree with the reference interpreter.
+//!
+//! - every conformance case runs on both back ends (the JIT must compile every one of them,
+//!   with no fallback) and must give the same payload, metadata, deletion or error;
+//! - a generator of random well-formed mappings (paths, arithmetic, comparisons, logic,
+//!   `if`/`match`, `.or`/`.catch`/`|`, lambdas, method calls, literals, variables, metadata)
+//!   runs each against random JSON documents on both back ends, thousands of cases per run.
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use sluice_compiler::conformance::parse_cases;
+use sluice_compiler::{Backend, Mapping, MappingOutcome, Message, Value};
+
+/// An outcome in comparable form: payload bytes, metadata as JSON, or the error text.
+fn observe(r: Result<MappingOutcome, sluice_compiler::EvalError>) -> String {
+    match r {
+        Ok(MappingOutcome::Deleted) => "deleted".into(),
+        Ok(MappingOutcome::Message(m)) => format!(
+            "payload {:?} meta {}",
+            String::from_utf8_lossy(&m.payload),
+            Value::Object(m.metadata).to_json_string()
+        ),
+        Err(e) => format!("error {}", e.message),
+    }
+}
+
+fn both(src: &str) -> Option<(Mapping, Mapping)> {
+    let interp = Mapping::compile_with(src, Backend::Interpreter);
+    let jit = Mapping::compile_with(src, Backend::Jit);
+    match (interp, jit) {
+        (Ok(i), Ok(j)) => {
+            assert_eq!(
+                j.backend(),
+                Backend::Jit,
+                "the JIT fell back on {:?}: {:?}",
+                src,
+                j.jit_fallback()
+            );
+            Some((i, j))
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.to_string(), b.to_string(), "{}", src);
+            None
+        }
+        (a, b) => panic!(
+            "compile results differ for {:?}: {:?} / {:?}",
+            src,
+            a.err(),
+            b.err()
+        ),
+    }
+}
+
+#[test]
+fn every_conformance_case_agrees_on_both_back_ends() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("../../shared/conformance/bloblang/cases.jsonl"))
+        .expect("shared/ must sit beside the repository");
+    let (mut cases, bad) = parse_cases(&text);
+    assert!(bad.is_empty());
+    // Grouped cases share state (e.g. `counter()`): run them in order on one mapping each.
+    cases.sort_by(|a, b| (&a.group, a.seq).cmp(&(&b.group, b.seq)));
+    let mut compiled: Option<(String, Mapping, Mapping, Mapping)> = None;
+    let mut checked = 0;
+    for c in &cases {
+        let reuse =
+            c.group.is_some() && compiled.as_ref().is_some_and(|(src, ..)| *src == c.mapping);
+        if !reuse {
+            compiled = both(&c.mapping).map(|(i, j)| {
+                let again = Mapping::compile_with(&c.mapping, Backend::Interpreter).unwrap();
+                (c.mapping.clone(), i, j, again)
+            });
+        }
+        let Some((_, interp, jit, again)) = &compiled else {
+            continue;
+        };
+        let mut msg = Message::new(c.input.clone().into_bytes());
+        if let Some(md) = &c.input_metadata {
+            for (k, v) in md {
+                msg.metadata.insert(k.clone(), Value::from_serde(v.clone()));
+            }
+        }
+        let want = observe(interp.run(&msg));
+        let got = observe(jit.run(&msg));
+        // Non-deterministic functions (uuids, now(), random) differ between any two runs:
+        // for those only the kind of outcome must agree.
+        let deterministic = observe(again.run(&msg)) == want;
+        if deterministic {
+            assert_eq!(got, want, "case {} ({:?})", c.id, c.mapping);
+        } else {
+            assert_eq!(
+                got.split(' ').next(),
+                want.split(' ').next(),
+                "case {} ({:?})",
+                c.id,
+                c.mapping
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 300, "only {} cases ran", checked);
+}
+
+/// Random JSON documents over a small key space, so that generated paths hit often.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    let leaf = prop_oneof![
+        Just(json!(null)),
+        any::<bool>().prop_map(|b| json!(b)),
+        (-20i64..20).prop_map(|i| json!(i)),
+        (-1000i64..1000).prop_map(|i| json!(i as f64 / 8.0)),
+        "[a-c ]{0,4}".prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map("[a-d]", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn document() -> impl Strategy<Value = String> {
+    prop_oneof![
+        9 => prop::collection::btree_map("[a-d]", json_value(), 0..5)
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()).to_string()),
+        1 => json_value().prop_map(|v| v.to_string()),
+        1 => Just("not json".to_string()),
+    ]
+}
+
+/// Random well-formed expressions.
+fn expr() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        (-5i64..30).prop_map(|i| i.to_string()),
+        (-40i64..40).prop_map(|i| format!("{:.2}", i as f64 / 4.0)),
+        "[a-c]{0,3}".prop_map(|s| format!("{:?}", s)),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        Just("null".to_string()),
+        "[a-d]".prop_map(|k| format!("this.{}", k)),
+        ("[a-d]", "[a-d]").prop_map(|(a, b)| format!("this.{}.{}", a, b)),
+        "[a-d]".prop_map(|k| format!("this.{}.0", k)),
+        Just("this".to_string()),
+        Just("root".to_string()),
+        "[a-b]".prop_map(|k| format!("root.{}", k)),
+        Just("$v".to_string()),
+        Just("@m".to_string()),
+        Just("@".to_string()),
+    ];
+    leaf.prop_recursive(4, 48, 3, |e| {
+        let bin = prop_oneof![
+            Just("+"),
+            Just("-"),
+            Just("*"),
+            Just("/"),
+            Just("%"),
+            Just("=="),
+            Just("!="),
+            Just(">"),
+            Just(">="),
+            Just("<"),
+            Just("<="),
+            Just("&&"),
+            Just("||"),
+            Just("|"),
+        ];
+        prop_oneof![
+            (e.clone(), bin, e.clone()).prop_map(|(a, op, b)| format!("({} {} {})", a, op, b)),
+            e.clone().prop_map(|a| format!("!{}", a)),
+            e.clone().prop_map(|a| format!("-{}", a)),
+            (e.clone(), e.clone(), e.clone())
+                .prop_map(|(c, a, b)| format!("if {} {{ {} }} else {{ {} }}", c, a, b)),
+            (e.clone(), e.clone()).prop_map(|(c, a)| format!("if {} {{ {} }}", c, a)),
+            (e.clone(), "[a-c]", e.clone(), e.clone()).prop_map(|(s, lit, a, b)| format!(
+                "match {} {{ {:?} => {}, 3 => this, this > 2 => {}, _ => null }}",
+                s, lit, a, b
+            )),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("match {{ {} => {}, _ => 0 }}", a, b)),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("{}.or({})", a, b)),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("{}.catch({})", a, b)),
+            e.clone()
+                .prop_map(|a| format!("{}.catch(err -> err.length())", a)),
+            e.clone().prop_map(|a| format!("{}.type()", a)),
+            e.clone().prop_map(|a| format!("{}.string()", a)),
+            e.clone().prop_map(|a| format!("{}.number()", a)),
+            e.clone().prop_map(|a| format!("{}.uppercase()", a)),
+            e.clone().prop_map(|a| format!("{}.length()", a)),
+            e.clone().prop_map(|a| format!("{}.not_null()", a)),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("{}.map_each(x -> {})", a, b)),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("{}.filter(x -> x != {})", a, b)),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("{}.({})", a, b)),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("{}.(y -> [y, {}])", a, b)),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("[{}, {}]", a, b)),
+            (e.clone(), e.clone()).prop_map(|(a, b)| format!("{{\"k\": {}, \"j\": {}}}", a, b)),
+            e.clone().prop_map(|a| format!("{}.a", a)),
+            e.clone().prop_map(|a| format!("{}.apply(\"m1\")", a)),
+        ]
+    })
+}
+
+fn statement() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ("[a-c]", expr()).prop_map(|(k, e)| format!("root.{} = {}", k, e)),
+        expr().prop_map(|e| format!("root = {}", e)),
+        expr().prop_map(|e| format!("let v = {}", e)),
+        expr().prop_map(|e| format!("meta m = {}", e)),
+        (expr(), expr(), expr()).prop_map(|(c, a, b)| format!(
+            "if {} {{\n  root.x = {}\n}} else {{\n  root.y = {}\n}}",
+            c, a, b
+        )),
+        Just("root = deleted()".to_string()),
+    ]
+}
+
+fn mapping() -> impl Strategy<Value = String> {
+    // The named map's body must not apply itself: unbounded recursion is a depth error whose
+    // depth depends on the stack, not a semantic question.
+    let body = expr().prop_filter("no recursion", |m| !m.contains("apply"));
+    (prop::collection::vec(statement(), 1..5), body).prop_map(|(stmts, m)| {
+        format!(
+            "map m1 {{\n  root.in = this\n  root.out = {}\n}}\nlet v = 1\n{}",
+            m,
+            stmts.join("\n")
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_mappings_agree_on_both_back_ends(src in mapping(), docs in prop::collection::vec(document(), 1..4), mutation in any::<bool>()) {
+        if let Some((interp, jit)) = both(&src) {
+            for d in docs {
+                let mut msg = Message::new(d.into_bytes());
+                msg.metadata.insert("m".into(), Value::Int(2));
+                let (want, got) = if mutation {
+                    (observe(interp.run_mutation(&msg)), observe(jit.run_mutation(&msg)))
+                } else {
+                    (observe(interp.run(&msg)), observe(jit.run(&msg)))
+                };
+                prop_assert_eq!(got, want, "mapping:\n{}\ninput: {:?}", src, String::from_utf8_lossy(&msg.payload));
+            }
+        }
+    }
+}
