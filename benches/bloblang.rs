@@ -1,8 +1,10 @@
-//! Criterion benchmarks of the Bloblang interpreter on realistic documents: the walkthrough's
-//! projection, arithmetic with `if`/`match`, string work, and a filter.
+//! Criterion benchmarks of the Bloblang back ends on realistic documents: the walkthrough's
+//! projection, arithmetic with `if`/`match`, string work, and a filter, each run by the
+//! interpreter and by the JIT in the same run (group `backends`); and three chained mappings
+//! fused vs unfused (group `fusion`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sluice_compiler::{Mapping, Message};
+use sluice_compiler::{Backend, Mapping, Message};
 
 /// A walkthrough-like document with a few more fields.
 fn document(i: usize) -> Vec<u8> {
@@ -30,19 +32,28 @@ const MAPPINGS: &[(&str, &str)] = &[
     ("filter", r#"root = if this.level != "error" { deleted() }"#),
 ];
 
-fn interpreter(c: &mut Criterion) {
+fn backends(c: &mut Criterion) {
     let docs: Vec<Message> = (0..256).map(|i| Message::new(document(i))).collect();
-    let mut g = c.benchmark_group("interpreter");
+    let mut g = c.benchmark_group("backends");
     g.throughput(Throughput::Elements(docs.len() as u64));
     for (name, src) in MAPPINGS {
-        let m = Mapping::compile(src).expect("benchmark mapping compiles");
-        g.bench_with_input(BenchmarkId::from_parameter(name), &docs, |b, docs| {
-            b.iter(|| {
-                for d in docs {
-                    std::hint::black_box(m.run(d).expect("mapping runs"));
-                }
-            })
-        });
+        for backend in [Backend::Interpreter, Backend::Jit] {
+            let m = Mapping::compile_with(src, backend).expect("benchmark mapping compiles");
+            assert_eq!(
+                m.backend(),
+                backend,
+                "{} did not compile for {:?}",
+                name,
+                backend
+            );
+            g.bench_with_input(BenchmarkId::new(*name, backend.name()), &docs, |b, docs| {
+                b.iter(|| {
+                    for d in docs {
+                        std::hint::black_box(m.run(d).expect("mapping runs"));
+                    }
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -94,5 +105,5 @@ fn fusion(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, interpreter, fusion);
+criterion_group!(benches, backends, fusion);
 criterion_main!(benches);

@@ -233,8 +233,10 @@ fn process_metrics() -> String {
         .metrics()
         .num_alive_tasks();
     let mut out = format!(
-        "# TYPE sluice_tokio_alive_tasks gauge\nsluice_tokio_alive_tasks {}\n",
-        tasks
+        "# TYPE sluice_tokio_alive_tasks gauge\nsluice_tokio_alive_tasks {}\n\
+         # TYPE sluice_jit_fallbacks_total counter\nsluice_jit_fallbacks_total {}\n",
+        tasks,
+        sluice_compiler::jit::fallback_count()
     );
     if let Some(rss) = resident_memory_bytes() {
         out.push_str(&format!(

@@ -201,6 +201,29 @@ async fn reference_status_codes_and_bodies() {
     let (code, metrics) = s.req("GET", "/metrics", "").await;
     assert_eq!(code, 200);
     assert!(metrics.contains(r#"stream="g1""#), "{}", metrics);
+    assert!(
+        metrics.contains("sluice_jit_fallbacks_total 0"),
+        "{}",
+        metrics
+    );
+}
+
+#[tokio::test]
+async fn processor_metrics_say_which_back_end_runs_the_mapping() {
+    let s = Sluice::start(&[]).await;
+    assert_eq!(s.req("POST", "/streams/foo", FOO_NO_BUFFER).await.0, 200);
+    let (code, stats) = s.req("GET", "/streams/foo/stats", "").await;
+    assert_eq!(code, 200);
+    assert!(
+        stats.contains(r#"processor_backend_jit{label=\"\",path=\"root.pipeline.processors.0\",stream=\"foo\"}":1"#),
+        "{}",
+        stats
+    );
+    assert!(
+        stats.contains(r#"processor_backend_interpreter{label=\"\",path=\"root.pipeline.processors.0\",stream=\"foo\"}":0"#),
+        "{}",
+        stats
+    );
 }
 
 #[tokio::test]

@@ -217,3 +217,26 @@ fn list_text_mentions_every_component() {
     }
     assert!(text.contains("INPUT:") && text.contains("RATE_LIMIT:"));
 }
+
+#[test]
+fn emit_clif_prints_the_native_code_of_a_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.blobl");
+    std::fs::write(
+        &path,
+        "root.score = if this.n > 10 { this.n * 2 } else { 0 }\nroot.tags = this.tags.map_each(t -> t.uppercase())\n",
+    )
+    .unwrap();
+    let out = sluice(&["compile", "--emit", "clif", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The program and the lambda body are separate functions; the arithmetic is native.
+    assert!(text.contains("; function 0"), "{}", text);
+    assert!(text.contains("; function 1"), "{}", text);
+    assert!(text.contains("imul"), "{}", text);
+    assert!(text.contains("icmp sgt"), "{}", text);
+
+    std::fs::write(&path, "root = this.foo(\n").unwrap();
+    let out = sluice(&["compile", "--emit", "clif", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -70,13 +70,21 @@ impl Access {
 
 /// Finds what the top-level statements of `program` read of the input document.
 pub fn analyse(program: &Program) -> Access {
+    analyse_stmts(&program.stmts, &program.maps)
+}
+
+/// Finds what `stmts` (with the program's named maps) read of the input document.
+pub fn analyse_stmts(
+    stmts: &[Stmt],
+    maps: &std::collections::HashMap<String, Vec<Stmt>>,
+) -> Access {
     let mut acc = Access::Nothing;
-    for s in &program.stmts {
+    for s in stmts {
         stmt(s, &mut acc);
     }
     // Named maps see their argument as `this`; only their `json()` calls read the input.
     let mut in_maps = Access::Nothing;
-    for body in program.maps.values() {
+    for body in maps.values() {
         for s in body {
             stmt(s, &mut in_maps);
         }

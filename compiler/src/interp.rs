@@ -255,6 +255,11 @@ impl Mapping {
     }
 
     fn run_with(&self, msg: &Message, mutation: bool) -> Result<MappingOutcome, EvalError> {
+        if let Some(code) = &self.jit {
+            if let Some(out) = code.run_plan(&self.program, msg, mutation) {
+                return out;
+            }
+        }
         let (payload, metadata) = match self.run_structured(msg, None, mutation)? {
             StructuredOutcome::Deleted => return Ok(MappingOutcome::Deleted),
             StructuredOutcome::Unchanged { metadata } => (msg.payload.clone(), metadata),
@@ -269,9 +274,9 @@ impl Mapping {
 }
 
 /// The input document: the payload parsed as JSON (as much of it as the mapping reads).
-struct InputDoc<'d> {
-    value: Cow<'d, Value>,
-    error: Option<EvalError>,
+pub(crate) struct InputDoc<'d> {
+    pub(crate) value: Cow<'d, Value>,
+    pub(crate) error: Option<EvalError>,
 }
 
 impl InputDoc<'_> {
@@ -309,7 +314,7 @@ impl InputDoc<'_> {
         }
     }
 
-    fn scope(&self) -> Scope<'_> {
+    pub(crate) fn scope(&self) -> Scope<'_> {
         Scope {
             this: self.value.as_ref(),
             this_error: self.error.as_ref(),
@@ -367,6 +372,9 @@ pub(crate) struct Exec<'a> {
     pub(crate) jit: Option<&'a crate::jit::JitCode>,
     /// The error native code reported, until the caller takes it.
     pub(crate) pending_error: Option<EvalError>,
+    /// `root` is an overlay of top-level fields over the input (a JIT splice plan): a
+    /// deleted field is kept as a [`Value::Deleted`] tombstone.
+    pub(crate) overlay: bool,
 }
 
 /// The `null` a missing path reads as.
@@ -376,7 +384,7 @@ pub(crate) static NULL: Value = Value::Null;
 pub(crate) const MAX_DEPTH: usize = 100;
 
 impl<'a> Exec<'a> {
-    fn new(program: &'a Program, input: &'a Message, doc: &'a InputDoc<'a>) -> Exec<'a> {
+    pub(crate) fn new(program: &'a Program, input: &'a Message, doc: &'a InputDoc<'a>) -> Exec<'a> {
         Exec {
             program,
             input,
@@ -387,6 +395,7 @@ impl<'a> Exec<'a> {
             depth: 0,
             jit: None,
             pending_error: None,
+            overlay: false,
         }
     }
 
@@ -435,6 +444,11 @@ impl<'a> Exec<'a> {
             return Ok(());
         }
         match target {
+            Target::Root(path) if self.overlay && matches!(v, Value::Deleted) => {
+                if let (Value::Object(o), [key]) = (&mut self.root, path.as_slice()) {
+                    o.insert(key.clone(), Value::Deleted);
+                }
+            }
             Target::Root(path) => set_path(&mut self.root, path, v),
             Target::Meta(Some(key)) => match v {
                 Value::Deleted => {

@@ -29,6 +29,9 @@ pub enum Emit {
     Ast,
     /// The typed IR (names resolved, constants folded).
     Ir,
+    /// The Cranelift IR the JIT generates, one function per block (the program, its named
+    /// maps, and the functions of query arguments and lambdas).
+    Clif,
 }
 
 /// Arguments of `sluice compile`.
@@ -194,6 +197,14 @@ fn emit(stage: Emit, paths: &[PathBuf]) -> ExitCode {
             Emit::Ir => {
                 sluice_compiler::Mapping::compile(&src).map(|m| format!("{:#?}", m.program()))
             }
+            Emit::Clif => sluice_compiler::Mapping::compile(&src).map(|m| {
+                match sluice_compiler::jit::JitCode::compile(m.program(), true) {
+                    Ok(code) => code.clif().join("\n"),
+                    Err(e) => format!(
+                        "; the JIT cannot compile this mapping ({e}); the interpreter runs it"
+                    ),
+                }
+            }),
         };
         match printed {
             Ok(text) => println!("{}", text),

@@ -76,6 +76,8 @@ enum Job {
 pub(crate) struct Compiled {
     pub(crate) module: JITModule,
     pub(crate) fns: Vec<ThunkFn>,
+    /// The index of the extra statement list's function, if one was given.
+    pub(crate) extra: Option<u32>,
     pub(crate) maps: HashMap<String, u32>,
     /// Boxed: compiled code holds their addresses, which a `Vec` would move.
     #[allow(clippy::vec_box)]
@@ -105,6 +107,7 @@ impl Jobs {
 pub(crate) fn compile_program(
     mut module: JITModule,
     program: &Program,
+    extra: Option<&[Stmt]>,
     keep_clif: bool,
 ) -> Result<Compiled, JitError> {
     if !layout_ok() {
@@ -129,6 +132,7 @@ pub(crate) fn compile_program(
         let i = jobs.push(Job::Stmts(program.maps[n].as_slice() as *const [Stmt]));
         maps.insert(n.clone(), i);
     }
+    let extra = extra.map(|s| jobs.push(Job::Stmts(s as *const [Stmt])));
 
     let mut ids: Vec<Option<FuncId>> = Vec::new();
     let mut clif = Vec::new();
@@ -193,6 +197,7 @@ pub(crate) fn compile_program(
     Ok(Compiled {
         module,
         fns,
+        extra,
         maps,
         sites: jobs.sites,
         clif,

@@ -26,6 +26,8 @@
 
 mod codegen;
 mod helpers;
+mod plan;
+mod raw;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,6 +99,8 @@ pub struct JitCode {
     _sites: Vec<Box<CallSite>>,
     /// The Cranelift IR text of each function, when asked for (`--emit clif`).
     clif: Vec<String>,
+    /// The raw-payload plan for the program's shape, if it has one.
+    plan: Option<plan::Plan>,
 }
 
 // SAFETY: after `finalize_definitions` the code and the data it points at (the IR, the
@@ -141,12 +145,26 @@ impl JitCode {
             .map_err(|e| JitError::Host(e.to_string()))?;
         let builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
         let module = JITModule::new(builder);
+        let splice = plan::splice(program);
         // A bug in code generation must cost a fallback to the interpreter, not the process.
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            codegen::compile_program(module, program, keep_clif)
+            codegen::compile_program(module, program, splice.as_ref().map(|s| s.0), keep_clif)
         }))
         .map_err(|_| JitError::Codegen("the code generator panicked".into()))??;
+        let plan = match (plan::projection(program), splice, out.extra) {
+            (Some(fields), _, _) => {
+                let paths = fields.iter().map(|(_, p)| p.clone()).collect();
+                Some(plan::Plan::Project(fields, paths))
+            }
+            (None, Some((_, copies_this, access)), Some(body)) => Some(plan::Plan::Splice {
+                body,
+                access,
+                copies_this,
+            }),
+            _ => None,
+        };
         Ok(JitCode {
+            plan,
             module: Some(out.module),
             fns: out.fns,
             maps: out.maps,
@@ -166,8 +184,27 @@ impl JitCode {
         self.call(0, ex, scope, &mut out)
     }
 
+    /// Runs the program's raw-payload plan, when it has one that applies to this message
+    /// (see [`plan`]); `None` sends the message down the general path.
+    pub(crate) fn run_plan(
+        &self,
+        program: &Program,
+        msg: &crate::interp::Message,
+        mutation: bool,
+    ) -> Option<Result<crate::interp::MappingOutcome, EvalError>> {
+        match self.plan.as_ref()? {
+            plan::Plan::Project(fields, paths) => plan::run_project(fields, paths, msg).map(Ok),
+            plan::Plan::Splice {
+                body,
+                access,
+                copies_this,
+            } if *copies_this || mutation => plan::run_splice(self, program, *body, access, msg),
+            plan::Plan::Splice { .. } => None,
+        }
+    }
+
     /// Runs function `index` with `scope`, writing its result into `out`.
-    fn call(
+    pub(crate) fn call(
         &self,
         index: u32,
         ex: &mut Exec,

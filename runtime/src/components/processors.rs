@@ -19,8 +19,11 @@ use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProces
 /// Builds a processor (wrapped with its metrics) from its config.
 pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
     let inner: SharedProcessor = match cfg.name {
-        "mapping" | "bloblang" => Arc::new(MappingProcessor::new(mapping_source(cfg)?, false)?),
-        "mutation" => Arc::new(MappingProcessor::new(mapping_source(cfg)?, true)?),
+        "mapping" | "bloblang" | "mutation" => {
+            let p = MappingProcessor::new(mapping_source(cfg)?, cfg.name == "mutation")?;
+            record_backend(ctx, &p.mapping);
+            Arc::new(p)
+        }
         "log" => Arc::new(Log::new(cfg, ctx)?),
         "switch" => Arc::new(Switch::new(cfg, ctx)?),
         "catch" => Arc::new(Catch {
@@ -100,6 +103,23 @@ impl StageMetrics {
     }
 }
 
+/// Records which back end runs a processor's mapping: `processor_backend_jit` is 1 when
+/// native code runs it, `processor_backend_interpreter` is 1 when the interpreter does
+/// (because `SLUICE_BACKEND=interpreter`, or because the JIT failed and fell back).
+pub fn record_backend(ctx: &BuildContext, mapping: &Mapping) {
+    let (l, p) = (ctx.label.as_str(), ctx.path.as_str());
+    let jit = mapping.backend() == sluice_compiler::Backend::Jit;
+    ctx.metrics
+        .counter("processor_backend_jit", l, p)
+        .add(jit as u64);
+    ctx.metrics
+        .counter("processor_backend_interpreter", l, p)
+        .add(!jit as u64);
+    if let Some(why) = mapping.jit_fallback() {
+        tracing::warn!(stream = %ctx.stream, path = %ctx.path, reason = %why, "mapping runs on the interpreter");
+    }
+}
+
 /// Counts what a processor received, sent and flagged.
 pub struct Metered {
     inner: SharedProcessor,
@@ -171,6 +191,7 @@ impl FusedMappings {
                     Mapping::compile(src).map_err(|e| ComponentError::new(e.to_string()))
                 })
                 .map_err(|e| (i, e))?;
+            record_backend(ctx, &mapping);
             stages.push(FusedStage {
                 mapping,
                 mutation: cfg.name == "mutation",

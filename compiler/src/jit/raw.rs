@@ -1,0 +1,439 @@
+//! Raw JSON: finding values in a payload and writing them out canonically, without building
+//! [`Value`]s.
+//!
+//! The canonical form is exactly what [`crate::value::write_json`] writes for the parsed
+//! value: compact, object keys sorted (the last of duplicate keys wins), strings and numbers
+//! as the serialiser writes them. A plain string (no escapes, no U+2028/2029) or a plain
+//! integer is copied byte for byte; anything else (escapes, floats, big integers) is parsed
+//! and re-written by the serialiser itself, so the output cannot differ from the
+//! interpreter's.
+//!
+//! Every function here expects a payload that has already been validated as JSON by the
+//! parser the interpreter uses; they return `None` only for documents nested deeper than
+//! [`MAX_DEPTH`], which callers hand back to the general path.
+
+use std::borrow::Cow;
+
+use crate::value::{write_json, write_json_str, Value};
+
+/// Nesting beyond which raw processing gives up (the general path handles the document).
+pub(crate) const MAX_DEPTH: usize = 128;
+
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// The index after the string starting at `i` (a `"`).
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < b.len() {
+        match memchr::memchr2(b'"', b'\\', &b[i..]) {
+            Some(off) if b[i + off] == b'"' => return i + off + 1,
+            Some(off) => i += off + 2,
+            None => return b.len(),
+        }
+    }
+    i
+}
+
+/// The index after the value starting at `i`.
+fn value_end(b: &[u8], i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => string_end(b, i),
+        Some(b'{') | Some(b'[') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = string_end(b, j);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            j
+        }
+        Some(b't') | Some(b'n') => i + 4,
+        Some(b'f') => i + 5,
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            {
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+/// A string literal's (`"..."`) content as text: borrowed when it has no escapes.
+fn decode_str(lit: &[u8]) -> Cow<'_, str> {
+    let inner = &lit[1..lit.len().saturating_sub(1).max(1)];
+    if !inner.contains(&b'\\') {
+        if let Ok(s) = std::str::from_utf8(inner) {
+            return Cow::Borrowed(s);
+        }
+    }
+    Cow::Owned(serde_json::from_slice::<String>(lit).unwrap_or_default())
+}
+
+/// Calls `f` with each member of the object starting at `i`, in document order: the key's
+/// literal (with quotes) and the value's span.
+fn each_member<'b>(b: &'b [u8], i: usize, mut f: impl FnMut(&'b [u8], usize, usize)) {
+    let mut i = ws(b, i + 1);
+    while i < b.len() && b[i] != b'}' {
+        let kend = string_end(b, i);
+        let v = ws(b, ws(b, kend) + 1);
+        let vend = value_end(b, v);
+        f(&b[i..kend], v, vend);
+        i = ws(b, vend);
+        if i < b.len() && b[i] == b',' {
+            i = ws(b, i + 1);
+        }
+    }
+}
+
+/// The members of the object starting at `i`, in document order: key and value span.
+pub(crate) fn members(b: &[u8], i: usize) -> Vec<(Cow<'_, str>, usize, usize)> {
+    let mut out = Vec::new();
+    each_member(b, i, |k, s, e| out.push((decode_str(k), s, e)));
+    out
+}
+
+/// Sorts members by key, keeping the last of duplicates (as parsing into a map does).
+pub(crate) fn sorted_unique<'a>(
+    mut m: Vec<(Cow<'a, str>, usize, usize)>,
+) -> Vec<(Cow<'a, str>, usize, usize)> {
+    // Stable: among equal keys document order remains, and the last one is kept.
+    m.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out: Vec<(Cow<'a, str>, usize, usize)> = Vec::with_capacity(m.len());
+    for e in m {
+        match out.last_mut() {
+            Some(last) if last.0 == e.0 => *last = e,
+            _ => out.push(e),
+        }
+    }
+    out
+}
+
+/// Finds the values at `paths` in one validating pass of the interpreter's parser: the raw
+/// bytes of each (the last of duplicate keys wins), or `None` where the path is missing.
+/// Fails exactly when parsing the payload fails.
+pub(crate) fn find_spans<'de>(
+    b: &'de [u8],
+    paths: &[Vec<String>],
+) -> Result<Vec<Option<&'de [u8]>>, serde_json::Error> {
+    let mut trie = SpanTrie::default();
+    for (i, p) in paths.iter().enumerate() {
+        let mut node = &mut trie;
+        for seg in p {
+            let at = match node.children.iter().position(|(k, _)| k == seg) {
+                Some(at) => at,
+                None => {
+                    node.children.push((seg.clone(), SpanTrie::default()));
+                    node.children.len() - 1
+                }
+            };
+            node = &mut node.children[at].1;
+        }
+        node.leaf = Some(i);
+    }
+    let mut out = vec![None; paths.len()];
+    let mut de = serde_json::Deserializer::from_slice(b);
+    serde::de::DeserializeSeed::deserialize(
+        SpanSeed {
+            trie: &trie,
+            out: &mut out,
+        },
+        &mut de,
+    )?;
+    de.end()?;
+    Ok(out)
+}
+
+#[derive(Default)]
+struct SpanTrie {
+    leaf: Option<usize>,
+    children: Vec<(String, SpanTrie)>,
+}
+
+struct SpanSeed<'t, 'o, 'de> {
+    trie: &'t SpanTrie,
+    out: &'o mut Vec<Option<&'de [u8]>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for SpanSeed<'_, '_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if let Some(i) = self.trie.leaf {
+            let raw = <&'de serde_json::value::RawValue as serde::Deserialize>::deserialize(d)?;
+            self.out[i] = Some(raw.get().as_bytes());
+            return Ok(());
+        }
+        d.deserialize_any(self)
+    }
+}
+
+/// An object key, matched against the trie's children as it is read.
+struct KeySeed<'t>(&'t SpanTrie);
+
+impl<'de, 't> serde::de::DeserializeSeed<'de> for KeySeed<'t> {
+    type Value = Option<&'t SpanTrie>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 't> serde::de::Visitor<'de> for KeySeed<'t> {
+    type Value = Option<&'t SpanTrie>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.children.iter().find(|(k, _)| k == v).map(|(_, t)| t))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SpanSeed<'_, '_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        loop {
+            let child = self
+                .trie
+                .children
+                .iter()
+                .find(|(k, _)| k.parse::<usize>().ok() == Some(i));
+            let more = match child {
+                Some((_, t)) => seq
+                    .next_element_seed(SpanSeed {
+                        trie: t,
+                        out: &mut *self.out,
+                    })?
+                    .is_some(),
+                None => seq.next_element::<serde::de::IgnoredAny>()?.is_some(),
+            };
+            if !more {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(child) = map.next_key_seed(KeySeed(self.trie))? {
+            match child {
+                Some(t) => map.next_value_seed(SpanSeed {
+                    trie: t,
+                    out: &mut *self.out,
+                })?,
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when the string literal needs no re-encoding: no escapes, no U+2028/2029.
+fn plain_string(lit: &[u8]) -> bool {
+    let inner = &lit[1..lit.len().saturating_sub(1).max(1)];
+    if inner.contains(&b'\\') {
+        return false;
+    }
+    !inner.contains(&0xE2)
+        || !inner
+            .windows(3)
+            .any(|w| w == [0xE2, 0x80, 0xA8] || w == [0xE2, 0x80, 0xA9])
+}
+
+/// True when the number literal is an integer the serialiser writes the same way.
+fn plain_int(lit: &[u8]) -> bool {
+    let digits = lit.strip_prefix(b"-").unwrap_or(lit);
+    !digits.is_empty()
+        && digits.len() <= 18
+        && digits.iter().all(u8::is_ascii_digit)
+        && !(digits[0] == b'0' && (digits.len() > 1 || lit[0] == b'-'))
+}
+
+/// Writes the value spanning `b[i..end]` canonically.
+pub(crate) fn write_canonical(b: &[u8], i: usize, end: usize, out: &mut Vec<u8>) -> Option<()> {
+    canonical(b, i, end, out, 0)
+}
+
+fn canonical(b: &[u8], i: usize, end: usize, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match b.get(i)? {
+        b'{' => {
+            out.push(b'{');
+            for (n, (k, s, e)) in sorted_unique(members(b, i)).into_iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_str(&k, out);
+                out.push(b':');
+                canonical(b, s, e, out, depth + 1)?;
+            }
+            out.push(b'}');
+        }
+        b'[' => {
+            out.push(b'[');
+            let mut j = ws(b, i + 1);
+            let mut n = 0;
+            while j < b.len() && b[j] != b']' {
+                if n > 0 {
+                    out.push(b',');
+                }
+                let e = value_end(b, j);
+                canonical(b, j, e, out, depth + 1)?;
+                n += 1;
+                j = ws(b, e);
+                if j < b.len() && b[j] == b',' {
+                    j = ws(b, j + 1);
+                }
+            }
+            out.push(b']');
+        }
+        b'"' => {
+            let lit = &b[i..end];
+            if plain_string(lit) {
+                out.extend_from_slice(lit);
+            } else {
+                write_str(&decode_str(lit), out);
+            }
+        }
+        b't' | b'f' | b'n' => out.extend_from_slice(&b[i..end]),
+        _ => {
+            let lit = &b[i..end];
+            if plain_int(lit) {
+                out.extend_from_slice(lit);
+            } else {
+                let v = Value::from_json_slice(lit).ok()?;
+                let mut s = String::new();
+                write_json(&v, &mut s);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+    Some(())
+}
+
+/// Writes a string as the serialiser does.
+pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
+    if !s
+        .bytes()
+        .any(|c| c < 0x20 || c == b'"' || c == b'\\' || c == 0xE2)
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let mut t = String::new();
+        write_json_str(s, &mut t);
+        out.extend_from_slice(t.as_bytes());
+    }
+}
+
+/// Writes a value as the serialiser does.
+pub(crate) fn write_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Str(s) => write_str(s, out),
+        other => {
+            let mut s = String::new();
+            write_json(other, &mut s);
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        let b = s.as_bytes();
+        let i = ws(b, 0);
+        let mut out = Vec::new();
+        write_canonical(b, i, value_end(b, i), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn canonical_output_is_the_serialisers() {
+        for doc in [
+            r#"{"b":1,"a":{"z":[1,2.50,"x\u00e9"],"y":null},"a":{"k":true}}"#,
+            r#" [ 1 , -0 , 1e3, 12345678901234567890, "\u2028", "<&>" ] "#,
+            r#"{"é":"\"q\"","e":"line\nbreak","":{}}"#,
+            r#""just a string""#,
+            "-12",
+        ] {
+            let v = Value::from_json_slice(doc.as_bytes()).unwrap();
+            assert_eq!(canon(doc), v.to_json_string(), "{}", doc);
+        }
+    }
+
+    #[test]
+    fn find_spans_follows_paths_like_get_path() {
+        let doc = br#"{"user":{"id":"u1","id":"u2"},"arr":[10,{"x":[5,6]}]}"#;
+        let paths: Vec<Vec<String>> = [
+            &["user", "id"][..],
+            &["arr", "1", "x", "1"],
+            &["arr", "2"],
+            &["user", "id", "x"],
+        ]
+        .iter()
+        .map(|p| p.iter().map(|s| s.to_string()).collect())
+        .collect();
+        let spans = find_spans(doc, &paths[..3]).unwrap();
+        let text: Vec<Option<String>> = spans
+            .iter()
+            .map(|s| s.map(|b| String::from_utf8_lossy(b).into_owned()))
+            .collect();
+        assert_eq!(text, vec![Some("\"u2\"".into()), Some("6".into()), None]);
+        assert_eq!(find_spans(doc, &paths[3..]).unwrap(), vec![None]);
+        assert!(find_spans(b"{\"a\":1,}", &paths[..1]).is_err());
+    }
+}
