@@ -36,6 +36,11 @@ pub struct PathTrie {
 }
 
 impl PathTrie {
+    /// The sub-trie under `key`, if that key is read.
+    pub fn child(&self, key: &str) -> Option<&PathTrie> {
+        self.children.get(key)
+    }
+
     fn insert(&mut self, path: &[String]) {
         if self.whole {
             return;

@@ -952,7 +952,10 @@ impl<'c, 'a> Call<'c, 'a> {
     /// [`Value::Nothing`].
     pub fn value(&mut self, i: usize) -> Result<Value, EvalError> {
         if let (Some(thunks), Some(jit)) = (self.thunks, self.exec.jit) {
-            if let Some(t) = thunks.get(i) {
+            if let Some(t) = thunks
+                .get(i)
+                .filter(|t| t.value != crate::jit::ArgThunk::NONE)
+            {
                 return jit.run_thunk(self.exec, self.scope, t.value);
             }
         }
@@ -1011,7 +1014,10 @@ impl<'c, 'a> Call<'c, 'a> {
     /// `x` to `ctx`, a plain query sees `ctx` as `this`.
     pub fn apply(&mut self, i: usize, ctx: &Value) -> Result<Value, EvalError> {
         if let (Some(thunks), Some(jit)) = (self.thunks, self.exec.jit) {
-            if let Some(t) = thunks.get(i) {
+            if let Some(t) = thunks
+                .get(i)
+                .filter(|t| t.index != crate::jit::ArgThunk::NONE)
+            {
                 return jit.apply_thunk(self.exec, self.scope, t, ctx);
             }
         }

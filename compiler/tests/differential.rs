@@ -261,6 +261,10 @@ fn raw_document() -> impl Strategy<Value = String> {
         r#"{"user":null,"a":{"0":"zero"}}"#.to_string(),
         r#"{"a":[10,20,30],"b":{"c":"\t"}}"#.to_string(),
         r#"{"a":1,}"#.to_string(),
+        r#"{"a":1e999,"b":1}"#.to_string(),
+        r#"{"a":"\ud83d\ude00","b":-0,"c":-0.0,"d":1E2}"#.to_string(),
+        r#"{"b":{"y":[1, 2],"x":{}},"a":[],"c":{"z":"\/"}}"#.to_string(),
+        "{\"a\":\"\u{2028}\",\"b\":\"\u{e9}\"}".to_string(),
         String::new(),
     ]);
     prop_oneof![2 => fixed, 3 => document()]

@@ -1119,6 +1119,12 @@ impl<'f, 'j> FnLower<'f, 'j> {
         for (i, a) in args.iter().enumerate() {
             let query = params.get(i).is_some_and(|p| p.kind == ParamKind::Query);
             let t = match a {
+                // A constant is read from the IR: no function, no call.
+                Expr::Const(_) => ArgThunk {
+                    index: ArgThunk::NONE,
+                    lambda: false,
+                    value: ArgThunk::NONE,
+                },
                 Expr::Lambda { body } if query => ArgThunk {
                     index: self.thunk(body),
                     lambda: true,

@@ -28,6 +28,7 @@ mod codegen;
 mod helpers;
 mod plan;
 mod raw;
+mod scan;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +66,11 @@ pub struct ArgThunk {
     pub(crate) lambda: bool,
     /// Index of the function that evaluates the argument as a value (`Call::value`).
     pub(crate) value: u32,
+}
+
+impl ArgThunk {
+    /// No function: the argument is a constant, evaluated from the IR.
+    pub(crate) const NONE: u32 = u32::MAX;
 }
 
 /// The per-call-site data compiled code hands to the call helper: the IR node and the native
@@ -193,6 +199,9 @@ impl JitCode {
         mutation: bool,
     ) -> Option<Result<crate::interp::MappingOutcome, EvalError>> {
         match self.plan.as_ref()? {
+            // A mutation parses the whole input first (and fails on any of it); a projection
+            // validates like the partial parse of `mapping`.
+            plan::Plan::Project(..) if mutation => None,
             plan::Plan::Project(fields, paths) => plan::run_project(fields, paths, msg).map(Ok),
             plan::Plan::Splice {
                 body,

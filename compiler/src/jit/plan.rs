@@ -17,9 +17,9 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::raw;
+use super::{raw, scan};
 use crate::error::EvalError;
-use crate::input::{self, Access, PathTrie};
+use crate::input::{self, Access};
 use crate::interp::{Exec, InputDoc, MappingOutcome, Message};
 use crate::ir::{Base, Expr, Program, Stmt, Target};
 use crate::value::Value;
@@ -164,20 +164,6 @@ fn reads_root(e: &Expr) -> bool {
     }
 }
 
-/// Validates the payload with the interpreter's parser, building only `trie`'s paths.
-fn parse(msg: &Message, trie: &PathTrie) -> Option<Value> {
-    if msg.payload.is_empty() {
-        return None;
-    }
-    input::parse_paths(&msg.payload, trie).ok()
-}
-
-fn first_byte(b: &[u8]) -> Option<(usize, u8)> {
-    b.iter()
-        .position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
-        .map(|i| (i, b[i]))
-}
-
 /// Runs a projection; `None` hands the message to the general path.
 pub(crate) fn run_project(
     fields: &[(String, Vec<String>)],
@@ -218,16 +204,21 @@ pub(crate) fn run_splice(
     access: &Access,
     msg: &Message,
 ) -> Option<Result<MappingOutcome, EvalError>> {
-    let doc = match access {
-        Access::Paths(t) => parse(msg, t)?,
-        _ => parse(msg, &PathTrie::default())?,
-    };
     let b = &msg.payload[..];
-    let (top, b'{') = first_byte(b)? else {
-        return None;
-    };
+    // One validating pass over the payload: the top-level members and which are canonical.
+    let scanned = scan::scan_object(b)?;
+    // `this` holds only what the statements read, as the partial parser would build it.
+    let mut this = crate::value::Object::new();
+    if let Access::Paths(trie) = access {
+        for m in &scanned.members {
+            if let Some(sub) = trie.child(&m.key) {
+                let v = input::parse_paths(&b[m.start..m.end], sub).ok()?;
+                this.insert(m.key.to_string(), v);
+            }
+        }
+    }
     let doc = InputDoc {
-        value: Cow::Owned(doc),
+        value: Cow::Owned(Value::Object(this)),
         error: None,
     };
     let mut ex = Exec::new(program, msg, &doc);
@@ -241,47 +232,59 @@ pub(crate) fn run_splice(
     let Value::Object(overlay) = std::mem::take(&mut ex.root) else {
         return None;
     };
-    let members = raw::sorted_unique(raw::members(b, top));
+    let mut members = scanned.members;
+    if !scanned.sorted {
+        // Stable: among equal keys the last one stays last; keep it.
+        members.sort_by(|x, y| raw::key_cmp(x.key.as_bytes(), y.key.as_bytes()));
+        let mut unique: Vec<scan::Member> = Vec::with_capacity(members.len());
+        for m in members {
+            match unique.last_mut() {
+                Some(last) if last.key == m.key => *last = m,
+                _ => unique.push(m),
+            }
+        }
+        members = unique;
+    }
     let mut out = Vec::with_capacity(b.len() + 64);
     out.push(b'{');
     let mut first = true;
-    let mut sep = |out: &mut Vec<u8>| {
+    let mut field = |out: &mut Vec<u8>, k: &str| {
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
+        raw::write_str(k, out);
+        out.push(b':');
     };
     let mut over = overlay.iter().peekable();
-    for (k, s, e) in &members {
+    for m in &members {
         // Written fields that sort before this member.
-        while let Some((ok, ov)) = over.next_if(|(ok, _)| ok.as_bytes() < k.as_bytes()) {
+        while let Some((ok, ov)) =
+            over.next_if(|(ok, _)| raw::key_cmp(ok.as_bytes(), m.key.as_bytes()).is_lt())
+        {
             if !matches!(ov, Value::Deleted) {
-                sep(&mut out);
-                raw::write_str(ok, &mut out);
-                out.push(b':');
+                field(&mut out, ok);
                 raw::write_value(ov, &mut out);
             }
         }
-        match over.next_if(|(ok, _)| ok.as_str() == k.as_ref()) {
+        match over.next_if(|(ok, _)| ok.as_str() == m.key.as_ref()) {
             Some((_, Value::Deleted)) => {}
             Some((ok, ov)) => {
-                sep(&mut out);
-                raw::write_str(ok, &mut out);
-                out.push(b':');
+                field(&mut out, ok);
                 raw::write_value(ov, &mut out);
             }
             None => {
-                sep(&mut out);
-                raw::write_str(k, &mut out);
-                out.push(b':');
-                raw::write_canonical(b, *s, *e, &mut out)?;
+                field(&mut out, &m.key);
+                if m.canonical {
+                    out.extend_from_slice(&b[m.start..m.end]);
+                } else {
+                    raw::write_canonical(b, m.start, m.end, &mut out)?;
+                }
             }
         }
     }
     for (ok, ov) in over {
         if !matches!(ov, Value::Deleted) {
-            sep(&mut out);
-            raw::write_str(ok, &mut out);
-            out.push(b':');
+            field(&mut out, ok);
             raw::write_value(ov, &mut out);
         }
     }

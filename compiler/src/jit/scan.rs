@@ -1,0 +1,373 @@
+//! A one-pass validating scanner for JSON payloads, the splice plan's parser.
+//!
+//! It checks the whole document and, for a top-level object, records each member's key and
+//! value span and whether those bytes are already canonical (what the serialiser would write
+//! for the parsed value: compact, keys strictly increasing, plain strings and integers), so an
+//! untouched member is copied with one `memcpy`.
+//!
+//! It is deliberately conservative: it accepts a subset of what the interpreter's parser
+//! (serde_json) accepts and returns `None` for anything it is not sure about (lone
+//! surrogates, numbers out of range, very deep nesting, invalid UTF-8), sending the message
+//! down the general path, which gives the reference result or error. It never accepts a
+//! document serde_json rejects.
+
+use std::borrow::Cow;
+
+/// Deepest nesting the scanner handles (serde_json's own limit is 128).
+const MAX_DEPTH: usize = 100;
+
+/// A member of the top-level object.
+pub(crate) struct Member<'b> {
+    /// The key, decoded.
+    pub(crate) key: Cow<'b, str>,
+    /// The value's span.
+    pub(crate) start: usize,
+    /// The end of the value's span.
+    pub(crate) end: usize,
+    /// The value's bytes are already canonical.
+    pub(crate) canonical: bool,
+}
+
+/// A scanned document whose top level is an object.
+pub(crate) struct ObjectDoc<'b> {
+    /// The members in document order.
+    pub(crate) members: Vec<Member<'b>>,
+    /// Keys are strictly increasing (sorted, no duplicates).
+    pub(crate) sorted: bool,
+}
+
+struct Scanner<'b> {
+    b: &'b [u8],
+    i: usize,
+}
+
+/// Scans `b`; `Some` when it is valid JSON whose top level is an object.
+pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
+    let mut s = Scanner { b, i: 0 };
+    s.ws();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    s.i += 1;
+    let mut members = Vec::new();
+    let mut sorted = true;
+    s.ws();
+    if s.peek()? == b'}' {
+        s.i += 1;
+    } else {
+        loop {
+            s.ws();
+            if s.peek()? != b'"' {
+                return None;
+            }
+            let (key, _) = s.string()?;
+            s.ws();
+            if s.peek()? != b':' {
+                return None;
+            }
+            s.i += 1;
+            s.ws();
+            let start = s.i;
+            let canonical = s.value(1)?;
+            if let Some(prev) = members.last() {
+                let prev: &Member = prev;
+                sorted &= super::raw::key_cmp(prev.key.as_bytes(), key.as_bytes()).is_lt();
+            }
+            members.push(Member {
+                key,
+                start,
+                end: s.i,
+                canonical,
+            });
+            s.ws();
+            match s.peek()? {
+                b',' => s.i += 1,
+                b'}' => {
+                    s.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    s.ws();
+    (s.i == b.len()).then_some(ObjectDoc { members, sorted })
+}
+
+impl<'b> Scanner<'b> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// Scans a value; returns whether its bytes are canonical.
+    fn value(&mut self, depth: usize) -> Option<bool> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(|(_, plain)| plain),
+            b'{' => self.object(depth),
+            b'[' => self.array(depth),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<bool> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<bool> {
+        self.i += 1;
+        let mut canonical = true;
+        let mut prev: Option<Cow<'b, str>> = None;
+        let mut after_open = true;
+        loop {
+            let before = self.i;
+            self.ws();
+            canonical &= self.i == before;
+            match self.peek()? {
+                b'}' if after_open => {
+                    self.i += 1;
+                    return Some(canonical);
+                }
+                b'"' => {}
+                _ => return None,
+            }
+            after_open = false;
+            let (key, plain) = self.string()?;
+            canonical &= plain
+                && prev
+                    .as_ref()
+                    .is_none_or(|p| super::raw::key_cmp(p.as_bytes(), key.as_bytes()).is_lt());
+            prev = Some(key);
+            let before = self.i;
+            self.ws();
+            canonical &= self.i == before;
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.i += 1;
+            let before = self.i;
+            self.ws();
+            canonical &= self.i == before;
+            canonical &= self.value(depth + 1)?;
+            let before = self.i;
+            self.ws();
+            canonical &= self.i == before;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(canonical);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<bool> {
+        self.i += 1;
+        let mut canonical = true;
+        let before = self.i;
+        self.ws();
+        canonical &= self.i == before;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(canonical);
+        }
+        loop {
+            let before = self.i;
+            self.ws();
+            canonical &= self.i == before;
+            canonical &= self.value(depth + 1)?;
+            let before = self.i;
+            self.ws();
+            canonical &= self.i == before;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(canonical);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Scans a string; returns its text and whether its literal is canonical.
+    fn string(&mut self) -> Option<(Cow<'b, str>, bool)> {
+        let b = self.b;
+        let start = self.i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        // OR of every byte: below 0x80 means ASCII (valid UTF-8, nothing to re-encode).
+        let mut seen = 0u8;
+        loop {
+            let c = *b.get(j)?;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    // Validate the escape; `\u` escapes of surrogates go to the general path.
+                    match *b.get(j + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                        b'u' => {
+                            let hex = b.get(j + 2..j + 6)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            let code =
+                                u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                            if (0xD800..0xE000).contains(&code) {
+                                return None;
+                            }
+                            j += 6;
+                        }
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                _ => {
+                    seen |= c;
+                    j += 1;
+                }
+            }
+        }
+        let raw = &b[start..j];
+        self.i = j + 1;
+        if escaped {
+            let lit = &b[start - 1..j + 1];
+            let text: String = serde_json::from_slice(lit).ok()?;
+            return Some((Cow::Owned(text), false));
+        }
+        if seen < 0x80 {
+            // SAFETY: every byte is ASCII, which is valid UTF-8.
+            return Some((
+                Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(raw) }),
+                true,
+            ));
+        }
+        let text = std::str::from_utf8(raw).ok()?;
+        let plain = !text.contains(['\u{2028}', '\u{2029}']);
+        Some((Cow::Borrowed(text), plain))
+    }
+
+    fn number(&mut self) -> Option<bool> {
+        let start = self.i;
+        let b = self.b;
+        let mut j = self.i;
+        if b.get(j) == Some(&b'-') {
+            j += 1;
+        }
+        let int_start = j;
+        match b.get(j)? {
+            b'0' => j += 1,
+            b'1'..=b'9' => {
+                while b.get(j).is_some_and(u8::is_ascii_digit) {
+                    j += 1;
+                }
+            }
+            _ => return None,
+        }
+        let int_digits = j - int_start;
+        let mut simple = true;
+        if b.get(j) == Some(&b'.') {
+            simple = false;
+            j += 1;
+            let d = j;
+            while b.get(j).is_some_and(u8::is_ascii_digit) {
+                j += 1;
+            }
+            if j == d {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(j) {
+            simple = false;
+            j += 1;
+            if let Some(b'+' | b'-') = b.get(j) {
+                j += 1;
+            }
+            let d = j;
+            while b.get(j).is_some_and(u8::is_ascii_digit) {
+                j += 1;
+            }
+            if j == d {
+                return None;
+            }
+        }
+        self.i = j;
+        let lit = &b[start..j];
+        let negative_zero = lit.starts_with(b"-0");
+        if simple && int_digits <= 18 && !negative_zero {
+            return Some(true);
+        }
+        // Floats, big or negative-zero numbers: let the parser decide (it refuses numbers out
+        // of range); the serialiser rewrites them.
+        crate::value::Value::from_json_slice(lit).ok()?;
+        Some(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_only_what_the_parser_accepts() {
+        for doc in [
+            r#"{"a":1,}"#,
+            r#"{"a":01}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":1e999}"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":[1,]}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1} x"#,
+            r#"{"a" 1}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1.}"#,
+        ] {
+            assert!(scan_object(doc.as_bytes()).is_none(), "{}", doc);
+        }
+    }
+
+    #[test]
+    fn marks_canonical_members() {
+        let d = scan_object(
+            br#" {"b" : {"x":1,"y":[1,"s"]}, "a":{"y":1,"x":2}, "c":1.5, "d":"\n", "e":"ok"} "#,
+        )
+        .unwrap();
+        let flags: Vec<(String, bool)> = d
+            .members
+            .iter()
+            .map(|m| (m.key.to_string(), m.canonical))
+            .collect();
+        assert_eq!(
+            flags,
+            vec![
+                ("b".into(), true),
+                ("a".into(), false),
+                ("c".into(), false),
+                ("d".into(), false),
+                ("e".into(), true)
+            ]
+        );
+        assert!(!d.sorted);
+    }
+}
