@@ -22,13 +22,20 @@ PY
 MAPPING='root = {"id": this.user.id, "content": this.body.content}'
 FILTER='{id: .user.id, content: .body.content}'
 
-# Lines per second of a command reading the data on stdin.
+# Lines per second of a command reading the data on stdin: the best of $RUNS runs (the data
+# is read once beforehand so that every tool starts from the page cache).
+RUNS=${RUNS:-3}
+cat "$DATA" > /dev/null
 rate() {
-  local start end
-  start=$(date +%s.%N)
-  "$@" < "$DATA" > /dev/null
-  end=$(date +%s.%N)
-  awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }'
+  local start end best=0 r
+  for _ in $(seq "$RUNS"); do
+    start=$(date +%s.%N)
+    "$@" < "$DATA" > /dev/null
+    end=$(date +%s.%N)
+    r=$(awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }')
+    [ "$r" -gt "$best" ] && best=$r
+  done
+  echo "$best"
 }
 echo "$N documents ($(du -h "$DATA" | cut -f1)); sluice blobl --threads $THREADS on $(nproc) cores"
 sluice=$(rate ./target/release/sluice blobl --threads "$THREADS" "$MAPPING")

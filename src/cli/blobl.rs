@@ -3,7 +3,7 @@
 //! a failing line's error goes to stderr with its input line number and processing goes on;
 //! deleted messages print nothing.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -76,9 +76,9 @@ pub fn run(args: BloblArgs) -> ExitCode {
 /// What mapping one line gave: bytes to print (empty when deleted) or an error.
 type LineResult = Result<Option<bytes::Bytes>, String>;
 
-fn map_line(mapping: &Mapping, line: Vec<u8>) -> LineResult {
+fn map_line(mapping: &Mapping, line: bytes::Bytes) -> LineResult {
     let line = match line.strip_suffix(b"\r") {
-        Some(l) => l.to_vec(),
+        Some(l) => line.slice(..l.len()),
         None => line,
     };
     match mapping.run(&Message::new(line)) {
@@ -108,7 +108,7 @@ fn emit(out: &mut impl Write, number: usize, r: LineResult, failed: &mut bool) -
 /// One line at a time on this thread. Returns whether any line failed.
 fn run_serial(mapping: &Mapping, out: &mut impl Write) -> Result<bool, ExitCode> {
     let mut failed = false;
-    for (i, line) in std::io::stdin().lock().split(b'\n').enumerate() {
+    for (i, line) in Lines::new(std::io::stdin().lock()).enumerate() {
         let line = line.map_err(|e| {
             eprintln!("failed to read input: {}", e);
             ExitCode::from(2)
@@ -123,7 +123,8 @@ fn run_serial(mapping: &Mapping, out: &mut impl Write) -> Result<bool, ExitCode>
 /// Lines in chunks over `threads` workers; results are written in input order.
 fn run_parallel(mapping: &Mapping, threads: usize, out: &mut impl Write) -> Result<bool, ExitCode> {
     const CHUNK: usize = 4096;
-    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Vec<u8>>)>(threads * 2);
+    let (work_tx, work_rx) =
+        std::sync::mpsc::sync_channel::<(usize, Vec<bytes::Bytes>)>(threads * 2);
     let work_rx = std::sync::Mutex::new(work_rx);
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<LineResult>)>(threads * 2);
     let mut failed = false;
@@ -148,7 +149,7 @@ fn run_parallel(mapping: &Mapping, threads: usize, out: &mut impl Write) -> Resu
         scope.spawn(move || {
             let mut chunk = Vec::with_capacity(CHUNK);
             let mut seq = 0;
-            for line in std::io::stdin().lock().split(b'\n') {
+            for line in Lines::new(std::io::stdin().lock()) {
                 match line {
                     Ok(l) => chunk.push(l),
                     Err(e) => {
@@ -194,4 +195,77 @@ fn run_parallel(mapping: &Mapping, threads: usize, out: &mut impl Write) -> Resu
         return Err(ExitCode::from(2));
     }
     Ok(failed)
+}
+
+/// The lines of a reader, read in large blocks: each line is a `Bytes` view into its block,
+/// so no line is copied or allocated on its own (the payload stays zero-copy from here to
+/// the mapping).
+struct Lines<R> {
+    reader: R,
+    buf: bytes::BytesMut,
+    eof: bool,
+}
+
+impl<R: std::io::Read> Lines<R> {
+    /// How much is read at a time.
+    const BLOCK: usize = 1 << 20;
+
+    fn new(reader: R) -> Lines<R> {
+        Lines {
+            reader,
+            buf: bytes::BytesMut::new(),
+            eof: false,
+        }
+    }
+}
+
+impl<R: std::io::Read> Iterator for Lines<R> {
+    type Item = std::io::Result<bytes::Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Where to resume looking for a newline (bytes before it have none).
+        let mut scanned = 0;
+        loop {
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf[scanned..]) {
+                let line = self.buf.split_to(scanned + pos + 1).freeze();
+                return Some(Ok(line.slice(..scanned + pos)));
+            }
+            if self.eof {
+                return (!self.buf.is_empty()).then(|| Ok(self.buf.split().freeze()));
+            }
+            scanned = self.buf.len();
+            self.buf.reserve(Self::BLOCK);
+            let start = self.buf.len();
+            self.buf.resize(start + Self::BLOCK, 0);
+            match self.reader.read(&mut self.buf[start..]) {
+                Ok(n) => {
+                    self.buf.truncate(start + n);
+                    self.eof = n == 0;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.buf.truncate(start),
+                Err(e) => {
+                    self.buf.truncate(start);
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn lines_split_like_bufread_split() {
+        for input in ["", "a", "a\n", "a\nb", "a\n\nb\n", "\n"] {
+            let want: Vec<Vec<u8>> = std::io::BufRead::split(input.as_bytes(), b'\n')
+                .map(|l| l.unwrap())
+                .collect();
+            let got: Vec<Vec<u8>> = Lines::new(input.as_bytes())
+                .map(|l| l.unwrap().to_vec())
+                .collect();
+            assert_eq!(got, want, "{:?}", input);
+        }
+    }
 }

@@ -159,8 +159,8 @@ impl JitCode {
         .map_err(|_| JitError::Codegen("the code generator panicked".into()))??;
         let plan = match (plan::projection(program), splice, out.extra) {
             (Some(fields), _, _) => {
-                let paths = fields.iter().map(|(_, p)| p.clone()).collect();
-                Some(plan::Plan::Project(fields, paths))
+                let paths: Vec<Vec<String>> = fields.iter().map(|(_, p)| p.clone()).collect();
+                Some(plan::Plan::Project(fields, scan::PathSpans::new(&paths)))
             }
             (None, Some((_, copies_this, access)), Some(body)) => Some(plan::Plan::Splice {
                 body,

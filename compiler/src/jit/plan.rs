@@ -27,9 +27,9 @@ use crate::value::Value;
 /// A plan chosen when the program was compiled.
 #[derive(Debug)]
 pub(crate) enum Plan {
-    /// Keys (sorted, last duplicate wins) with the `this` paths they read, and the paths
-    /// alone.
-    Project(Vec<(String, Vec<String>)>, Vec<Vec<String>>),
+    /// Keys (sorted, last duplicate wins) with the `this` paths they read, and the paths as
+    /// the scanner's trie.
+    Project(Vec<(String, Vec<String>)>, scan::PathSpans),
     /// The overlay statements' function, what they read, and whether the program starts
     /// with `root = this` (else the plan only applies to `mutation`).
     Splice {
@@ -167,14 +167,12 @@ fn reads_root(e: &Expr) -> bool {
 /// Runs a projection; `None` hands the message to the general path.
 pub(crate) fn run_project(
     fields: &[(String, Vec<String>)],
-    paths: &[Vec<String>],
+    paths: &scan::PathSpans,
     msg: &Message,
 ) -> Option<MappingOutcome> {
-    if msg.payload.is_empty() {
-        return None;
-    }
-    let spans = raw::find_spans(&msg.payload, paths).ok()?;
-    let mut out = Vec::with_capacity(msg.payload.len() / 2 + 16);
+    let b = &msg.payload[..];
+    let spans = scan::find_paths(b, paths, fields.len())?;
+    let mut out = Vec::with_capacity(b.len() / 2 + 16);
     out.push(b'{');
     for (n, ((k, _), span)) in fields.iter().zip(spans).enumerate() {
         if n > 0 {
@@ -183,7 +181,8 @@ pub(crate) fn run_project(
         raw::write_str(k, &mut out);
         out.push(b':');
         match span {
-            Some(v) => raw::write_canonical(v, 0, v.len(), &mut out)?,
+            Some((s, e, true)) => out.extend_from_slice(&b[s..e]),
+            Some((s, e, false)) => raw::write_canonical(b, s, e, &mut out)?,
             None => out.extend_from_slice(b"null"),
         }
     }

@@ -13,6 +13,17 @@
 
 use std::borrow::Cow;
 
+/// Bytes a string may hold as they are: printable ASCII other than `"` and `\\`.
+static ORDINARY: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c < 0x80 {
+        t[c] = c != b'"' as usize && c != b'\\' as usize;
+        c += 1;
+    }
+    t
+};
+
 /// Deepest nesting the scanner handles (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 100;
 
@@ -36,14 +47,83 @@ pub(crate) struct ObjectDoc<'b> {
     pub(crate) sorted: bool,
 }
 
-struct Scanner<'b> {
+struct Scanner<'b, 't> {
     b: &'b [u8],
     i: usize,
+    /// Values to record: each found path's span and whether it is canonical, by index.
+    spans: Vec<Option<(usize, usize, bool)>>,
+    _trie: std::marker::PhantomData<&'t PathSpans>,
+}
+
+/// Paths whose values a scan records: a trie; a node with `leaf` is recorded whole.
+#[derive(Debug, Default)]
+pub(crate) struct PathSpans {
+    leaf: Option<usize>,
+    children: Vec<(String, PathSpans)>,
+}
+
+impl PathSpans {
+    /// A trie of `paths` (none may be a prefix of another); leaf `i` is `paths[i]`.
+    pub(crate) fn new(paths: &[Vec<String>]) -> PathSpans {
+        let mut trie = PathSpans::default();
+        for (i, p) in paths.iter().enumerate() {
+            let mut node = &mut trie;
+            for seg in p {
+                let at = match node.children.iter().position(|(k, _)| k == seg) {
+                    Some(at) => at,
+                    None => {
+                        node.children.push((seg.clone(), PathSpans::default()));
+                        node.children.len() - 1
+                    }
+                };
+                node = &mut node.children[at].1;
+            }
+            node.leaf = Some(i);
+        }
+        trie
+    }
+
+    fn child(&self, key: &str) -> Option<&PathSpans> {
+        self.children.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+    }
+
+    fn index(&self, i: usize) -> Option<&PathSpans> {
+        if self.children.is_empty() {
+            return None;
+        }
+        // Indices match as the partial parser matches them: by their decimal text.
+        self.child(&i.to_string())
+    }
+}
+
+/// Scans `b` and records the values at the paths of `trie` (`count` of them): their spans
+/// and whether they are canonical; `None` when the scanner does not accept the document.
+/// The last of duplicate keys wins, as in parsing.
+pub(crate) fn find_paths(
+    b: &[u8],
+    trie: &PathSpans,
+    count: usize,
+) -> Option<Vec<Option<(usize, usize, bool)>>> {
+    let mut s = Scanner {
+        b,
+        i: 0,
+        spans: vec![None; count],
+        _trie: std::marker::PhantomData,
+    };
+    s.ws();
+    s.value(1, Some(trie))?;
+    s.ws();
+    (s.i == b.len()).then_some(s.spans)
 }
 
 /// Scans `b`; `Some` when it is valid JSON whose top level is an object.
 pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
-    let mut s = Scanner { b, i: 0 };
+    let mut s = Scanner {
+        b,
+        i: 0,
+        spans: Vec::new(),
+        _trie: std::marker::PhantomData,
+    };
     s.ws();
     if s.peek()? != b'{' {
         return None;
@@ -68,7 +148,7 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
             s.i += 1;
             s.ws();
             let start = s.i;
-            let canonical = s.value(1)?;
+            let canonical = s.value(1, None)?;
             if let Some(prev) = members.last() {
                 let prev: &Member = prev;
                 sorted &= super::raw::key_cmp(prev.key.as_bytes(), key.as_bytes()).is_lt();
@@ -94,7 +174,7 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
     (s.i == b.len()).then_some(ObjectDoc { members, sorted })
 }
 
-impl<'b> Scanner<'b> {
+impl<'b, 't> Scanner<'b, 't> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -106,14 +186,20 @@ impl<'b> Scanner<'b> {
     }
 
     /// Scans a value; returns whether its bytes are canonical.
-    fn value(&mut self, depth: usize) -> Option<bool> {
+    fn value(&mut self, depth: usize, want: Option<&'t PathSpans>) -> Option<bool> {
         if depth > MAX_DEPTH {
             return None;
         }
+        if let Some(leaf) = want.and_then(|w| w.leaf) {
+            let start = self.i;
+            let canonical = self.value(depth, None)?;
+            self.spans[leaf] = Some((start, self.i, canonical));
+            return Some(canonical);
+        }
         match self.peek()? {
             b'"' => self.string().map(|(_, plain)| plain),
-            b'{' => self.object(depth),
-            b'[' => self.array(depth),
+            b'{' => self.object(depth, want),
+            b'[' => self.array(depth, want),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -131,7 +217,7 @@ impl<'b> Scanner<'b> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Option<bool> {
+    fn object(&mut self, depth: usize, want: Option<&'t PathSpans>) -> Option<bool> {
         self.i += 1;
         let mut canonical = true;
         let mut prev: Option<Cow<'b, str>> = None;
@@ -150,6 +236,7 @@ impl<'b> Scanner<'b> {
             }
             after_open = false;
             let (key, plain) = self.string()?;
+            let child = want.and_then(|w| w.child(&key));
             canonical &= plain
                 && prev
                     .as_ref()
@@ -165,7 +252,7 @@ impl<'b> Scanner<'b> {
             let before = self.i;
             self.ws();
             canonical &= self.i == before;
-            canonical &= self.value(depth + 1)?;
+            canonical &= self.value(depth + 1, child)?;
             let before = self.i;
             self.ws();
             canonical &= self.i == before;
@@ -180,7 +267,8 @@ impl<'b> Scanner<'b> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Option<bool> {
+    fn array(&mut self, depth: usize, want: Option<&'t PathSpans>) -> Option<bool> {
+        let mut index = 0usize;
         self.i += 1;
         let mut canonical = true;
         let before = self.i;
@@ -194,7 +282,8 @@ impl<'b> Scanner<'b> {
             let before = self.i;
             self.ws();
             canonical &= self.i == before;
-            canonical &= self.value(depth + 1)?;
+            canonical &= self.value(depth + 1, want.and_then(|w| w.index(index)))?;
+            index += 1;
             let before = self.i;
             self.ws();
             canonical &= self.i == before;
@@ -215,11 +304,13 @@ impl<'b> Scanner<'b> {
         let start = self.i + 1;
         let mut j = start;
         let mut escaped = false;
-        // OR of every byte: below 0x80 means ASCII (valid UTF-8, nothing to re-encode).
-        let mut seen = 0u8;
+        let mut ascii = true;
         loop {
-            let c = *b.get(j)?;
-            match c {
+            // Ordinary printable ASCII is the common case: one table lookup per byte.
+            while j < b.len() && ORDINARY[b[j] as usize] {
+                j += 1;
+            }
+            match *b.get(j)? {
                 b'"' => break,
                 b'\\' => {
                     escaped = true;
@@ -243,7 +334,7 @@ impl<'b> Scanner<'b> {
                 }
                 0..=0x1f => return None,
                 _ => {
-                    seen |= c;
+                    ascii = false;
                     j += 1;
                 }
             }
@@ -255,7 +346,7 @@ impl<'b> Scanner<'b> {
             let text: String = serde_json::from_slice(lit).ok()?;
             return Some((Cow::Owned(text), false));
         }
-        if seen < 0x80 {
+        if ascii {
             // SAFETY: every byte is ASCII, which is valid UTF-8.
             return Some((
                 Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(raw) }),
@@ -345,6 +436,35 @@ mod tests {
         ] {
             assert!(scan_object(doc.as_bytes()).is_none(), "{}", doc);
         }
+    }
+
+    #[test]
+    fn find_paths_follows_paths_like_get_path() {
+        let doc = br#"{"user":{"id":"u1","id":"u2"},"arr":[10,{"x":[5,6]}],"s":"\n"}"#;
+        let paths: Vec<Vec<String>> = [
+            &["user", "id"][..],
+            &["arr", "1", "x", "1"],
+            &["arr", "2"],
+            &["s"],
+        ]
+        .iter()
+        .map(|p| p.iter().map(|s| s.to_string()).collect())
+        .collect();
+        let spans = find_paths(doc, &PathSpans::new(&paths), paths.len()).unwrap();
+        let text: Vec<Option<(String, bool)>> = spans
+            .iter()
+            .map(|s| s.map(|(a, b, c)| (String::from_utf8_lossy(&doc[a..b]).into_owned(), c)))
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                Some(("\"u2\"".into(), true)),
+                Some(("6".into(), true)),
+                None,
+                Some(("\"\\n\"".into(), false))
+            ]
+        );
+        assert!(find_paths(b"{\"a\":1,}", &PathSpans::new(&paths), paths.len()).is_none());
     }
 
     #[test]
