@@ -41,6 +41,16 @@ impl PathTrie {
         self.children.get(key)
     }
 
+    /// True when the whole value at this node is read.
+    pub fn is_whole(&self) -> bool {
+        self.whole
+    }
+
+    /// The keys read under this node, with their sub-tries.
+    pub fn children(&self) -> impl Iterator<Item = (&String, &PathTrie)> {
+        self.children.iter()
+    }
+
     fn insert(&mut self, path: &[String]) {
         if self.whole {
             return;

@@ -187,6 +187,30 @@ impl Mapping {
         self.program.reads_payload
     }
 
+    /// True when the mapping can run on a [`crate::jit::Layered`] document in this mode
+    /// (the JIT compiled it to a raw-payload plan: a projection or a splice).
+    pub fn runs_layered(&self, mutation: bool) -> bool {
+        self.jit
+            .as_ref()
+            .is_some_and(|code| code.runs_layered(mutation))
+    }
+
+    /// Runs the mapping on a layered document, the form consecutive raw-plan stages pass
+    /// along without serialising: `msg` carries the metadata and error flag (its payload is
+    /// not read). `Some(Ok(metadata))`: the document now holds the result; `Some(Err(_))`:
+    /// the mapping failed and the document is unchanged; `None`: the document is not one the
+    /// plan handles (unchanged; run the mapping on its bytes instead).
+    pub fn run_layered(
+        &self,
+        doc: &mut crate::jit::Layered,
+        msg: &Message,
+        mutation: bool,
+    ) -> Option<Result<Object, EvalError>> {
+        self.jit
+            .as_ref()?
+            .run_layered(&self.program, doc, msg, mutation)
+    }
+
     /// Runs with `mapping` semantics: `root` starts as nothing; if never assigned the payload
     /// is kept.
     pub fn run(&self, msg: &Message) -> Result<MappingOutcome, EvalError> {

@@ -30,6 +30,8 @@ mod plan;
 mod raw;
 mod scan;
 
+pub use plan::Layered;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -160,7 +162,15 @@ impl JitCode {
         let plan = match (plan::projection(program), splice, out.extra) {
             (Some(fields), _, _) => {
                 let paths: Vec<Vec<String>> = fields.iter().map(|(_, p)| p.clone()).collect();
-                Some(plan::Plan::Project(fields, scan::PathSpans::new(&paths)))
+                let rests = paths
+                    .iter()
+                    .map(|p| scan::PathSpans::new(&[p[1..].to_vec()]))
+                    .collect();
+                Some(plan::Plan::Project(
+                    fields,
+                    scan::PathSpans::new(&paths),
+                    rests,
+                ))
             }
             (None, Some((_, copies_this, access)), Some(body)) => Some(plan::Plan::Splice {
                 body,
@@ -202,13 +212,43 @@ impl JitCode {
             // A mutation parses the whole input first (and fails on any of it); a projection
             // validates like the partial parse of `mapping`.
             plan::Plan::Project(..) if mutation => None,
-            plan::Plan::Project(fields, paths) => plan::run_project(fields, paths, msg).map(Ok),
+            plan::Plan::Project(fields, paths, _) => plan::run_project(fields, paths, msg).map(Ok),
             plan::Plan::Splice {
                 body,
                 access,
                 copies_this,
             } if *copies_this || mutation => plan::run_splice(self, program, *body, access, msg),
             plan::Plan::Splice { .. } => None,
+        }
+    }
+
+    /// True when the program's plan can run on a [`Layered`] document in this mode.
+    pub(crate) fn runs_layered(&self, mutation: bool) -> bool {
+        match &self.plan {
+            Some(plan::Plan::Project(..)) => !mutation,
+            Some(plan::Plan::Splice { copies_this, .. }) => *copies_this || mutation,
+            None => false,
+        }
+    }
+
+    /// Runs the program's plan on a layered document (see [`crate::Mapping::run_layered`]).
+    pub(crate) fn run_layered(
+        &self,
+        program: &Program,
+        doc: &mut Layered,
+        msg: &crate::interp::Message,
+        mutation: bool,
+    ) -> Option<Result<crate::value::Object, EvalError>> {
+        if !self.runs_layered(mutation) {
+            return None;
+        }
+        match self.plan.as_ref()? {
+            plan::Plan::Project(fields, _, rests) => {
+                plan::project_layered(fields, rests, doc, msg).map(Ok)
+            }
+            plan::Plan::Splice { body, access, .. } => {
+                plan::splice_layered(self, program, *body, access, doc, msg)
+            }
         }
     }
 

@@ -27,9 +27,13 @@ use crate::value::Value;
 /// A plan chosen when the program was compiled.
 #[derive(Debug)]
 pub(crate) enum Plan {
-    /// Keys (sorted, last duplicate wins) with the `this` paths they read, and the paths as
-    /// the scanner's trie.
-    Project(Vec<(String, Vec<String>)>, scan::PathSpans),
+    /// Keys (sorted, last duplicate wins) with the `this` paths they read, the paths as the
+    /// scanner's trie, and each path below its first key (for layered documents).
+    Project(
+        Vec<(String, Vec<String>)>,
+        scan::PathSpans,
+        Vec<scan::PathSpans>,
+    ),
     /// The overlay statements' function, what they read, and whether the program starts
     /// with `root = this` (else the plan only applies to `mutation`).
     Splice {
@@ -203,94 +207,308 @@ pub(crate) fn run_splice(
     access: &Access,
     msg: &Message,
 ) -> Option<Result<MappingOutcome, EvalError>> {
-    let b = &msg.payload[..];
-    // One validating pass over the payload: the top-level members and which are canonical.
-    let scanned = scan::scan_object(b)?;
+    let mut doc = Layered::new(msg.payload.clone());
+    match splice_layered(code, program, body, access, &mut doc, msg)? {
+        Ok(metadata) => Some(Ok(MappingOutcome::Message(Message {
+            payload: doc.into_payload(),
+            metadata,
+            error: msg.error.clone(),
+        }))),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// A top-level member of a layered document's payload.
+#[derive(Debug)]
+struct RawMember {
+    /// The key's text span (inside the quotes), or the decoded key when it has escapes.
+    key: (usize, usize),
+    decoded: Option<String>,
+    start: usize,
+    end: usize,
+    canonical: bool,
+}
+
+/// A document as consecutive raw-plan stages pass it along (see [`crate::Mapping::run_layered`]):
+/// the payload bytes, scanned once, plus the top-level fields the stages have written
+/// (deleted ones as tombstones). Nothing is serialised between the stages.
+#[derive(Debug)]
+pub struct Layered {
+    raw: Bytes,
+    /// Top-level members, sorted by key, last duplicate kept; scanned on first use.
+    members: Option<Vec<RawMember>>,
+    overlay: crate::value::Object,
+    dirty: bool,
+}
+
+impl Layered {
+    /// A document that is these payload bytes.
+    pub fn new(raw: Bytes) -> Layered {
+        Layered {
+            raw,
+            members: None,
+            overlay: Default::default(),
+            dirty: false,
+        }
+    }
+
+    fn key<'a>(&'a self, m: &'a RawMember) -> &'a [u8] {
+        match &m.decoded {
+            Some(k) => k.as_bytes(),
+            None => &self.raw[m.key.0..m.key.1],
+        }
+    }
+
+    /// Scans the payload (once); `None` when it is not an object the scanner accepts.
+    fn scan(&mut self) -> Option<()> {
+        if self.members.is_some() {
+            return Some(());
+        }
+        let b = &self.raw[..];
+        let doc = scan::scan_object(b)?;
+        let base = b.as_ptr() as usize;
+        let mut members: Vec<RawMember> = doc
+            .members
+            .into_iter()
+            .map(|m| {
+                let (key, decoded) = match m.key {
+                    Cow::Borrowed(k) => {
+                        let at = k.as_ptr() as usize - base;
+                        ((at, at + k.len()), None)
+                    }
+                    Cow::Owned(k) => ((0, 0), Some(k)),
+                };
+                RawMember {
+                    key,
+                    decoded,
+                    start: m.start,
+                    end: m.end,
+                    canonical: m.canonical,
+                }
+            })
+            .collect();
+        if !doc.sorted {
+            let raw = &self.raw;
+            let key = |m: &RawMember| -> Vec<u8> {
+                match &m.decoded {
+                    Some(k) => k.as_bytes().to_vec(),
+                    None => raw[m.key.0..m.key.1].to_vec(),
+                }
+            };
+            // Stable: among equal keys the last one stays last; keep it.
+            members.sort_by(|x, y| {
+                raw::key_cmp(
+                    x.decoded
+                        .as_deref()
+                        .map(str::as_bytes)
+                        .unwrap_or(&raw[x.key.0..x.key.1]),
+                    y.decoded
+                        .as_deref()
+                        .map(str::as_bytes)
+                        .unwrap_or(&raw[y.key.0..y.key.1]),
+                )
+            });
+            let mut unique: Vec<RawMember> = Vec::with_capacity(members.len());
+            for m in members {
+                match unique.last_mut() {
+                    Some(last) if key(last) == key(&m) => *last = m,
+                    _ => unique.push(m),
+                }
+            }
+            members = unique;
+        }
+        self.members = Some(members);
+        Some(())
+    }
+
+    /// The payload member with this key.
+    fn member(&self, key: &str) -> Option<&RawMember> {
+        let members = self.members.as_ref()?;
+        members
+            .binary_search_by(|m| raw::key_cmp(self.key(m), key.as_bytes()))
+            .ok()
+            .map(|i| &members[i])
+    }
+
+    /// The document's bytes: the payload when no stage wrote to it, else the payload's
+    /// members merged with the written fields, in key order (untouched members copied).
+    pub fn into_payload(self) -> Bytes {
+        if !self.dirty {
+            return self.raw;
+        }
+        match self.merged() {
+            Some(b) => b,
+            // Not reached (a written document was scanned, and the scanner bounds nesting
+            // below the canonical writer's limit); kept correct anyway: parse and apply.
+            None => {
+                let mut root = Value::from_json_slice(&self.raw).unwrap_or(Value::Null);
+                for (k, v) in self.overlay {
+                    crate::interp::set_path(&mut root, &[k], v);
+                }
+                root.to_payload()
+            }
+        }
+    }
+
+    fn merged(&self) -> Option<Bytes> {
+        let b = &self.raw[..];
+        let members = self.members.as_ref()?;
+        let mut out = Vec::with_capacity(b.len() + 64);
+        out.push(b'{');
+        let mut first = true;
+        let mut field = |out: &mut Vec<u8>, k: &[u8]| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            raw::write_str(std::str::from_utf8(k).unwrap_or_default(), out);
+            out.push(b':');
+        };
+        let mut over = self.overlay.iter().peekable();
+        for m in members {
+            let key = self.key(m);
+            // Written fields that sort before this member.
+            while let Some((ok, ov)) =
+                over.next_if(|(ok, _)| raw::key_cmp(ok.as_bytes(), key).is_lt())
+            {
+                if !matches!(ov, Value::Deleted) {
+                    field(&mut out, ok.as_bytes());
+                    raw::write_value(ov, &mut out);
+                }
+            }
+            match over.next_if(|(ok, _)| ok.as_bytes() == key) {
+                Some((_, Value::Deleted)) => {}
+                Some((ok, ov)) => {
+                    field(&mut out, ok.as_bytes());
+                    raw::write_value(ov, &mut out);
+                }
+                None => {
+                    field(&mut out, key);
+                    if m.canonical {
+                        out.extend_from_slice(&b[m.start..m.end]);
+                    } else {
+                        raw::write_canonical(b, m.start, m.end, &mut out)?;
+                    }
+                }
+            }
+        }
+        for (ok, ov) in over {
+            if !matches!(ov, Value::Deleted) {
+                field(&mut out, ok.as_bytes());
+                raw::write_value(ov, &mut out);
+            }
+        }
+        out.push(b'}');
+        Some(Bytes::from(out))
+    }
+}
+
+/// Runs a splice's statements over a layered document: `this` is the document (only what
+/// the statements read is built), the written fields join its overlay. `msg` carries the
+/// metadata and error flag. Returns the new metadata; `None` when the document is not one
+/// the plan handles (nothing was changed).
+pub(crate) fn splice_layered(
+    code: &super::JitCode,
+    program: &Program,
+    body: u32,
+    access: &Access,
+    doc: &mut Layered,
+    msg: &Message,
+) -> Option<Result<crate::value::Object, EvalError>> {
+    doc.scan()?;
     // `this` holds only what the statements read, as the partial parser would build it.
     let mut this = crate::value::Object::new();
     if let Access::Paths(trie) = access {
-        for m in &scanned.members {
-            if let Some(sub) = trie.child(&m.key) {
-                let v = input::parse_paths(&b[m.start..m.end], sub).ok()?;
-                this.insert(m.key.to_string(), v);
+        for (k, sub) in trie.children() {
+            if let Some(v) = doc.overlay.get(k) {
+                if !matches!(v, Value::Deleted) {
+                    this.insert(k.clone(), v.clone());
+                }
+            } else if let Some(m) = doc.member(k) {
+                let span = &doc.raw[m.start..m.end];
+                let v = match (sub.is_whole() && m.canonical, span.first()) {
+                    // Canonical scalars read straight from their bytes.
+                    (true, Some(b'"')) => Value::Str(
+                        std::str::from_utf8(&span[1..span.len() - 1])
+                            .ok()?
+                            .to_owned(),
+                    ),
+                    (true, Some(b'-' | b'0'..=b'9')) => {
+                        Value::Int(std::str::from_utf8(span).ok()?.parse().ok()?)
+                    }
+                    _ => input::parse_paths(span, sub).ok()?,
+                };
+                this.insert(k.clone(), v);
             }
         }
     }
-    let doc = InputDoc {
+    let input = InputDoc {
         value: Cow::Owned(Value::Object(this)),
         error: None,
     };
-    let mut ex = Exec::new(program, msg, &doc);
-    ex.root = Value::Object(Default::default());
+    let mut ex = Exec::new(program, msg, &input);
+    ex.root = Value::Object(doc.overlay.clone());
     ex.overlay = true;
     ex.jit = Some(code);
     let mut unused = Value::Null;
-    if let Err(e) = code.call(body, &mut ex, &doc.scope(), &mut unused) {
+    if let Err(e) = code.call(body, &mut ex, &input.scope(), &mut unused) {
         return Some(Err(e));
     }
-    let Value::Object(overlay) = std::mem::take(&mut ex.root) else {
+    let Value::Object(mut overlay) = std::mem::take(&mut ex.root) else {
         return None;
     };
-    let mut members = scanned.members;
-    if !scanned.sorted {
-        // Stable: among equal keys the last one stays last; keep it.
-        members.sort_by(|x, y| raw::key_cmp(x.key.as_bytes(), y.key.as_bytes()));
-        let mut unique: Vec<scan::Member> = Vec::with_capacity(members.len());
-        for m in members {
-            match unique.last_mut() {
-                Some(last) if last.key == m.key => *last = m,
-                _ => unique.push(m),
-            }
-        }
-        members = unique;
-    }
-    let mut out = Vec::with_capacity(b.len() + 64);
+    // What the next stage reads is what it would parse from this stage's output.
+    // (Tombstones stay tombstones.)
+    overlay
+        .values_mut()
+        .filter(|v| !matches!(v, Value::Deleted))
+        .for_each(Value::make_json_equivalent);
+    doc.overlay = overlay;
+    doc.dirty = true;
+    Some(Ok(std::mem::take(&mut ex.meta)))
+}
+
+/// Runs a projection over a layered document, which becomes the projection's output.
+pub(crate) fn project_layered(
+    fields: &[(String, Vec<String>)],
+    rests: &[scan::PathSpans],
+    doc: &mut Layered,
+    msg: &Message,
+) -> Option<crate::value::Object> {
+    doc.scan()?;
+    let b = &doc.raw[..];
+    let mut out = Vec::with_capacity(b.len() / 2 + 16);
     out.push(b'{');
-    let mut first = true;
-    let mut field = |out: &mut Vec<u8>, k: &str| {
-        if !std::mem::take(&mut first) {
+    for (n, ((k, path), rest_trie)) in fields.iter().zip(rests).enumerate() {
+        if n > 0 {
             out.push(b',');
         }
-        raw::write_str(k, out);
+        raw::write_str(k, &mut out);
         out.push(b':');
-    };
-    let mut over = overlay.iter().peekable();
-    for m in &members {
-        // Written fields that sort before this member.
-        while let Some((ok, ov)) =
-            over.next_if(|(ok, _)| raw::key_cmp(ok.as_bytes(), m.key.as_bytes()).is_lt())
-        {
-            if !matches!(ov, Value::Deleted) {
-                field(&mut out, ok);
-                raw::write_value(ov, &mut out);
+        let (first, rest) = path.split_first()?;
+        match (doc.overlay.get(first), doc.member(first)) {
+            (Some(Value::Deleted), _) | (None, None) => out.extend_from_slice(b"null"),
+            (Some(v), _) => match crate::interp::get_path(v, rest) {
+                Some(v) => raw::write_value(v, &mut out),
+                None => out.extend_from_slice(b"null"),
+            },
+            (None, Some(m)) if rest.is_empty() && m.canonical => {
+                out.extend_from_slice(&b[m.start..m.end])
             }
-        }
-        match over.next_if(|(ok, _)| ok.as_str() == m.key.as_ref()) {
-            Some((_, Value::Deleted)) => {}
-            Some((ok, ov)) => {
-                field(&mut out, ok);
-                raw::write_value(ov, &mut out);
+            (None, Some(m)) if rest.is_empty() => {
+                raw::write_canonical(b, m.start, m.end, &mut out)?
             }
-            None => {
-                field(&mut out, &m.key);
-                if m.canonical {
-                    out.extend_from_slice(&b[m.start..m.end]);
-                } else {
-                    raw::write_canonical(b, m.start, m.end, &mut out)?;
+            (None, Some(m)) => {
+                let sub = &b[m.start..m.end];
+                let spans = scan::find_paths(sub, rest_trie, 1)?;
+                match spans[0] {
+                    Some((s, e, true)) => out.extend_from_slice(&sub[s..e]),
+                    Some((s, e, false)) => raw::write_canonical(sub, s, e, &mut out)?,
+                    None => out.extend_from_slice(b"null"),
                 }
             }
         }
     }
-    for (ok, ov) in over {
-        if !matches!(ov, Value::Deleted) {
-            field(&mut out, ok);
-            raw::write_value(ov, &mut out);
-        }
-    }
     out.push(b'}');
-    Some(Ok(MappingOutcome::Message(Message {
-        payload: Bytes::from(out),
-        metadata: std::mem::take(&mut ex.meta),
-        error: msg.error.clone(),
-    })))
+    *doc = Layered::new(Bytes::from(out));
+    Some(msg.metadata.clone())
 }

@@ -9,7 +9,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use sluice_compiler::interp::Interpolation;
+use sluice_compiler::jit::Layered;
 use sluice_compiler::{Mapping, MappingOutcome, Message, StructuredOutcome, Value};
 
 use crate::config::stream::ComponentConfig;
@@ -219,19 +221,57 @@ impl FusedMappings {
     }
 
     /// Runs every stage on one message; `None` when a stage deleted it.
+    ///
+    /// The message travels in the cheapest form the next stage takes: as a layered document
+    /// (payload bytes plus the top-level fields written so far) through stages the JIT
+    /// compiled to raw-payload plans, as a parsed document through the others; it is
+    /// serialised once, at the end or when a stage needs bytes.
     fn run_one(&self, msg: Message) -> Option<Message> {
         let Message {
             mut payload,
             metadata: mut meta,
             mut error,
         } = msg;
-        // The document as the last stage left it, when not yet serialised into `payload`.
+        // The document as the last stage left it, when not yet serialised into `payload`:
+        // parsed, or layered over the payload bytes.
         let mut doc: Option<Value> = None;
+        let mut layered: Option<Layered> = None;
         for stage in &self.stages {
             let m = &stage.metrics;
             m.received.incr();
             m.batch_received.incr();
             let start = Instant::now();
+            let view = Message {
+                payload: Bytes::new(),
+                metadata: std::mem::take(&mut meta),
+                error: error.take(),
+            };
+            if doc.is_none() && stage.mapping.runs_layered(stage.mutation) {
+                let l = layered.get_or_insert_with(|| Layered::new(payload.clone()));
+                if let Some(r) = stage.mapping.run_layered(l, &view, stage.mutation) {
+                    m.latency.record(start.elapsed());
+                    match r {
+                        Ok(metadata) => meta = metadata,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "mapping failed");
+                            meta = view.metadata;
+                            m.error.incr();
+                            error = Some(e.to_string());
+                            m.sent.incr();
+                            m.batch_sent.incr();
+                            continue;
+                        }
+                    }
+                    error = view.error;
+                    m.sent.incr();
+                    m.batch_sent.incr();
+                    continue;
+                }
+            }
+            // This stage takes bytes or a parsed document: settle a layered document first.
+            if let Some(l) = layered.take() {
+                payload = l.into_payload();
+            }
             if stage.mapping.reads_payload() {
                 if let Some(d) = &doc {
                     payload = d.to_payload();
@@ -239,8 +279,7 @@ impl FusedMappings {
             }
             let view = Message {
                 payload: payload.clone(),
-                metadata: std::mem::take(&mut meta),
-                error: error.take(),
+                ..view
             };
             let outcome = stage
                 .mapping
@@ -272,6 +311,9 @@ impl FusedMappings {
             }
             m.sent.incr();
             m.batch_sent.incr();
+        }
+        if let Some(l) = layered {
+            payload = l.into_payload();
         }
         if let Some(d) = doc {
             payload = d.to_payload();
@@ -589,6 +631,40 @@ mod tests {
                 ("root.nested = {\"x\": [1.0, 2.5, content()]}", false),
                 ("root = this.nested.x", false),
             ],
+            // Raw-plan stages (splices and projections) pass a layered document along.
+            &[
+                ("root = this\nroot.score = this.a * 2", false),
+                (
+                    "root = this\nroot.k = this.score.string() + \"!\"\nroot.s = deleted()",
+                    false,
+                ),
+                (
+                    "root = {\"id\": this.u.id, \"k\": this.k, \"s\": this.s, \"f\": this.f}",
+                    false,
+                ),
+            ],
+            &[
+                ("root = {\"a\": this.a, \"u\": this.u}", false),
+                ("root.x = this.u.id.uppercase()", true),
+                ("root = this\nroot.f = this.a / 3", false),
+                ("root = this\nroot.e = this.x.number()", false),
+                (
+                    "root = this\nroot.after = this.e.or(\"failed before\")",
+                    false,
+                ),
+            ],
+            &[
+                ("root = this\nroot.s = deleted()\nroot.n = 1.5", false),
+                ("root = this\nroot.z = this.n * 2", false),
+            ],
+            &[
+                ("root = this\nroot.t = now()", false),
+                (
+                    "root = this\nroot.tt = this.t.type()\nmeta m = this.a",
+                    false,
+                ),
+                ("root = this.u", false),
+            ],
         ];
         let inputs = [
             r#"{"a":1}"#,
@@ -597,6 +673,9 @@ mod tests {
             "not json",
             r#"{"a":1.5}"#,
             "",
+            r#"{"u":{"id":"x1","z":[1,2]},"a":3,"s":"gone","f":1e2,"a":4}"#,
+            r#" {"u" : {"id":"\u00e9"}, "a": 2.5} "#,
+            r#"[1,2]"#,
         ];
         for chain in chains {
             let c = ctx();
