@@ -224,6 +224,15 @@ async fn processor_metrics_say_which_back_end_runs_the_mapping() {
         "{}",
         stats
     );
+    // A mapping of constants has nothing to compile: the interpreter runs it.
+    let constant = "input:\n  http_server: {}\npipeline:\n  processors:\n    - mapping: 'root = \"x\"'\noutput:\n  drop: {}\n";
+    assert_eq!(s.req("POST", "/streams/k", constant).await.0, 200);
+    let (_, stats) = s.req("GET", "/streams/k/stats", "").await;
+    assert!(
+        stats.contains(r#"processor_backend_interpreter{label=\"\",path=\"root.pipeline.processors.0\",stream=\"k\"}":1"#),
+        "{}",
+        stats
+    );
 }
 
 #[tokio::test]

@@ -115,10 +115,16 @@ pub struct Mapping {
 impl Mapping {
     /// Compiles mapping text: parse, lower, fold, and find what the program reads of its
     /// input.
-    /// Runs on the back end [`Backend::preferred`] names; when the JIT cannot compile the
-    /// program the interpreter runs it (see [`Mapping::jit_fallback`]).
+    /// Runs on the back end [`Backend::preferred`] names, except that a program with nothing
+    /// to compile (every value a constant, e.g. `root = "x"`) stays on the interpreter: native
+    /// code would cost a code page and compile time for no gain. When the JIT cannot compile
+    /// the program the interpreter runs it (see [`Mapping::jit_fallback`]).
     pub fn compile(src: &str) -> Result<Mapping, CompileError> {
-        Mapping::compile_with(src, Backend::preferred())
+        let mut mapping = Mapping::compile_with(src, Backend::Interpreter)?;
+        if Backend::preferred() == Backend::Jit && !mapping.program.is_constant() {
+            mapping.attach_jit();
+        }
+        Ok(mapping)
     }
 
     /// Compiles mapping text for a given back end. A JIT failure is not an error: the
@@ -134,16 +140,21 @@ impl Mapping {
             jit_error: None,
         };
         if backend == Backend::Jit {
-            match crate::jit::JitCode::compile(&mapping.program, false) {
-                Ok(code) => mapping.jit = Some(code),
-                Err(e) => {
-                    tracing::warn!(error = %e, "JIT compilation failed; the interpreter runs this mapping");
-                    crate::jit::count_fallback();
-                    mapping.jit_error = Some(e.to_string());
-                }
-            }
+            mapping.attach_jit();
         }
         Ok(mapping)
+    }
+
+    /// Compiles the program to native code, or records why not (the interpreter keeps it).
+    fn attach_jit(&mut self) {
+        match crate::jit::JitCode::compile(&self.program, false) {
+            Ok(code) => self.jit = Some(code),
+            Err(e) => {
+                tracing::warn!(error = %e, "JIT compilation failed; the interpreter runs this mapping");
+                crate::jit::count_fallback();
+                self.jit_error = Some(e.to_string());
+            }
+        }
     }
 
     /// The back end that runs this mapping.

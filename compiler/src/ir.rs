@@ -29,6 +29,18 @@ pub struct Program {
     pub reads_payload: bool,
 }
 
+impl Program {
+    /// True when every assigned value is a constant and there are no conditions or named
+    /// maps: running the program is copying constants.
+    pub fn is_constant(&self) -> bool {
+        self.maps.is_empty()
+            && self.stmts.iter().all(|s| match s {
+                Stmt::Assign { value, .. } => matches!(value, Expr::Const(_)),
+                Stmt::If { .. } => false,
+            })
+    }
+}
+
 /// Where an assignment writes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
