@@ -94,6 +94,29 @@ pub fn fallback_count() -> u64 {
     FALLBACKS.load(Ordering::Relaxed)
 }
 
+/// The host's code generator, built once per process (detecting the CPU and building the
+/// settings is a large share of compiling a small mapping).
+fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, JitError> {
+    static ISA: std::sync::OnceLock<Result<cranelift_codegen::isa::OwnedTargetIsa, String>> =
+        std::sync::OnceLock::new();
+    ISA.get_or_init(|| {
+        let mut flags = settings::builder();
+        for (k, v) in [
+            ("use_colocated_libcalls", "false"),
+            ("is_pic", "false"),
+            ("opt_level", "speed"),
+        ] {
+            flags.set(k, v).map_err(|e| e.to_string())?;
+        }
+        cranelift_native::builder()
+            .map_err(|e| e.to_string())?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(JitError::Host)
+}
+
 /// A program compiled to native code: the functions, the data they point at, and the module
 /// that owns the code memory (freed on drop).
 pub struct JitCode {
@@ -140,17 +163,7 @@ impl JitCode {
     /// Compiles `program` (which must outlive the result and never change: the code points
     /// into it). With `keep_clif`, the Cranelift IR text of every function is kept.
     pub fn compile(program: &Program, keep_clif: bool) -> Result<JitCode, JitError> {
-        let mut flags = settings::builder();
-        let set = |f: &mut settings::Builder, k: &str, v: &str| {
-            f.set(k, v).map_err(|e| JitError::Host(e.to_string()))
-        };
-        set(&mut flags, "use_colocated_libcalls", "false")?;
-        set(&mut flags, "is_pic", "false")?;
-        set(&mut flags, "opt_level", "speed")?;
-        let isa = cranelift_native::builder()
-            .map_err(|e| JitError::Host(e.to_string()))?
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| JitError::Host(e.to_string()))?;
+        let isa = host_isa()?;
         let builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
         let module = JITModule::new(builder);
         let splice = plan::splice(program);
