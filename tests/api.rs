@@ -96,6 +96,25 @@ baz:
     // baz's output feeds bar's http_client input, which writes to stdout.
     let (code, _) = s.req("POST", "/baz/post", "hello from baz").await;
     assert_eq!(code, 200);
+    // The POST is acknowledged once baz's output holds the message; bar picks it up on its
+    // next poll. Wait for bar to have written it before deleting bar.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, stats) = s.req("GET", "/streams/bar/stats", "").await;
+        let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+        let sent = v["output_sent{label=\"\",path=\"root.output\",stream=\"bar\"}"]
+            .as_u64()
+            .unwrap_or(0);
+        if sent >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bar never wrote: {}",
+            stats
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     assert_eq!(s.req("DELETE", "/streams/bar", "").await.0, 200);
     assert_eq!(
