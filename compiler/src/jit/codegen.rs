@@ -502,6 +502,13 @@ impl<'f, 'j> FnLower<'f, 'j> {
         self.store_tag(src, T_NULL);
     }
 
+    /// The payloads of two values, as numbers of type `ty`.
+    fn payloads(&mut self, a: Cv, b: Cv, ty: Type) -> (Cv, Cv) {
+        let x = self.b.ins().load(ty, flags(), a, PAYLOAD);
+        let y = self.b.ins().load(ty, flags(), b, PAYLOAD);
+        (x, y)
+    }
+
     /// `tag(a) == t && tag(b) == t`.
     fn both_tagged(&mut self, a: Cv, b: Cv, t: i64) -> Cv {
         let ta = self.tag(a);
@@ -950,8 +957,7 @@ impl<'f, 'j> FnLower<'f, 'j> {
         let both_int = self.both_tagged(a, b, T_INT);
         self.b.ins().brif(both_int, int_b, &[], not_int, &[]);
         self.b.switch_to_block(int_b);
-        let x = self.b.ins().load(types::I64, flags(), a, PAYLOAD);
-        let y = self.b.ins().load(types::I64, flags(), b, PAYLOAD);
+        let (x, y) = self.payloads(a, b, types::I64);
         let cc = match op {
             BinOp::Eq => IntCC::Equal,
             BinOp::Neq => IntCC::NotEqual,
@@ -969,8 +975,7 @@ impl<'f, 'j> FnLower<'f, 'j> {
             let both_float = self.both_tagged(a, b, T_FLOAT);
             self.b.ins().brif(both_float, float_b, &[], slow, &[]);
             self.b.switch_to_block(float_b);
-            let x = self.b.ins().load(types::F64, flags(), a, PAYLOAD);
-            let y = self.b.ins().load(types::F64, flags(), b, PAYLOAD);
+            let (x, y) = self.payloads(a, b, types::F64);
             // Ordered comparisons: NaN compares false, as `partial_cmp` → false does.
             let fc = match op {
                 BinOp::Gt => FloatCC::GreaterThan,
@@ -1018,8 +1023,7 @@ impl<'f, 'j> FnLower<'f, 'j> {
         self.b.ins().brif(both_int, int_b, &[], not_int, &[]);
         // Integers.
         self.b.switch_to_block(int_b);
-        let x = self.b.ins().load(types::I64, flags(), a, PAYLOAD);
-        let y = self.b.ins().load(types::I64, flags(), b, PAYLOAD);
+        let (x, y) = self.payloads(a, b, types::I64);
         match op {
             BinOp::Add | BinOp::Sub | BinOp::Mul => {
                 let r = match op {
@@ -1062,8 +1066,7 @@ impl<'f, 'j> FnLower<'f, 'j> {
             let both_float = self.both_tagged(a, b, T_FLOAT);
             self.b.ins().brif(both_float, float_b, &[], slow, &[]);
             self.b.switch_to_block(float_b);
-            let x = self.b.ins().load(types::F64, flags(), a, PAYLOAD);
-            let y = self.b.ins().load(types::F64, flags(), b, PAYLOAD);
+            let (x, y) = self.payloads(a, b, types::F64);
             if op == BinOp::Div {
                 let fast = self.b.create_block();
                 let zero = self.b.ins().f64const(0.0);

@@ -307,13 +307,7 @@ pub(crate) unsafe extern "C" fn catch_lambda(
         .take()
         .map(|e| e.message)
         .unwrap_or_default();
-    let ev = Value::Str(msg);
-    let caps = Caps {
-        value: &ev,
-        parent: (*scope).caps,
-    };
-    let inner = (*scope).with_capture(&caps);
-    run(ex, &inner, thunk, dst)
+    run_binding(ex, scope, &Value::Str(msg), thunk, dst)
 }
 
 /// `target.(body)` and query arguments: `body` with `ctx` as its context.
@@ -333,13 +327,7 @@ pub(crate) unsafe extern "C" fn apply(
         lambda: lambda != 0,
         value: thunk as u32,
     };
-    match jit.apply_thunk(&mut *ex, &*scope, &t, &*ctx) {
-        Ok(v) => {
-            *dst = v;
-            0
-        }
-        Err(e) => fail(ex, e),
-    }
+    store(ex, jit.apply_thunk(&mut *ex, &*scope, &t, &*ctx), dst)
 }
 
 /// A lambda evaluated as a value: its parameter bound to `this`.
@@ -349,12 +337,7 @@ pub(crate) unsafe extern "C" fn lambda(
     thunk: u64,
     dst: *mut Value,
 ) -> u32 {
-    let caps = Caps {
-        value: (*scope).this,
-        parent: (*scope).caps,
-    };
-    let inner = (*scope).with_capture(&caps);
-    run(ex, &inner, thunk, dst)
+    run_binding(ex, scope, (*scope).this, thunk, dst)
 }
 
 /// A `match` body with `this` rebound to the subject.
@@ -369,11 +352,32 @@ pub(crate) unsafe extern "C" fn with_this(
     run(ex, &inner, thunk, dst)
 }
 
+/// Runs function `thunk` with `value` bound as the innermost lambda parameter.
+unsafe fn run_binding(
+    ex: ExecPtr,
+    scope: ScopePtr,
+    value: &Value,
+    thunk: u64,
+    dst: *mut Value,
+) -> u32 {
+    let caps = Caps {
+        value,
+        parent: (*scope).caps,
+    };
+    let inner = (*scope).with_capture(&caps);
+    run(ex, &inner, thunk, dst)
+}
+
 unsafe fn run(ex: ExecPtr, scope: &Scope, thunk: u64, dst: *mut Value) -> u32 {
     let Some(jit) = (*ex).jit else {
         return fail(ex, EvalError::new("internal error: no native code"));
     };
-    match jit.run_thunk(&mut *ex, scope, thunk as u32) {
+    store(ex, jit.run_thunk(&mut *ex, scope, thunk as u32), dst)
+}
+
+/// Writes a result into `dst`, or stores its error.
+unsafe fn store(ex: ExecPtr, r: Result<Value, EvalError>, dst: *mut Value) -> u32 {
+    match r {
         Ok(v) => {
             *dst = v;
             0

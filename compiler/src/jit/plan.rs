@@ -229,6 +229,14 @@ struct RawMember {
     canonical: bool,
 }
 
+/// A member's key bytes in `raw`.
+fn member_key<'a>(raw: &'a [u8], m: &'a RawMember) -> &'a [u8] {
+    match &m.decoded {
+        Some(k) => k.as_bytes(),
+        None => &raw[m.key.0..m.key.1],
+    }
+}
+
 /// A document as consecutive raw-plan stages pass it along (see [`crate::Mapping::run_layered`]):
 /// the payload bytes, scanned once, plus the top-level fields the stages have written
 /// (deleted ones as tombstones). Nothing is serialised between the stages.
@@ -253,10 +261,7 @@ impl Layered {
     }
 
     fn key<'a>(&'a self, m: &'a RawMember) -> &'a [u8] {
-        match &m.decoded {
-            Some(k) => k.as_bytes(),
-            None => &self.raw[m.key.0..m.key.1],
-        }
+        member_key(&self.raw, m)
     }
 
     /// Scans the payload (once); `None` when it is not an object the scanner accepts.
@@ -288,34 +293,16 @@ impl Layered {
             })
             .collect();
         if !doc.sorted {
-            let raw = &self.raw;
-            let key = |m: &RawMember| -> Vec<u8> {
-                match &m.decoded {
-                    Some(k) => k.as_bytes().to_vec(),
-                    None => raw[m.key.0..m.key.1].to_vec(),
-                }
-            };
+            let raw = &self.raw[..];
             // Stable: among equal keys the last one stays last; keep it.
-            members.sort_by(|x, y| {
-                raw::key_cmp(
-                    x.decoded
-                        .as_deref()
-                        .map(str::as_bytes)
-                        .unwrap_or(&raw[x.key.0..x.key.1]),
-                    y.decoded
-                        .as_deref()
-                        .map(str::as_bytes)
-                        .unwrap_or(&raw[y.key.0..y.key.1]),
-                )
-            });
-            let mut unique: Vec<RawMember> = Vec::with_capacity(members.len());
-            for m in members {
-                match unique.last_mut() {
-                    Some(last) if key(last) == key(&m) => *last = m,
-                    _ => unique.push(m),
+            members.sort_by(|x, y| raw::key_cmp(member_key(raw, x), member_key(raw, y)));
+            members.dedup_by(|later, earlier| {
+                let same = member_key(raw, later) == member_key(raw, earlier);
+                if same {
+                    std::mem::swap(later, earlier);
                 }
-            }
-            members = unique;
+                same
+            });
         }
         self.members = Some(members);
         Some(())

@@ -128,14 +128,14 @@ pub(crate) fn sorted_unique<'a>(
 ) -> Vec<(Cow<'a, str>, usize, usize)> {
     // Stable: among equal keys document order remains, and the last one is kept.
     m.sort_by(|a, b| key_cmp(a.0.as_bytes(), b.0.as_bytes()));
-    let mut out: Vec<(Cow<'a, str>, usize, usize)> = Vec::with_capacity(m.len());
-    for e in m {
-        match out.last_mut() {
-            Some(last) if last.0 == e.0 => *last = e,
-            _ => out.push(e),
+    m.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            std::mem::swap(later, earlier);
         }
-    }
-    out
+        same
+    });
+    m
 }
 
 /// True when the string literal needs no re-encoding: no escapes, no U+2028/2029.

@@ -60,6 +60,9 @@ struct Scanner<'b, 't> {
 pub(crate) struct PathSpans {
     leaf: Option<usize>,
     children: Vec<(String, PathSpans)>,
+    /// Children whose key is an array index (in its decimal text, as the partial parser
+    /// matches indices), with that index.
+    indices: Vec<(usize, usize)>,
 }
 
 impl PathSpans {
@@ -80,7 +83,23 @@ impl PathSpans {
             }
             node.leaf = Some(i);
         }
+        trie.index_children();
         trie
+    }
+
+    fn index_children(&mut self) {
+        self.indices = self
+            .children
+            .iter()
+            .enumerate()
+            .filter_map(|(at, (k, _))| {
+                let n: usize = k.parse().ok()?;
+                (n.to_string() == *k).then_some((n, at))
+            })
+            .collect();
+        self.children
+            .iter_mut()
+            .for_each(|(_, t)| t.index_children());
     }
 
     fn child(&self, key: &str) -> Option<&PathSpans> {
@@ -88,11 +107,8 @@ impl PathSpans {
     }
 
     fn index(&self, i: usize) -> Option<&PathSpans> {
-        if self.children.is_empty() {
-            return None;
-        }
-        // Indices match as the partial parser matches them: by their decimal text.
-        self.child(&i.to_string())
+        let &(_, at) = self.indices.iter().find(|(n, _)| *n == i)?;
+        Some(&self.children[at].1)
     }
 }
 
@@ -185,6 +201,13 @@ impl<'b, 't> Scanner<'b, 't> {
         }
     }
 
+    /// Skips whitespace; true when there was none (canonical bytes have none).
+    fn no_ws(&mut self) -> bool {
+        let before = self.i;
+        self.ws();
+        self.i == before
+    }
+
     /// Scans a value; returns whether its bytes are canonical.
     fn value(&mut self, depth: usize, want: Option<&'t PathSpans>) -> Option<bool> {
         if depth > MAX_DEPTH {
@@ -223,9 +246,7 @@ impl<'b, 't> Scanner<'b, 't> {
         let mut prev: Option<Cow<'b, str>> = None;
         let mut after_open = true;
         loop {
-            let before = self.i;
-            self.ws();
-            canonical &= self.i == before;
+            canonical &= self.no_ws();
             match self.peek()? {
                 b'}' if after_open => {
                     self.i += 1;
@@ -242,20 +263,14 @@ impl<'b, 't> Scanner<'b, 't> {
                     .as_ref()
                     .is_none_or(|p| super::raw::key_cmp(p.as_bytes(), key.as_bytes()).is_lt());
             prev = Some(key);
-            let before = self.i;
-            self.ws();
-            canonical &= self.i == before;
+            canonical &= self.no_ws();
             if self.peek()? != b':' {
                 return None;
             }
             self.i += 1;
-            let before = self.i;
-            self.ws();
-            canonical &= self.i == before;
+            canonical &= self.no_ws();
             canonical &= self.value(depth + 1, child)?;
-            let before = self.i;
-            self.ws();
-            canonical &= self.i == before;
+            canonical &= self.no_ws();
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
@@ -271,22 +286,16 @@ impl<'b, 't> Scanner<'b, 't> {
         let mut index = 0usize;
         self.i += 1;
         let mut canonical = true;
-        let before = self.i;
-        self.ws();
-        canonical &= self.i == before;
+        canonical &= self.no_ws();
         if self.peek()? == b']' {
             self.i += 1;
             return Some(canonical);
         }
         loop {
-            let before = self.i;
-            self.ws();
-            canonical &= self.i == before;
+            canonical &= self.no_ws();
             canonical &= self.value(depth + 1, want.and_then(|w| w.index(index)))?;
             index += 1;
-            let before = self.i;
-            self.ws();
-            canonical &= self.i == before;
+            canonical &= self.no_ws();
             match self.peek()? {
                 b',' => self.i += 1,
                 b']' => {
