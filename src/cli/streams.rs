@@ -319,11 +319,6 @@ async fn serve_async(opts: ServiceOptions) -> ExitCode {
         },
         opts.no_api,
     );
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(listener, app, async move {
-        let _ = stop_rx.await;
-    }));
-
     for (id, path) in &opts.files {
         if let Err(e) = load_file(&manager, id, path, opts.chilled).await {
             tracing::error!("failed to create stream ({}): {}", id, e);
@@ -334,6 +329,12 @@ async fn serve_async(opts: ServiceOptions) -> ExitCode {
     for (id, e) in manager.restore().await {
         tracing::error!(stream = %id, error = %e, "cannot restore a persisted stream");
     }
+    // Requests are served only once every stream from files and the state directory exists,
+    // so a client never sees a half-loaded set (connections made earlier wait in the backlog).
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::serve(listener, app, async move {
+        let _ = stop_rx.await;
+    }));
     tracing::info!("Launching sluice in streams mode, use CTRL+C to close");
 
     if opts.exit_when_done {
