@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${LINES:-1000000}
-THREADS=${THREADS:-1}   # worker threads of sluice blobl (0 = one per core)
 command -v jq >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
 command -v jaq >/dev/null 2>&1 || cargo install jaq --locked --quiet
 cargo build --release --quiet --bin sluice --example json_floor
@@ -22,9 +21,11 @@ PY
 MAPPING='root = {"id": this.user.id, "content": this.body.content}'
 FILTER='{id: .user.id, content: .body.content}'
 
-# Lines per second of a command reading the data on stdin: the best of $RUNS runs (the data
-# is read once beforehand so that every tool starts from the page cache).
+# Lines per second of a command reading the data on stdin: the best of $RUNS runs. The data
+# is flushed to disk first (else the kernel's write-back of the fresh file competes with the
+# first tool timed) and read once, so that every tool starts from the page cache.
 RUNS=${RUNS:-3}
+sync
 cat "$DATA" > /dev/null
 rate() {
   local start end best=0 r
@@ -37,12 +38,16 @@ rate() {
   done
   echo "$best"
 }
-echo "$N documents ($(du -h "$DATA" | cut -f1)); sluice blobl --threads $THREADS on $(nproc) cores"
-sluice=$(rate ./target/release/sluice blobl --threads "$THREADS" "$MAPPING")
+echo "$N documents ($(du -h "$DATA" | cut -f1)) on $(nproc) cores"
+sluice1=$(rate ./target/release/sluice blobl --threads 1 "$MAPPING")
+sluiceN=$(rate ./target/release/sluice blobl --threads 0 "$MAPPING")
 jq=$(rate jq -c "$FILTER")
 jaq=$(rate jaq -c "$FILTER")
 floor=$(rate ./target/release/examples/json_floor)
-printf "%-7s %12s lines/s\n" sluice "$sluice" jq "$jq" jaq "$jaq" floor "$floor"
-awk -v s="$sluice" -v q="$jq" -v a="$jaq" -v f="$floor" \
-  'BEGIN { printf "sluice/jq %.2f   sluice/jaq %.2f   sluice/floor %.2f\n", s / q, s / a, s / f }'
+printf "%-22s %12s lines/s\n" "sluice (1 thread)" "$sluice1" "sluice ($(nproc) threads)" "$sluiceN" \
+  "jq (1 thread)" "$jq" "jaq (1 thread)" "$jaq" "floor (1 thread)" "$floor"
+for s in "1 thread:$sluice1" "$(nproc) threads:$sluiceN"; do
+  awk -v name="${s%%:*}" -v s="${s##*:}" -v q="$jq" -v a="$jaq" -v f="$floor" \
+    'BEGIN { printf "sluice %-10s sluice/jq %.2f   sluice/jaq %.2f   sluice/floor %.2f\n", name, s / q, s / a, s / f }'
+done
 rm -f "$DATA"

@@ -924,8 +924,9 @@ pub fn set_path(root: &mut Value, path: &[String], v: Value) {
     let mut cur = root;
     for (i, seg) in path.iter().enumerate() {
         let last = i == path.len() - 1;
-        let array_index = match (&*cur, seg.parse::<usize>()) {
-            (Value::Array(a), Ok(idx)) if idx < a.len() => Some(idx),
+        // Only an array's segments are read as indices (parsing every key would be waste).
+        let array_index = match &*cur {
+            Value::Array(a) => seg.parse::<usize>().ok().filter(|&idx| idx < a.len()),
             _ => None,
         };
         if let Some(idx) = array_index {
@@ -958,7 +959,11 @@ pub fn set_path(root: &mut Value, path: &[String], v: Value) {
             }
             return;
         }
-        cur = o.entry(seg.clone()).or_insert(Value::Null);
+        // The key is copied only when the member is new.
+        if !o.contains_key(seg) {
+            o.insert(seg.clone(), Value::Null);
+        }
+        cur = o.get_mut(seg).expect("the member was just ensured");
     }
 }
 

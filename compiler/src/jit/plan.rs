@@ -224,6 +224,8 @@ struct RawMember {
     /// The key's text span (inside the quotes), or the decoded key when it has escapes.
     key: (usize, usize),
     decoded: Option<String>,
+    /// The key's literal (`key` widened by its quotes) is what the serialiser writes.
+    plain_key: bool,
     start: usize,
     end: usize,
     canonical: bool,
@@ -284,6 +286,7 @@ impl Layered {
                     Cow::Owned(k) => ((0, 0), Some(k)),
                 };
                 RawMember {
+                    plain_key: m.key_plain && decoded.is_none(),
                     key,
                     decoded,
                     start: m.start,
@@ -343,11 +346,15 @@ impl Layered {
         let mut out = Vec::with_capacity(b.len() + 64);
         out.push(b'{');
         let mut first = true;
-        let mut field = |out: &mut Vec<u8>, k: &[u8]| {
+        // A member's key literal is copied when it is already what the serialiser writes.
+        let mut field = |out: &mut Vec<u8>, k: &[u8], literal: Option<&[u8]>| {
             if !std::mem::take(&mut first) {
                 out.push(b',');
             }
-            raw::write_str(std::str::from_utf8(k).unwrap_or_default(), out);
+            match literal {
+                Some(l) => out.extend_from_slice(l),
+                None => raw::write_str(std::str::from_utf8(k).unwrap_or_default(), out),
+            }
             out.push(b':');
         };
         let mut over = self.overlay.iter().peekable();
@@ -358,18 +365,19 @@ impl Layered {
                 over.next_if(|(ok, _)| raw::key_cmp(ok.as_bytes(), key).is_lt())
             {
                 if !matches!(ov, Value::Deleted) {
-                    field(&mut out, ok.as_bytes());
+                    field(&mut out, ok.as_bytes(), None);
                     raw::write_value(ov, &mut out);
                 }
             }
             match over.next_if(|(ok, _)| ok.as_bytes() == key) {
                 Some((_, Value::Deleted)) => {}
                 Some((ok, ov)) => {
-                    field(&mut out, ok.as_bytes());
+                    field(&mut out, ok.as_bytes(), None);
                     raw::write_value(ov, &mut out);
                 }
                 None => {
-                    field(&mut out, key);
+                    let literal = m.plain_key.then(|| &b[m.key.0 - 1..m.key.1 + 1]);
+                    field(&mut out, key, literal);
                     if m.canonical {
                         out.extend_from_slice(&b[m.start..m.end]);
                     } else {
@@ -380,7 +388,7 @@ impl Layered {
         }
         for (ok, ov) in over {
             if !matches!(ov, Value::Deleted) {
-                field(&mut out, ok.as_bytes());
+                field(&mut out, ok.as_bytes(), None);
                 raw::write_value(ov, &mut out);
             }
         }

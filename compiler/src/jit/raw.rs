@@ -29,6 +29,15 @@ fn ws(b: &[u8], mut i: usize) -> usize {
 /// The index after the string starting at `i` (a `"`).
 fn string_end(b: &[u8], mut i: usize) -> usize {
     i += 1;
+    // Most strings are short: a plain loop over their first bytes beats a `memchr` call.
+    let short = b.len().min(i + 16);
+    while i < short {
+        match b[i] {
+            b'"' => return i + 1,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
     while i < b.len() {
         match memchr::memchr2(b'"', b'\\', &b[i..]) {
             Some(off) if b[i + off] == b'"' => return i + off + 1,
@@ -105,10 +114,14 @@ fn each_member<'b>(b: &'b [u8], i: usize, mut f: impl FnMut(&'b [u8], usize, usi
     }
 }
 
-/// The members of the object starting at `i`, in document order: key and value span.
-pub(crate) fn members(b: &[u8], i: usize) -> Vec<(Cow<'_, str>, usize, usize)> {
+/// A member of a raw object: the decoded key, the key's literal (with quotes) and the
+/// value's span.
+type RawMember<'b> = (Cow<'b, str>, &'b [u8], usize, usize);
+
+/// The members of the object starting at `i`, in document order.
+fn members(b: &[u8], i: usize) -> Vec<RawMember<'_>> {
     let mut out = Vec::with_capacity(8);
-    each_member(b, i, |k, s, e| out.push((decode_str(k), s, e)));
+    each_member(b, i, |k, s, e| out.push((decode_str(k), k, s, e)));
     out
 }
 
@@ -123,9 +136,7 @@ pub(crate) fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 }
 
 /// Sorts members by key, keeping the last of duplicates (as parsing into a map does).
-pub(crate) fn sorted_unique<'a>(
-    mut m: Vec<(Cow<'a, str>, usize, usize)>,
-) -> Vec<(Cow<'a, str>, usize, usize)> {
+fn sorted_unique(mut m: Vec<RawMember<'_>>) -> Vec<RawMember<'_>> {
     // Stable: among equal keys document order remains, and the last one is kept.
     m.sort_by(|a, b| key_cmp(a.0.as_bytes(), b.0.as_bytes()));
     m.dedup_by(|later, earlier| {
@@ -141,11 +152,12 @@ pub(crate) fn sorted_unique<'a>(
 /// True when the string literal needs no re-encoding: no escapes, no U+2028/2029.
 fn plain_string(lit: &[u8]) -> bool {
     let inner = &lit[1..lit.len().saturating_sub(1).max(1)];
-    if inner.contains(&b'\\') {
-        return false;
+    // One pass for both bytes that may need re-encoding (short strings are the rule).
+    if !inner.iter().any(|&c| c == b'\\' || c == 0xE2) {
+        return true;
     }
-    !inner.contains(&0xE2)
-        || !inner
+    !inner.contains(&b'\\')
+        && !inner
             .windows(3)
             .any(|w| w == [0xE2, 0x80, 0xA8] || w == [0xE2, 0x80, 0xA9])
 }
@@ -171,11 +183,15 @@ fn canonical(b: &[u8], i: usize, end: usize, out: &mut Vec<u8>, depth: usize) ->
     match b.get(i)? {
         b'{' => {
             out.push(b'{');
-            for (n, (k, s, e)) in sorted_unique(members(b, i)).into_iter().enumerate() {
+            for (n, (k, lit, s, e)) in sorted_unique(members(b, i)).into_iter().enumerate() {
                 if n > 0 {
                     out.push(b',');
                 }
-                write_str(&k, out);
+                if plain_string(lit) {
+                    out.extend_from_slice(lit);
+                } else {
+                    write_str(&k, out);
+                }
                 out.push(b':');
                 canonical(b, s, e, out, depth + 1)?;
             }

@@ -24,6 +24,20 @@ static ORDINARY: [bool; 256] = {
     t
 };
 
+/// True when one of the 8 bytes of `w` is not [`ORDINARY`]: a `"`, a `\\`, a control byte
+/// (below 0x20) or a non-ASCII byte (0x80 and up). Exact (no false positives): each test is
+/// the classic "has a byte below n" word trick, which is exact for whether any byte is.
+#[inline]
+fn has_special(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let quote = below(w ^ (ONES * b'"' as u64), 1);
+    let backslash = below(w ^ (ONES * b'\\' as u64), 1);
+    let control = below(w, 0x20);
+    (quote | backslash | control | (w & HIGH)) != 0
+}
+
 /// Deepest nesting the scanner handles (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 100;
 
@@ -31,6 +45,8 @@ const MAX_DEPTH: usize = 100;
 pub(crate) struct Member<'b> {
     /// The key, decoded.
     pub(crate) key: Cow<'b, str>,
+    /// The key's literal is what the serialiser writes for it (no escapes, no U+2028/9).
+    pub(crate) key_plain: bool,
     /// The value's span.
     pub(crate) start: usize,
     /// The end of the value's span.
@@ -145,7 +161,7 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
         return None;
     }
     s.i += 1;
-    let mut members = Vec::new();
+    let mut members = Vec::with_capacity(16);
     let mut sorted = true;
     s.ws();
     if s.peek()? == b'}' {
@@ -156,7 +172,7 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
             if s.peek()? != b'"' {
                 return None;
             }
-            let (key, _) = s.string()?;
+            let (key, key_plain) = s.string()?;
             s.ws();
             if s.peek()? != b':' {
                 return None;
@@ -171,6 +187,7 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
             }
             members.push(Member {
                 key,
+                key_plain,
                 start,
                 end: s.i,
                 canonical,
@@ -315,7 +332,15 @@ impl<'b, 't> Scanner<'b, 't> {
         let mut escaped = false;
         let mut ascii = true;
         loop {
-            // Ordinary printable ASCII is the common case: one table lookup per byte.
+            // Ordinary printable ASCII is the common case: eight bytes at a time while no
+            // byte of the word is special, then one table lookup per byte.
+            while let Some(chunk) = b.get(j..j + 8) {
+                let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                if has_special(w) {
+                    break;
+                }
+                j += 8;
+            }
             while j < b.len() && ORDINARY[b[j] as usize] {
                 j += 1;
             }
@@ -427,6 +452,23 @@ impl<'b, 't> Scanner<'b, 't> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_test_agrees_with_the_table_on_every_byte_at_every_position() {
+        for c in 0..=255u8 {
+            for at in 0..8 {
+                let mut w = [b'a'; 8];
+                w[at] = c;
+                assert_eq!(
+                    has_special(u64::from_le_bytes(w)),
+                    !ORDINARY[c as usize],
+                    "byte {:#x} at {}",
+                    c,
+                    at
+                );
+            }
+        }
+    }
 
     #[test]
     fn accepts_only_what_the_parser_accepts() {
