@@ -203,132 +203,166 @@ impl FusedMappings {
         Ok(FusedMappings { stages })
     }
 
-    /// A chain over mapping sources (`(source, mutation)`), for tests and benchmarks.
+    /// A chain over mapping sources (`(source, mutation)`), for tests and benchmarks; stage
+    /// `i` is metered under `{ctx.path}.{i}`.
     pub fn from_sources(
         sources: &[(&str, bool)],
         ctx: &BuildContext,
     ) -> Result<FusedMappings, ComponentError> {
         let mut stages = Vec::with_capacity(sources.len());
-        for (src, mutation) in sources {
+        for (i, (src, mutation)) in sources.iter().enumerate() {
             let mapping = Mapping::compile(src).map_err(|e| ComponentError::new(e.to_string()))?;
+            let stage_ctx = ctx.child(format!("{}.{}", ctx.path, i), ctx.label.clone());
             stages.push(FusedStage {
                 mapping,
                 mutation: *mutation,
-                metrics: StageMetrics::new(ctx),
+                metrics: StageMetrics::new(&stage_ctx),
             });
         }
         Ok(FusedMappings { stages })
     }
+}
 
-    /// Runs every stage on one message; `None` when a stage deleted it.
+/// A message between the stages of a fused chain: the document as the last stage left it,
+/// serialised into `payload` only when a stage needs bytes or the chain ends.
+struct InFlight {
+    payload: Bytes,
+    meta: sluice_compiler::value::Object,
+    error: Option<String>,
+    /// The document parsed, when the last stage produced a structured value.
+    doc: Option<Value>,
+    /// The document layered over the payload bytes, when the last stages ran raw plans.
+    layered: Option<Layered>,
+}
+
+impl InFlight {
+    fn new(msg: Message) -> InFlight {
+        InFlight {
+            payload: msg.payload,
+            meta: msg.metadata,
+            error: msg.error,
+            doc: None,
+            layered: None,
+        }
+    }
+
+    /// The message the chain outputs.
+    fn finish(mut self) -> Message {
+        if let Some(l) = self.layered.take() {
+            self.payload = l.into_payload();
+        }
+        if let Some(d) = self.doc.take() {
+            self.payload = d.to_payload();
+        }
+        Message {
+            payload: self.payload,
+            metadata: self.meta,
+            error: self.error,
+        }
+    }
+}
+
+impl FusedStage {
+    /// Runs this stage on one message; false when it deleted the message.
     ///
     /// The message travels in the cheapest form the next stage takes: as a layered document
     /// (payload bytes plus the top-level fields written so far) through stages the JIT
-    /// compiled to raw-payload plans, as a parsed document through the others; it is
-    /// serialised once, at the end or when a stage needs bytes.
-    fn run_one(&self, msg: Message) -> Option<Message> {
-        let Message {
-            mut payload,
-            metadata: mut meta,
-            mut error,
-        } = msg;
-        // The document as the last stage left it, when not yet serialised into `payload`:
-        // parsed, or layered over the payload bytes.
-        let mut doc: Option<Value> = None;
-        let mut layered: Option<Layered> = None;
-        for stage in &self.stages {
-            let m = &stage.metrics;
-            m.received.incr();
-            m.batch_received.incr();
-            let start = Instant::now();
-            let view = Message {
-                payload: Bytes::new(),
-                metadata: std::mem::take(&mut meta),
-                error: error.take(),
-            };
-            if doc.is_none() && stage.mapping.runs_layered(stage.mutation) {
-                let l = layered.get_or_insert_with(|| Layered::new(payload.clone()));
-                if let Some(r) = stage.mapping.run_layered(l, &view, stage.mutation) {
-                    m.latency.record(start.elapsed());
-                    match r {
-                        Ok(metadata) => meta = metadata,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "mapping failed");
-                            meta = view.metadata;
-                            m.error.incr();
-                            error = Some(e.to_string());
-                            m.sent.incr();
-                            m.batch_sent.incr();
-                            continue;
-                        }
+    /// compiled to raw-payload plans, as a parsed document through the others.
+    fn apply(&self, it: &mut InFlight) -> bool {
+        let view = Message {
+            payload: Bytes::new(),
+            metadata: std::mem::take(&mut it.meta),
+            error: it.error.take(),
+        };
+        if it.doc.is_none() && self.mapping.runs_layered(self.mutation) {
+            let l = it
+                .layered
+                .get_or_insert_with(|| Layered::new(it.payload.clone()));
+            if let Some(r) = self.mapping.run_layered(l, &view, self.mutation) {
+                match r {
+                    Ok(metadata) => {
+                        it.meta = metadata;
+                        it.error = view.error;
                     }
-                    error = view.error;
-                    m.sent.incr();
-                    m.batch_sent.incr();
-                    continue;
-                }
-            }
-            // This stage takes bytes or a parsed document: settle a layered document first.
-            if let Some(l) = layered.take() {
-                payload = l.into_payload();
-            }
-            if stage.mapping.reads_payload() {
-                if let Some(d) = &doc {
-                    payload = d.to_payload();
-                }
-            }
-            let view = Message {
-                payload: payload.clone(),
-                ..view
-            };
-            let outcome = stage
-                .mapping
-                .run_structured(&view, doc.as_ref(), stage.mutation);
-            m.latency.record(start.elapsed());
-            match outcome {
-                Ok(StructuredOutcome::Unchanged { metadata }) => {
-                    meta = metadata;
-                    error = view.error;
-                }
-                Ok(StructuredOutcome::Replaced { root, metadata }) => {
-                    meta = metadata;
-                    error = view.error;
-                    match root {
-                        Value::Str(_) | Value::Bytes(_) => {
-                            payload = root.to_payload();
-                            doc = None;
-                        }
-                        other => doc = Some(other.into_json_equivalent()),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "mapping failed");
+                        it.meta = view.metadata;
+                        it.error = Some(e.to_string());
                     }
                 }
-                Ok(StructuredOutcome::Deleted) => return None,
-                Err(e) => {
-                    tracing::debug!(error = %e, "mapping failed");
-                    meta = view.metadata;
-                    error = Some(e.to_string());
-                    m.error.incr();
+                return true;
+            }
+        }
+        // This stage takes bytes or a parsed document: settle a layered document first.
+        if let Some(l) = it.layered.take() {
+            it.payload = l.into_payload();
+        }
+        if self.mapping.reads_payload() {
+            if let Some(d) = &it.doc {
+                it.payload = d.to_payload();
+            }
+        }
+        let view = Message {
+            payload: it.payload.clone(),
+            ..view
+        };
+        match self
+            .mapping
+            .run_structured(&view, it.doc.as_ref(), self.mutation)
+        {
+            Ok(StructuredOutcome::Unchanged { metadata }) => {
+                it.meta = metadata;
+                it.error = view.error;
+            }
+            Ok(StructuredOutcome::Replaced { root, metadata }) => {
+                it.meta = metadata;
+                it.error = view.error;
+                match root {
+                    Value::Str(_) | Value::Bytes(_) => {
+                        it.payload = root.to_payload();
+                        it.doc = None;
+                    }
+                    other => it.doc = Some(other.into_json_equivalent()),
                 }
             }
-            m.sent.incr();
-            m.batch_sent.incr();
+            Ok(StructuredOutcome::Deleted) => return false,
+            Err(e) => {
+                tracing::debug!(error = %e, "mapping failed");
+                it.meta = view.metadata;
+                it.error = Some(e.to_string());
+            }
         }
-        if let Some(l) = layered {
-            payload = l.into_payload();
-        }
-        if let Some(d) = doc {
-            payload = d.to_payload();
-        }
-        Some(Message {
-            payload,
-            metadata: meta,
-            error,
-        })
+        true
     }
 }
 
 impl Processor for FusedMappings {
+    /// Runs the stages one after the other over the whole batch, so that each stage's
+    /// metrics are recorded once per batch exactly as [`Metered`] records an unfused
+    /// processor's (and a stage is skipped once every message was deleted, as the pipeline
+    /// skips processors on an empty batch).
     fn process(&self, batch: Batch) -> Batch {
-        batch.into_iter().filter_map(|m| self.run_one(m)).collect()
+        let mut items: Vec<InFlight> = batch.into_iter().map(InFlight::new).collect();
+        for stage in &self.stages {
+            if items.is_empty() {
+                break;
+            }
+            let m = &stage.metrics;
+            m.received.add(items.len() as u64);
+            m.batch_received.incr();
+            let errored = |items: &[InFlight]| items.iter().filter(|i| i.error.is_some()).count();
+            let errored_before = errored(&items);
+            let start = Instant::now();
+            items.retain_mut(|it| stage.apply(it));
+            m.latency.record(start.elapsed());
+            m.error
+                .add(errored(&items).saturating_sub(errored_before) as u64);
+            m.sent.add(items.len() as u64);
+            if !items.is_empty() {
+                m.batch_sent.incr();
+            }
+        }
+        items.into_iter().map(InFlight::finish).collect()
     }
 }
 
@@ -591,6 +625,76 @@ mod tests {
             path: "root.pipeline.processors.0".into(),
             label: String::new(),
         }
+    }
+
+    /// A fused chain records exactly the processor counters the unfused, metered chain
+    /// records (per batch, with errors and deletions), stage by stage.
+    #[test]
+    fn fusion_does_not_change_metrics() {
+        let chain: &[(&str, bool)] = &[
+            (
+                "root = if this.drop == true { deleted() } else { this }",
+                false,
+            ),
+            ("root = this\nroot.x = this.n.number()", false),
+            ("root = this\nroot.y = this.x + 1", false),
+        ];
+        let batch: Batch = [
+            r#"{"n":"1"}"#,
+            r#"{"n":"nope"}"#,
+            r#"{"n":"2","drop":true}"#,
+            r#"{"n":"3"}"#,
+        ]
+        .iter()
+        .map(|d| Message::new(d.as_bytes().to_vec()))
+        .collect();
+        let counters = |m: &StreamMetrics| -> Vec<(String, serde_json::Value)> {
+            m.stats()
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with("processor_latency_ns"))
+                .collect()
+        };
+
+        let fused_ctx = ctx();
+        let fused = FusedMappings::from_sources(chain, &fused_ctx).unwrap();
+        let fused_out = fused.process(batch.clone());
+
+        let unfused_ctx = ctx();
+        let metered: Vec<SharedProcessor> = chain
+            .iter()
+            .enumerate()
+            .map(|(i, (src, mutation))| {
+                let c = unfused_ctx.child(
+                    format!("{}.{}", unfused_ctx.path, i),
+                    unfused_ctx.label.clone(),
+                );
+                let p: SharedProcessor = Arc::new(MappingProcessor::new(src, *mutation).unwrap());
+                Arc::new(Metered::new(p, &c)) as SharedProcessor
+            })
+            .collect();
+        let unfused_out = run_all(&metered, batch);
+
+        assert_eq!(fused_out, unfused_out);
+        let (f, u) = (counters(&fused_ctx.metrics), counters(&unfused_ctx.metrics));
+        assert_eq!(f, u);
+        // The chain really counted: 4 in, 1 deleted by stage 0, 1 flagged by stage 1.
+        let get = |name: &str| {
+            f.iter()
+                .find(|(k, _)| k.starts_with(name))
+                .map(|(_, v)| v.as_u64().unwrap())
+        };
+        assert_eq!(
+            get("processor_received{label=\"\",path=\"root.pipeline.processors.0.0\""),
+            Some(4)
+        );
+        assert_eq!(
+            get("processor_error{label=\"\",path=\"root.pipeline.processors.0.1\""),
+            Some(1)
+        );
+        assert_eq!(
+            get("processor_sent{label=\"\",path=\"root.pipeline.processors.0.2\""),
+            Some(3)
+        );
     }
 
     /// Fused chains give exactly what the unfused chain gives: payloads, metadata, flags.
