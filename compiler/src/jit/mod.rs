@@ -29,6 +29,7 @@ mod helpers;
 mod plan;
 mod raw;
 mod scan;
+mod swar;
 
 pub use plan::Layered;
 

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+use super::swar;
 use crate::value::{write_json, write_json_str, Value};
 
 /// Nesting beyond which raw processing gives up (the general path handles the document).
@@ -29,23 +30,13 @@ fn ws(b: &[u8], mut i: usize) -> usize {
 /// The index after the string starting at `i` (a `"`).
 fn string_end(b: &[u8], mut i: usize) -> usize {
     i += 1;
-    // Most strings are short: a plain loop over their first bytes beats a `memchr` call.
-    let short = b.len().min(i + 16);
-    while i < short {
-        match b[i] {
-            b'"' => return i + 1,
-            b'\\' => i += 2,
-            _ => i += 1,
+    while let Some(off) = swar::find2(&b[i.min(b.len())..], b'"', b'\\') {
+        if b[i + off] == b'"' {
+            return i + off + 1;
         }
+        i += off + 2;
     }
-    while i < b.len() {
-        match memchr::memchr2(b'"', b'\\', &b[i..]) {
-            Some(off) if b[i + off] == b'"' => return i + off + 1,
-            Some(off) => i += off + 2,
-            None => return b.len(),
-        }
-    }
-    i
+    b.len()
 }
 
 /// The index after the value starting at `i`.
@@ -98,15 +89,15 @@ fn decode_str(lit: &[u8]) -> Cow<'_, str> {
     Cow::Owned(serde_json::from_slice::<String>(lit).unwrap_or_default())
 }
 
-/// Calls `f` with each member of the object starting at `i`, in document order: the key's
-/// literal (with quotes) and the value's span.
-fn each_member<'b>(b: &'b [u8], i: usize, mut f: impl FnMut(&'b [u8], usize, usize)) {
+/// Calls `f` with each member of the object starting at `i`, in document order: the span of
+/// the key's literal (with quotes) and the value's span.
+fn each_member(b: &[u8], i: usize, mut f: impl FnMut(Span, Span)) {
     let mut i = ws(b, i + 1);
     while i < b.len() && b[i] != b'}' {
         let kend = string_end(b, i);
         let v = ws(b, ws(b, kend) + 1);
         let vend = value_end(b, v);
-        f(&b[i..kend], v, vend);
+        f((i, kend), (v, vend));
         i = ws(b, vend);
         if i < b.len() && b[i] == b',' {
             i = ws(b, i + 1);
@@ -121,9 +112,15 @@ type RawMember<'b> = (Cow<'b, str>, &'b [u8], usize, usize);
 /// The members of the object starting at `i`, in document order.
 fn members(b: &[u8], i: usize) -> Vec<RawMember<'_>> {
     let mut out = Vec::with_capacity(8);
-    each_member(b, i, |k, s, e| out.push((decode_str(k), k, s, e)));
+    each_member(b, i, |(ks, ke), (s, e)| {
+        let k = &b[ks..ke];
+        out.push((decode_str(k), k, s, e))
+    });
     out
 }
+
+/// A span of bytes: start and end.
+type Span = (usize, usize);
 
 /// Orders keys as a map of strings does (by bytes), deciding on the first byte inline: most
 /// keys differ there, and it spares a `memcmp` call.
@@ -152,8 +149,8 @@ fn sorted_unique(mut m: Vec<RawMember<'_>>) -> Vec<RawMember<'_>> {
 /// True when the string literal needs no re-encoding: no escapes, no U+2028/2029.
 fn plain_string(lit: &[u8]) -> bool {
     let inner = &lit[1..lit.len().saturating_sub(1).max(1)];
-    // One pass for both bytes that may need re-encoding (short strings are the rule).
-    if !inner.iter().any(|&c| c == b'\\' || c == 0xE2) {
+    // One pass for both bytes that may need re-encoding.
+    if swar::find2(inner, b'\\', 0xE2).is_none() {
         return true;
     }
     !inner.contains(&b'\\')
@@ -173,27 +170,70 @@ fn plain_int(lit: &[u8]) -> bool {
 
 /// Writes the value spanning `b[i..end]` canonically.
 pub(crate) fn write_canonical(b: &[u8], i: usize, end: usize, out: &mut Vec<u8>) -> Option<()> {
-    canonical(b, i, end, out, 0)
+    canonical(b, i, end, out, 0, &mut Vec::new())
 }
 
-fn canonical(b: &[u8], i: usize, end: usize, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+/// Writes the value spanning `b[i..end]` canonically. `stack` holds the members of the
+/// objects being written (key literal and value spans), each object's above its parent's.
+fn canonical(
+    b: &[u8],
+    i: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+    depth: usize,
+    stack: &mut Vec<(Span, Span)>,
+) -> Option<()> {
     if depth > MAX_DEPTH {
         return None;
     }
     match b.get(i)? {
         b'{' => {
+            let base = stack.len();
+            let mut escaped = false;
+            each_member(b, i, |k, v| {
+                escaped |= b[k.0..k.1].contains(&b'\\');
+                stack.push((k, v));
+            });
             out.push(b'{');
-            for (n, (k, lit, s, e)) in sorted_unique(members(b, i)).into_iter().enumerate() {
-                if n > 0 {
-                    out.push(b',');
+            if escaped {
+                // Keys with escapes sort by their decoded text: decode them all.
+                stack.truncate(base);
+                for (n, (k, lit, s, e)) in sorted_unique(members(b, i)).into_iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    if plain_string(lit) {
+                        out.extend_from_slice(lit);
+                    } else {
+                        write_str(&k, out);
+                    }
+                    out.push(b':');
+                    canonical(b, s, e, out, depth + 1, stack)?;
                 }
-                if plain_string(lit) {
-                    out.extend_from_slice(lit);
-                } else {
-                    write_str(&k, out);
+            } else {
+                // Unescaped keys are their text: sort the spans by their bytes (stable, so
+                // the last of duplicate keys is the last of its run, and wins).
+                let text = |k: Span| &b[k.0 + 1..k.1 - 1];
+                stack[base..].sort_by(|x, y| key_cmp(text(x.0), text(y.0)));
+                let mut first = true;
+                for n in base..stack.len() {
+                    let (k, (s, e)) = stack[n];
+                    if stack.get(n + 1).is_some_and(|next| text(next.0) == text(k)) {
+                        continue;
+                    }
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
+                    }
+                    let lit = &b[k.0..k.1];
+                    if plain_string(lit) {
+                        out.extend_from_slice(lit);
+                    } else {
+                        write_str(std::str::from_utf8(text(k)).ok()?, out);
+                    }
+                    out.push(b':');
+                    canonical(b, s, e, out, depth + 1, stack)?;
                 }
-                out.push(b':');
-                canonical(b, s, e, out, depth + 1)?;
+                stack.truncate(base);
             }
             out.push(b'}');
         }
@@ -206,7 +246,7 @@ fn canonical(b: &[u8], i: usize, end: usize, out: &mut Vec<u8>, depth: usize) ->
                     out.push(b',');
                 }
                 let e = value_end(b, j);
-                canonical(b, j, e, out, depth + 1)?;
+                canonical(b, j, e, out, depth + 1, stack)?;
                 n += 1;
                 j = ws(b, e);
                 if j < b.len() && b[j] == b',' {
@@ -315,6 +355,9 @@ mod tests {
             r#"{"b":1,"a":{"z":[1,2.50,"x\u00e9"],"y":null},"a":{"k":true}}"#,
             r#" [ 1 , -0 , 1e3, 12345678901234567890, "\u2028", "<&>" ] "#,
             r#"{"é":"\"q\"","e":"line\nbreak","":{}}"#,
+            r#"{"b":{"y":1,"x":{"d":[{"q":1,"p":2}],"c":3},"y":2},"a":[{"z":1,"a\u0062":2,"ab":3}]}"#,
+            r#"{"k":1,"k":{"b":1,"a":2},"j":"\u2028","ĵ":0}"#,
+            "{\"\u{2028}k\":{\"z\":\"\u{2029}\",\"y\":[]},\"a\":2}",
             r#""just a string""#,
             "-12",
         ] {

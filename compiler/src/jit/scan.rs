@@ -13,6 +13,8 @@
 
 use std::borrow::Cow;
 
+use super::swar;
+
 /// Bytes a string may hold as they are: printable ASCII other than `"` and `\\`.
 static ORDINARY: [bool; 256] = {
     let mut t = [false; 256];
@@ -25,17 +27,10 @@ static ORDINARY: [bool; 256] = {
 };
 
 /// True when one of the 8 bytes of `w` is not [`ORDINARY`]: a `"`, a `\\`, a control byte
-/// (below 0x20) or a non-ASCII byte (0x80 and up). Exact (no false positives): each test is
-/// the classic "has a byte below n" word trick, which is exact for whether any byte is.
+/// (below 0x20) or a non-ASCII byte (0x80 and up).
 #[inline]
 fn has_special(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
-    let quote = below(w ^ (ONES * b'"' as u64), 1);
-    let backslash = below(w ^ (ONES * b'\\' as u64), 1);
-    let control = below(w, 0x20);
-    (quote | backslash | control | (w & HIGH)) != 0
+    (swar::equal(w, b'"') | swar::equal(w, b'\\') | swar::below(w, 0x20) | swar::non_ascii(w)) != 0
 }
 
 /// Deepest nesting the scanner handles (serde_json's own limit is 128).
@@ -334,8 +329,7 @@ impl<'b, 't> Scanner<'b, 't> {
         loop {
             // Ordinary printable ASCII is the common case: eight bytes at a time while no
             // byte of the word is special, then one table lookup per byte.
-            while let Some(chunk) = b.get(j..j + 8) {
-                let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            while let Some(w) = swar::word(b, j) {
                 if has_special(w) {
                     break;
                 }
