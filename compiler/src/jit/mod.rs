@@ -176,15 +176,7 @@ impl JitCode {
         let plan = match (plan::projection(program), splice, out.extra) {
             (Some(fields), _, _) => {
                 let paths: Vec<Vec<String>> = fields.iter().map(|(_, p)| p.clone()).collect();
-                let rests = paths
-                    .iter()
-                    .map(|p| scan::PathSpans::new(&[p[1..].to_vec()]))
-                    .collect();
-                Some(plan::Plan::Project(
-                    fields,
-                    scan::PathSpans::new(&paths),
-                    rests,
-                ))
+                Some(plan::Plan::Project(fields, scan::PathSpans::new(&paths)))
             }
             (None, Some((_, copies_this, access)), Some(body)) => Some(plan::Plan::Splice {
                 body,
@@ -226,7 +218,7 @@ impl JitCode {
             // A mutation parses the whole input first (and fails on any of it); a projection
             // validates like the partial parse of `mapping`.
             plan::Plan::Project(..) if mutation => None,
-            plan::Plan::Project(fields, paths, _) => plan::run_project(fields, paths, msg).map(Ok),
+            plan::Plan::Project(fields, paths) => plan::run_project(fields, paths, msg).map(Ok),
             plan::Plan::Splice {
                 body,
                 access,
@@ -257,9 +249,7 @@ impl JitCode {
             return None;
         }
         match self.plan.as_ref()? {
-            plan::Plan::Project(fields, _, rests) => {
-                plan::project_layered(fields, rests, doc, msg).map(Ok)
-            }
+            plan::Plan::Project(fields, _) => plan::project_layered(fields, doc, msg).map(Ok),
             plan::Plan::Splice { body, access, .. } => {
                 plan::splice_layered(self, program, *body, access, doc, msg)
             }

@@ -27,13 +27,9 @@ use crate::value::Value;
 /// A plan chosen when the program was compiled.
 #[derive(Debug)]
 pub(crate) enum Plan {
-    /// Keys (sorted, last duplicate wins) with the `this` paths they read, the paths as the
-    /// scanner's trie, and each path below its first key (for layered documents).
-    Project(
-        Vec<(String, Vec<String>)>,
-        scan::PathSpans,
-        Vec<scan::PathSpans>,
-    ),
+    /// Keys (sorted, last duplicate wins) with the `this` paths they read, and the paths
+    /// as the scanner's trie.
+    Project(Vec<(String, Vec<String>)>, scan::PathSpans),
     /// The overlay statements' function, what they read, and whether the program starts
     /// with `root = this` (else the plan only applies to `mutation`).
     Splice {
@@ -441,23 +437,30 @@ pub(crate) fn splice_layered(
         error: None,
     };
     let mut ex = Exec::new(program, msg, &input);
-    ex.root = Value::Object(doc.overlay.clone());
+    // The statements never read `root`, so they start from an empty overlay: what they
+    // write is joined to the document's only when they all succeed (a failed stage leaves
+    // the document as it was, with no copy made to restore it from).
+    ex.root = Value::Object(crate::value::Object::new());
     ex.overlay = true;
     ex.jit = Some(code);
     let mut unused = Value::Null;
     if let Err(e) = code.call(body, &mut ex, &input.scope(), &mut unused) {
         return Some(Err(e));
     }
-    let Value::Object(mut overlay) = std::mem::take(&mut ex.root) else {
+    let Value::Object(mut written) = std::mem::take(&mut ex.root) else {
         return None;
     };
     // What the next stage reads is what it would parse from this stage's output.
     // (Tombstones stay tombstones.)
-    overlay
+    written
         .values_mut()
         .filter(|v| !matches!(v, Value::Deleted))
         .for_each(Value::make_json_equivalent);
-    doc.overlay = overlay;
+    if doc.overlay.is_empty() {
+        doc.overlay = written;
+    } else {
+        doc.overlay.extend(written);
+    }
     doc.dirty = true;
     Some(Ok(std::mem::take(&mut ex.meta)))
 }
@@ -465,7 +468,6 @@ pub(crate) fn splice_layered(
 /// Runs a projection over a layered document, which becomes the projection's output.
 pub(crate) fn project_layered(
     fields: &[(String, Vec<String>)],
-    rests: &[scan::PathSpans],
     doc: &mut Layered,
     msg: &Message,
 ) -> Option<crate::value::Object> {
@@ -473,7 +475,7 @@ pub(crate) fn project_layered(
     let b = &doc.raw[..];
     let mut out = Vec::with_capacity(b.len() / 2 + 16);
     out.push(b'{');
-    for (n, ((k, path), rest_trie)) in fields.iter().zip(rests).enumerate() {
+    for (n, (k, path)) in fields.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
@@ -492,15 +494,12 @@ pub(crate) fn project_layered(
             (None, Some(m)) if rest.is_empty() => {
                 raw::write_canonical(b, m.start, m.end, &mut out)?
             }
-            (None, Some(m)) => {
-                let sub = &b[m.start..m.end];
-                let spans = scan::find_paths(sub, rest_trie, 1)?;
-                match spans[0] {
-                    Some((s, e, true)) => out.extend_from_slice(&sub[s..e]),
-                    Some((s, e, false)) => raw::write_canonical(sub, s, e, &mut out)?,
-                    None => out.extend_from_slice(b"null"),
-                }
-            }
+            // The payload was validated when it was scanned: look the rest up without
+            // validating again.
+            (None, Some(m)) => match raw::find(b, m.start, rest) {
+                Some((s, e)) => raw::write_canonical(b, s, e, &mut out)?,
+                None => out.extend_from_slice(b"null"),
+            },
         }
     }
     out.push(b'}');

@@ -105,6 +105,58 @@ fn each_member(b: &[u8], i: usize, mut f: impl FnMut(Span, Span)) {
     }
 }
 
+/// The span of the value at `path` below the value starting at `b[i]`, in a payload already
+/// validated: the last of duplicate keys wins, and an array is indexed only by a segment
+/// that is an index's decimal text (as the scanner's path tries match). `None` when the
+/// path leads nowhere.
+pub(crate) fn find(b: &[u8], i: usize, path: &[String]) -> Option<Span> {
+    let mut at = (i, value_end(b, i));
+    for seg in path {
+        at = match b.get(at.0)? {
+            b'{' => {
+                let mut found = None;
+                each_member(b, at.0, |(ks, ke), v| {
+                    let lit = &b[ks..ke];
+                    let text = &lit[1..lit.len() - 1];
+                    let same = if text.contains(&b'\\') {
+                        decode_str(lit) == seg.as_str()
+                    } else {
+                        text == seg.as_bytes()
+                    };
+                    if same {
+                        found = Some(v);
+                    }
+                });
+                found?
+            }
+            b'[' => {
+                let n: usize = seg.parse().ok()?;
+                if n.to_string() != *seg {
+                    return None;
+                }
+                let mut j = ws(b, at.0 + 1);
+                let mut k = 0;
+                loop {
+                    if j >= b.len() || b[j] == b']' {
+                        return None;
+                    }
+                    let e = value_end(b, j);
+                    if k == n {
+                        break (j, e);
+                    }
+                    k += 1;
+                    j = ws(b, e);
+                    if j < b.len() && b[j] == b',' {
+                        j = ws(b, j + 1);
+                    }
+                }
+            }
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
 /// A member of a raw object: the decoded key, the key's literal (with quotes) and the
 /// value's span.
 type RawMember<'b> = (Cow<'b, str>, &'b [u8], usize, usize);

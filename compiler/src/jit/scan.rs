@@ -26,11 +26,12 @@ static ORDINARY: [bool; 256] = {
     t
 };
 
-/// True when one of the 8 bytes of `w` is not [`ORDINARY`]: a `"`, a `\\`, a control byte
-/// (below 0x20) or a non-ASCII byte (0x80 and up).
+/// The bytes of `w` that are not [`ORDINARY`] (a `"`, a `\\`, a control byte below 0x20
+/// or a non-ASCII byte), as a mask whose lowest set bit is in the first of them (bits above
+/// it may be spurious); 0 when every byte is ordinary.
 #[inline]
-fn has_special(w: u64) -> bool {
-    (swar::equal(w, b'"') | swar::equal(w, b'\\') | swar::below(w, 0x20) | swar::non_ascii(w)) != 0
+fn special_mask(w: u64) -> u64 {
+    swar::equal(w, b'"') | swar::equal(w, b'\\') | swar::below(w, 0x20) | swar::non_ascii(w)
 }
 
 /// Deepest nesting the scanner handles (serde_json's own limit is 128).
@@ -328,15 +329,25 @@ impl<'b, 't> Scanner<'b, 't> {
         let mut ascii = true;
         loop {
             // Ordinary printable ASCII is the common case: eight bytes at a time while no
-            // byte of the word is special, then one table lookup per byte.
-            while let Some(w) = swar::word(b, j) {
-                if has_special(w) {
-                    break;
+            // byte of the word is special, then straight to the first special byte (one
+            // table lookup per byte only in the last few bytes of the payload).
+            loop {
+                match swar::word(b, j) {
+                    Some(w) => {
+                        let m = special_mask(w);
+                        if m != 0 {
+                            j += (m.trailing_zeros() / 8) as usize;
+                            break;
+                        }
+                        j += 8;
+                    }
+                    None => {
+                        while j < b.len() && ORDINARY[b[j] as usize] {
+                            j += 1;
+                        }
+                        break;
+                    }
                 }
-                j += 8;
-            }
-            while j < b.len() && ORDINARY[b[j] as usize] {
-                j += 1;
             }
             match *b.get(j)? {
                 b'"' => break,
@@ -448,18 +459,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_word_test_agrees_with_the_table_on_every_byte_at_every_position() {
+    fn the_word_mask_finds_the_first_special_byte_whatever_follows() {
+        // Byte `c` at `at`, every later byte `d`: the mask's lowest byte is the first byte
+        // the table calls special (borrows may only flag bytes above it).
         for c in 0..=255u8 {
-            for at in 0..8 {
-                let mut w = [b'a'; 8];
-                w[at] = c;
-                assert_eq!(
-                    has_special(u64::from_le_bytes(w)),
-                    !ORDINARY[c as usize],
-                    "byte {:#x} at {}",
-                    c,
-                    at
-                );
+            for d in 0..=255u8 {
+                for at in 0..8 {
+                    let mut w = [b'a'; 8];
+                    w[at] = c;
+                    w[at + 1..].fill(d);
+                    let expected = w.iter().position(|&x| !ORDINARY[x as usize]);
+                    let m = special_mask(u64::from_le_bytes(w));
+                    let found = (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
+                    assert_eq!(found, expected, "{:?}", w);
+                }
             }
         }
     }

@@ -757,6 +757,14 @@ mod tests {
                     false,
                 ),
             ],
+            // A projection after a splice looks nested paths up in the scanned payload.
+            &[
+                ("root = this\nroot.b = this.a", false),
+                (
+                    "root = {\"id\": this.u.id, \"q\": this.u.z.1.q, \"r\": this.u.z.7, \"ab\": this.u.ab, \"w\": this.u.z, \"n\": this.a.x}",
+                    false,
+                ),
+            ],
             &[
                 ("root = this\nroot.s = deleted()\nroot.n = 1.5", false),
                 ("root = this\nroot.z = this.n * 2", false),
@@ -780,6 +788,8 @@ mod tests {
             r#"{"u":{"id":"x1","z":[1,2]},"a":3,"s":"gone","f":1e2,"a":4}"#,
             r#" {"u" : {"id":"\u00e9"}, "a": 2.5} "#,
             r#"[1,2]"#,
+            r#"{"u":{"id":"a","id":"b","a\u0062":1,"z":[{"q":1},{"q":2, "p" : [ 1.50 ]}]},"a":1}"#,
+            r#"{"u":{"z":{"1":{"q":"key, not index"}},"ab":[]},"a":{"x":null}}"#,
         ];
         for chain in chains {
             let c = ctx();
