@@ -266,8 +266,43 @@ fn raw_document() -> impl Strategy<Value = String> {
         r#"{"b":{"y":[1, 2],"x":{}},"a":[],"c":{"z":"\/"}}"#.to_string(),
         "{\"a\":\"\u{2028}\",\"b\":\"\u{e9}\"}".to_string(),
         String::new(),
+        r#"{"u":{"b":1,"a":2,"b":{"y":1,"x":2},"a\u0062":3},"z":{"\u2028":1,"c":[ 1.0 ]},"e":{}}"#
+            .to_string(),
+        format!(
+            "{{\"big\":{{{}}},\"a\":1}}",
+            (0..20)
+                .rev()
+                .map(|i| format!("\"k{}\":{}", i, i))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     ]);
-    prop_oneof![2 => fixed, 3 => document()]
+    prop_oneof![2 => fixed, 3 => document(), 2 => unsorted_document()]
+}
+
+/// Objects written with keys in random order (duplicates too) at the top level and one
+/// level down, the shapes whose canonical rewrite the raw plans must get right.
+fn unsorted_document() -> impl Strategy<Value = String> {
+    fn members(value: BoxedStrategy<String>) -> impl Strategy<Value = String> {
+        // Key literals as written: plain, escaped, and one the serialiser re-encodes.
+        let key = prop::sample::select(vec![
+            r#""a""#,
+            r#""b""#,
+            r#""c""#,
+            r#""d""#,
+            r#""user""#,
+            r#""ab""#,
+            r#""a\u0062""#,
+            "\"\u{2028}\"",
+        ]);
+        prop::collection::vec((key, value), 0..6).prop_map(|ms| {
+            let body: Vec<String> = ms.iter().map(|(k, v)| format!("{}:{}", k, v)).collect();
+            format!("{{{}}}", body.join(","))
+        })
+    }
+    let leaf = json_value().prop_map(|v| v.to_string()).boxed();
+    let inner = prop_oneof![2 => leaf.clone(), 1 => members(leaf).boxed()].boxed();
+    members(inner)
 }
 
 const PLAN_MAPPINGS: &[(&str, bool)] = &[

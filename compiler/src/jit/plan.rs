@@ -214,35 +214,14 @@ pub(crate) fn run_splice(
     }
 }
 
-/// A top-level member of a layered document's payload.
-#[derive(Debug)]
-struct RawMember {
-    /// The key's text span (inside the quotes), or the decoded key when it has escapes.
-    key: (usize, usize),
-    decoded: Option<String>,
-    /// The key's literal (`key` widened by its quotes) is what the serialiser writes.
-    plain_key: bool,
-    start: usize,
-    end: usize,
-    canonical: bool,
-}
-
-/// A member's key bytes in `raw`.
-fn member_key<'a>(raw: &'a [u8], m: &'a RawMember) -> &'a [u8] {
-    match &m.decoded {
-        Some(k) => k.as_bytes(),
-        None => &raw[m.key.0..m.key.1],
-    }
-}
-
 /// A document as consecutive raw-plan stages pass it along (see [`crate::Mapping::run_layered`]):
 /// the payload bytes, scanned once, plus the top-level fields the stages have written
 /// (deleted ones as tombstones). Nothing is serialised between the stages.
 #[derive(Debug)]
 pub struct Layered {
     raw: Bytes,
-    /// Top-level members, sorted by key, last duplicate kept; scanned on first use.
-    members: Option<Vec<RawMember>>,
+    /// The payload's members, sorted by key, last duplicate kept; scanned on first use.
+    scanned: Option<scan::ObjectDoc>,
     overlay: crate::value::Object,
     dirty: bool,
 }
@@ -252,66 +231,42 @@ impl Layered {
     pub fn new(raw: Bytes) -> Layered {
         Layered {
             raw,
-            members: None,
+            scanned: None,
             overlay: Default::default(),
             dirty: false,
         }
     }
 
-    fn key<'a>(&'a self, m: &'a RawMember) -> &'a [u8] {
-        member_key(&self.raw, m)
-    }
-
     /// Scans the payload (once); `None` when it is not an object the scanner accepts.
     fn scan(&mut self) -> Option<()> {
-        if self.members.is_some() {
+        if self.scanned.is_some() {
             return Some(());
         }
-        let b = &self.raw[..];
-        let doc = scan::scan_object(b)?;
-        let base = b.as_ptr() as usize;
-        let mut members: Vec<RawMember> = doc
-            .members
-            .into_iter()
-            .map(|m| {
-                let (key, decoded) = match m.key {
-                    Cow::Borrowed(k) => {
-                        let at = k.as_ptr() as usize - base;
-                        ((at, at + k.len()), None)
-                    }
-                    Cow::Owned(k) => ((0, 0), Some(k)),
-                };
-                RawMember {
-                    plain_key: m.key_plain && decoded.is_none(),
-                    key,
-                    decoded,
-                    start: m.start,
-                    end: m.end,
-                    canonical: m.canonical,
-                }
-            })
-            .collect();
+        let raw = &self.raw[..];
+        let mut doc = scan::scan_object(raw)?;
         if !doc.sorted {
-            let raw = &self.raw[..];
             // Stable: among equal keys the last one stays last; keep it.
-            members.sort_by(|x, y| raw::key_cmp(member_key(raw, x), member_key(raw, y)));
-            members.dedup_by(|later, earlier| {
-                let same = member_key(raw, later) == member_key(raw, earlier);
+            doc.members.sort_by(|x, y| scan::cmp_members(raw, x, y));
+            doc.members.dedup_by(|later, earlier| {
+                let same = later.prefix == earlier.prefix && later.key(raw) == earlier.key(raw);
                 if same {
                     std::mem::swap(later, earlier);
                 }
                 same
             });
         }
-        self.members = Some(members);
+        self.scanned = Some(doc);
         Some(())
     }
 
     /// The payload member with this key.
-    fn member(&self, key: &str) -> Option<&RawMember> {
-        let members = self.members.as_ref()?;
+    fn member(&self, key: &str) -> Option<&scan::Member> {
+        let members = &self.scanned.as_ref()?.members;
+        let raw = &self.raw[..];
+        let key = key.as_bytes();
+        let prefix = scan::key_prefix(key);
         members
-            .binary_search_by(|m| raw::key_cmp(self.key(m), key.as_bytes()))
+            .binary_search_by(|m| m.prefix.cmp(&prefix).then_with(|| m.key(raw).cmp(key)))
             .ok()
             .map(|i| &members[i])
     }
@@ -338,7 +293,7 @@ impl Layered {
 
     fn merged(&self) -> Option<Bytes> {
         let b = &self.raw[..];
-        let members = self.members.as_ref()?;
+        let doc = self.scanned.as_ref()?;
         let mut out = Vec::with_capacity(b.len() + 64);
         out.push(b'{');
         let mut first = true;
@@ -354,8 +309,8 @@ impl Layered {
             out.push(b':');
         };
         let mut over = self.overlay.iter().peekable();
-        for m in members {
-            let key = self.key(m);
+        for m in &doc.members {
+            let key = m.key(b);
             // Written fields that sort before this member.
             while let Some((ok, ov)) =
                 over.next_if(|(ok, _)| raw::key_cmp(ok.as_bytes(), key).is_lt())
@@ -372,13 +327,12 @@ impl Layered {
                     raw::write_value(ov, &mut out);
                 }
                 None => {
-                    let literal = m.plain_key.then(|| &b[m.key.0 - 1..m.key.1 + 1]);
+                    let literal = match m.key {
+                        scan::KeyText::Span(s, e) if m.key_plain => Some(&b[s - 1..e + 1]),
+                        _ => None,
+                    };
                     field(&mut out, key, literal);
-                    if m.canonical {
-                        out.extend_from_slice(&b[m.start..m.end]);
-                    } else {
-                        raw::write_canonical(b, m.start, m.end, &mut out)?;
-                    }
+                    doc.write_member(b, m, &mut out)?;
                 }
             }
         }
@@ -390,6 +344,25 @@ impl Layered {
         }
         out.push(b'}');
         Some(Bytes::from(out))
+    }
+
+    /// The span of the value at `rest` below payload member `m`, in the payload.
+    fn find_below(&self, m: &scan::Member, rest: &[String]) -> Option<(usize, usize)> {
+        let b = &self.raw[..];
+        let (Some((s, e)), Some((first, deeper))) = (m.subs, rest.split_first()) else {
+            return raw::find(b, m.start, rest);
+        };
+        // The object's members were recorded: the last with this key wins.
+        let subs = &self.scanned.as_ref()?.subs[s as usize..e as usize];
+        let sub = subs
+            .iter()
+            .rev()
+            .find(|sub| &b[sub.key.0..sub.key.1] == first.as_bytes())?;
+        if deeper.is_empty() {
+            Some((sub.start, sub.end))
+        } else {
+            raw::find(b, sub.start, deeper)
+        }
     }
 }
 
@@ -482,21 +455,24 @@ pub(crate) fn project_layered(
         raw::write_str(k, &mut out);
         out.push(b':');
         let (first, rest) = path.split_first()?;
-        match (doc.overlay.get(first), doc.member(first)) {
+        let written = doc.overlay.get(first);
+        let member = if written.is_none() {
+            doc.member(first)
+        } else {
+            None
+        };
+        match (written, member) {
             (Some(Value::Deleted), _) | (None, None) => out.extend_from_slice(b"null"),
             (Some(v), _) => match crate::interp::get_path(v, rest) {
                 Some(v) => raw::write_value(v, &mut out),
                 None => out.extend_from_slice(b"null"),
             },
-            (None, Some(m)) if rest.is_empty() && m.canonical => {
-                out.extend_from_slice(&b[m.start..m.end])
-            }
             (None, Some(m)) if rest.is_empty() => {
-                raw::write_canonical(b, m.start, m.end, &mut out)?
+                doc.scanned.as_ref()?.write_member(b, m, &mut out)?
             }
             // The payload was validated when it was scanned: look the rest up without
             // validating again.
-            (None, Some(m)) => match raw::find(b, m.start, rest) {
+            (None, Some(m)) => match doc.find_below(m, rest) {
                 Some((s, e)) => raw::write_canonical(b, s, e, &mut out)?,
                 None => out.extend_from_slice(b"null"),
             },

@@ -331,6 +331,61 @@ fn canonical(
     Some(())
 }
 
+/// Writes the object spanning `b[start..end]` canonically from its members as the scanner
+/// recorded them (keys without escapes): sorted by key, the last of duplicates kept,
+/// canonical values copied.
+pub(crate) fn write_object(
+    b: &[u8],
+    start: usize,
+    end: usize,
+    members: &[super::scan::SubMember],
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    const MAX: usize = 16;
+    if members.len() > MAX {
+        return write_canonical(b, start, end, out);
+    }
+    let text = |m: &super::scan::SubMember| &b[m.key.0..m.key.1];
+    // Insertion sort of indices (stable: the last of equal keys stays last).
+    let mut order = [0u8; MAX];
+    for n in 0..members.len() {
+        let mut at = n;
+        while at > 0 && key_cmp(text(&members[order[at - 1] as usize]), text(&members[n])).is_gt() {
+            order[at] = order[at - 1];
+            at -= 1;
+        }
+        order[at] = n as u8;
+    }
+    let order = &order[..members.len()];
+    out.push(b'{');
+    let mut first = true;
+    for (n, &i) in order.iter().enumerate() {
+        let m = &members[i as usize];
+        if order
+            .get(n + 1)
+            .is_some_and(|&next| text(&members[next as usize]) == text(m))
+        {
+            continue;
+        }
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        if m.key_plain {
+            out.extend_from_slice(&b[m.key.0 - 1..m.key.1 + 1]);
+        } else {
+            write_str(std::str::from_utf8(text(m)).ok()?, out);
+        }
+        out.push(b':');
+        if m.canonical {
+            out.extend_from_slice(&b[m.start..m.end]);
+        } else {
+            write_canonical(b, m.start, m.end, out)?;
+        }
+    }
+    out.push(b'}');
+    Some(())
+}
+
 /// Writes a string as the serialiser does.
 pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     if !s

@@ -37,11 +37,89 @@ fn special_mask(w: u64) -> u64 {
 /// Deepest nesting the scanner handles (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 100;
 
+/// A member key's text.
+#[derive(Debug)]
+pub(crate) enum KeyText {
+    /// The span inside the quotes (the key has no escapes).
+    Span(usize, usize),
+    /// The decoded text of a key with escapes.
+    Decoded(String),
+}
+
 /// A member of the top-level object.
-pub(crate) struct Member<'b> {
-    /// The key, decoded.
-    pub(crate) key: Cow<'b, str>,
+#[derive(Debug)]
+pub(crate) struct Member {
+    /// The key's text.
+    pub(crate) key: KeyText,
+    /// The key's first eight bytes ([`key_prefix`]): most keys are ordered by it alone.
+    pub(crate) prefix: u64,
     /// The key's literal is what the serialiser writes for it (no escapes, no U+2028/9).
+    pub(crate) key_plain: bool,
+    /// The value's span.
+    pub(crate) start: usize,
+    /// The end of the value's span.
+    pub(crate) end: usize,
+    /// The value's bytes are already canonical.
+    pub(crate) canonical: bool,
+    /// When the value is an object none of whose keys has escapes: its members, as a range
+    /// of [`ObjectDoc::subs`] (in document order).
+    pub(crate) subs: Option<(u32, u32)>,
+}
+
+impl Member {
+    /// The key's text, with `raw` the scanned payload.
+    pub(crate) fn key<'a>(&'a self, raw: &'a [u8]) -> &'a [u8] {
+        match &self.key {
+            KeyText::Span(s, e) => &raw[*s..*e],
+            KeyText::Decoded(k) => k.as_bytes(),
+        }
+    }
+}
+
+/// A key's first eight bytes, big-endian, zero-padded. When two keys' prefixes differ they
+/// order the keys as their bytes do (a shorter key's padding sorts before any byte).
+pub(crate) fn key_prefix(k: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = k.len().min(8);
+    buf[..n].copy_from_slice(&k[..n]);
+    u64::from_be_bytes(buf)
+}
+
+/// Orders two members by key, as a map of strings does.
+#[inline]
+pub(crate) fn cmp_members(raw: &[u8], a: &Member, b: &Member) -> std::cmp::Ordering {
+    a.prefix
+        .cmp(&b.prefix)
+        .then_with(|| a.key(raw).cmp(b.key(raw)))
+}
+
+impl ObjectDoc {
+    /// Writes member `m`'s value canonically: copied when it is canonical, from its recorded
+    /// members when it is an object that has them, else rewritten from its bytes.
+    pub(crate) fn write_member(&self, raw: &[u8], m: &Member, out: &mut Vec<u8>) -> Option<()> {
+        match m.subs {
+            _ if m.canonical => {
+                out.extend_from_slice(&raw[m.start..m.end]);
+                Some(())
+            }
+            Some((s, e)) => super::raw::write_object(
+                raw,
+                m.start,
+                m.end,
+                &self.subs[s as usize..e as usize],
+                out,
+            ),
+            None => super::raw::write_canonical(raw, m.start, m.end, out),
+        }
+    }
+}
+
+/// A member of an object that is a top-level member's value (its keys have no escapes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubMember {
+    /// The key's span inside the quotes.
+    pub(crate) key: (usize, usize),
+    /// The key's literal is what the serialiser writes (no U+2028/9).
     pub(crate) key_plain: bool,
     /// The value's span.
     pub(crate) start: usize,
@@ -52,9 +130,12 @@ pub(crate) struct Member<'b> {
 }
 
 /// A scanned document whose top level is an object.
-pub(crate) struct ObjectDoc<'b> {
+#[derive(Debug)]
+pub(crate) struct ObjectDoc {
     /// The members in document order.
-    pub(crate) members: Vec<Member<'b>>,
+    pub(crate) members: Vec<Member>,
+    /// The members of the members' objects (see [`Member::subs`]).
+    pub(crate) subs: Vec<SubMember>,
     /// Keys are strictly increasing (sorted, no duplicates).
     pub(crate) sorted: bool,
 }
@@ -64,6 +145,11 @@ struct Scanner<'b, 't> {
     i: usize,
     /// Values to record: each found path's span and whether it is canonical, by index.
     spans: Vec<Option<(usize, usize, bool)>>,
+    /// Record the members of objects at depth 1 into `subs` (the top level is depth 0).
+    record: bool,
+    subs: Vec<SubMember>,
+    /// The range of `subs` the last depth-1 object filled, if it could.
+    last_subs: Option<(u32, u32)>,
     _trie: std::marker::PhantomData<&'t PathSpans>,
 }
 
@@ -136,6 +222,9 @@ pub(crate) fn find_paths(
         b,
         i: 0,
         spans: vec![None; count],
+        record: false,
+        subs: Vec::new(),
+        last_subs: None,
         _trie: std::marker::PhantomData,
     };
     s.ws();
@@ -145,11 +234,14 @@ pub(crate) fn find_paths(
 }
 
 /// Scans `b`; `Some` when it is valid JSON whose top level is an object.
-pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
+pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc> {
     let mut s = Scanner {
         b,
         i: 0,
         spans: Vec::new(),
+        record: true,
+        subs: Vec::with_capacity(16),
+        last_subs: None,
         _trie: std::marker::PhantomData,
     };
     s.ws();
@@ -157,7 +249,7 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
         return None;
     }
     s.i += 1;
-    let mut members = Vec::with_capacity(16);
+    let mut members: Vec<Member> = Vec::with_capacity(16);
     let mut sorted = true;
     s.ws();
     if s.peek()? == b'}' {
@@ -168,7 +260,12 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
             if s.peek()? != b'"' {
                 return None;
             }
+            let key_start = s.i + 1;
             let (key, key_plain) = s.string()?;
+            let key = match key {
+                Cow::Borrowed(_) => KeyText::Span(key_start, s.i - 1),
+                Cow::Owned(k) => KeyText::Decoded(k),
+            };
             s.ws();
             if s.peek()? != b':' {
                 return None;
@@ -176,18 +273,24 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
             s.i += 1;
             s.ws();
             let start = s.i;
+            s.last_subs = None;
             let canonical = s.value(1, None)?;
-            if let Some(prev) = members.last() {
-                let prev: &Member = prev;
-                sorted &= super::raw::key_cmp(prev.key.as_bytes(), key.as_bytes()).is_lt();
-            }
-            members.push(Member {
+            let m = Member {
+                prefix: key_prefix(match &key {
+                    KeyText::Span(s, e) => &b[*s..*e],
+                    KeyText::Decoded(k) => k.as_bytes(),
+                }),
                 key,
                 key_plain,
                 start,
                 end: s.i,
                 canonical,
-            });
+                subs: s.last_subs.take(),
+            };
+            if let Some(prev) = members.last() {
+                sorted &= cmp_members(b, prev, &m).is_lt();
+            }
+            members.push(m);
             s.ws();
             match s.peek()? {
                 b',' => s.i += 1,
@@ -200,7 +303,11 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc<'_>> {
         }
     }
     s.ws();
-    (s.i == b.len()).then_some(ObjectDoc { members, sorted })
+    (s.i == b.len()).then_some(ObjectDoc {
+        members,
+        subs: s.subs,
+        sorted,
+    })
 }
 
 impl<'b, 't> Scanner<'b, 't> {
@@ -258,18 +365,25 @@ impl<'b, 't> Scanner<'b, 't> {
         let mut canonical = true;
         let mut prev: Option<Cow<'b, str>> = None;
         let mut after_open = true;
+        // A top-level member's object: its members are recorded (while no key has escapes).
+        let base = self.subs.len();
+        let mut recording = self.record && depth == 1;
         loop {
             canonical &= self.no_ws();
             match self.peek()? {
                 b'}' if after_open => {
                     self.i += 1;
+                    self.end_subs(recording, base);
                     return Some(canonical);
                 }
                 b'"' => {}
                 _ => return None,
             }
             after_open = false;
+            let key_start = self.i + 1;
             let (key, plain) = self.string()?;
+            let key_end = self.i - 1;
+            recording &= matches!(key, Cow::Borrowed(_));
             let child = want.and_then(|w| w.child(&key));
             canonical &= plain
                 && prev
@@ -282,16 +396,38 @@ impl<'b, 't> Scanner<'b, 't> {
             }
             self.i += 1;
             canonical &= self.no_ws();
-            canonical &= self.value(depth + 1, child)?;
+            let start = self.i;
+            let value_canonical = self.value(depth + 1, child)?;
+            canonical &= value_canonical;
+            if recording {
+                self.subs.push(SubMember {
+                    key: (key_start, key_end),
+                    key_plain: plain,
+                    start,
+                    end: self.i,
+                    canonical: value_canonical,
+                });
+            }
             canonical &= self.no_ws();
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
                     self.i += 1;
+                    self.end_subs(recording, base);
                     return Some(canonical);
                 }
                 _ => return None,
             }
+        }
+    }
+
+    /// Closes the members a depth-1 object recorded from `base` on (dropped when it could
+    /// not record them all).
+    fn end_subs(&mut self, recording: bool, base: usize) {
+        if recording {
+            self.last_subs = Some((base as u32, self.subs.len() as u32));
+        } else {
+            self.subs.truncate(base);
         }
     }
 
@@ -531,10 +667,17 @@ mod tests {
             br#" {"b" : {"x":1,"y":[1,"s"]}, "a":{"y":1,"x":2}, "c":1.5, "d":"\n", "e":"ok"} "#,
         )
         .unwrap();
+        let raw =
+            br#" {"b" : {"x":1,"y":[1,"s"]}, "a":{"y":1,"x":2}, "c":1.5, "d":"\n", "e":"ok"} "#;
         let flags: Vec<(String, bool)> = d
             .members
             .iter()
-            .map(|m| (m.key.to_string(), m.canonical))
+            .map(|m| {
+                (
+                    String::from_utf8_lossy(m.key(raw)).into_owned(),
+                    m.canonical,
+                )
+            })
             .collect();
         assert_eq!(
             flags,
