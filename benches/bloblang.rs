@@ -6,31 +6,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sluice_compiler::{Backend, Mapping, Message};
 
-/// A walkthrough-like document with a few more fields.
-fn document(i: usize) -> Vec<u8> {
-    format!(
-        r#"{{"user":{{"id":"user-{i}","name":"Ada Lovelace {i}","email":"ada{i}@example.com"}},"body":{{"content":"hello world number {i}, a message of moderate length","lang":"en"}},"n":{n},"kind":"{kind}","level":"{level}","name":"  alpha banana {i}  ","tags":["Alpha","BETA","Gamma","delta"],"ts":"2024-01-0{d}T10:00:00Z"}}"#,
-        i = i,
-        n = i % 23,
-        kind = ["a", "b", "c"][i % 3],
-        level = ["info", "error", "warn"][i % 3],
-        d = 1 + i % 9
-    )
-    .into_bytes()
-}
-
-const MAPPINGS: &[(&str, &str)] = &[
-    ("projection", r#"root = {"id": this.user.id, "content": this.body.content}"#),
-    (
-        "arithmetic",
-        "root = this\nroot.score = if this.n > 10 { this.n * 2 + 1 } else { this.n - 3 }\nroot.k = match this.kind { \"a\" => 1, \"b\" => 2, _ => 0 }",
-    ),
-    (
-        "strings",
-        "root.name = this.name.uppercase().trim().replace_all(\"A\", \"4\")\nroot.tags = this.tags.map_each(t -> t.lowercase())",
-    ),
-    ("filter", r#"root = if this.level != "error" { deleted() }"#),
-];
+mod common;
+use common::{document, MAPPINGS};
 
 fn backends(c: &mut Criterion) {
     let docs: Vec<Message> = (0..256).map(|i| Message::new(document(i))).collect();
@@ -60,33 +37,8 @@ fn backends(c: &mut Criterion) {
 
 /// Three chained mappings, fused into one stage vs run as three processors.
 fn fusion(c: &mut Criterion) {
-    use sluice_runtime::components::processors::{FusedMappings, MappingProcessor};
-    use sluice_runtime::stream::{BuildContext, Processor};
-    let chain: &[(&str, bool)] = &[
-        ("root = this\nroot.score = this.n * 2", false),
-        (
-            "root = this\nroot.kind_upper = this.kind.uppercase()",
-            false,
-        ),
-        (
-            "root = {\"id\": this.user.id, \"score\": this.score, \"kind\": this.kind_upper}",
-            false,
-        ),
-    ];
-    let ctx = BuildContext {
-        stream: "bench".into(),
-        prefix_endpoints: true,
-        endpoints: sluice_runtime::endpoints::EndpointRegistry::new(),
-        rate_limits: Default::default(),
-        metrics: sluice_runtime::metrics::StreamMetrics::new("bench"),
-        path: "root.pipeline.processors.0".into(),
-        label: String::new(),
-    };
-    let fused = FusedMappings::from_sources(chain, &ctx).expect("chain compiles");
-    let unfused: Vec<MappingProcessor> = chain
-        .iter()
-        .map(|(s, m)| MappingProcessor::new(s, *m).expect("compiles"))
-        .collect();
+    use sluice_runtime::stream::Processor;
+    let (fused, unfused) = common::chain();
     let docs: Vec<Message> = (0..256).map(|i| Message::new(document(i))).collect();
     let mut g = c.benchmark_group("fusion");
     g.throughput(Throughput::Elements(docs.len() as u64));

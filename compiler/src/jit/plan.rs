@@ -273,9 +273,9 @@ impl Layered {
 
     /// The document's bytes: the payload when no stage wrote to it, else the payload's
     /// members merged with the written fields, in key order (untouched members copied).
-    pub fn into_payload(self) -> Bytes {
+    pub fn into_payload(mut self) -> Bytes {
         if !self.dirty {
-            return self.raw;
+            return std::mem::take(&mut self.raw);
         }
         match self.merged() {
             Some(b) => b,
@@ -283,7 +283,7 @@ impl Layered {
             // below the canonical writer's limit); kept correct anyway: parse and apply.
             None => {
                 let mut root = Value::from_json_slice(&self.raw).unwrap_or(Value::Null);
-                for (k, v) in self.overlay {
+                for (k, v) in std::mem::take(&mut self.overlay) {
                     crate::interp::set_path(&mut root, &[k], v);
                 }
                 root.to_payload()
@@ -362,6 +362,14 @@ impl Layered {
             Some((sub.start, sub.end))
         } else {
             raw::find(b, sub.start, deeper)
+        }
+    }
+}
+
+impl Drop for Layered {
+    fn drop(&mut self) {
+        if let Some(doc) = self.scanned.take() {
+            scan::recycle(doc);
         }
     }
 }

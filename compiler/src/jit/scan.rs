@@ -233,14 +233,44 @@ pub(crate) fn find_paths(
     (s.i == b.len()).then_some(s.spans)
 }
 
+thread_local! {
+    /// Member vectors of documents that are done with, kept for the next scans on this
+    /// thread: a document's vectors are larger than the allocator's per-thread cache takes,
+    /// and allocating them fresh for every message was a large share of a raw plan's cost.
+    static SPARE: std::cell::RefCell<Vec<(Vec<Member>, Vec<SubMember>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare vectors kept per thread, at most.
+const SPARE_KEPT: usize = 8;
+
+/// Gives a scanned document's vectors back for later scans on this thread.
+pub(crate) fn recycle(doc: ObjectDoc) {
+    let (mut members, mut subs) = (doc.members, doc.subs);
+    if members.capacity() > 1024 || subs.capacity() > 1024 {
+        return;
+    }
+    members.clear();
+    subs.clear();
+    SPARE.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < SPARE_KEPT {
+            spare.push((members, subs));
+        }
+    });
+}
+
 /// Scans `b`; `Some` when it is valid JSON whose top level is an object.
 pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc> {
+    let (mut members, subs) = SPARE
+        .with(|spare| spare.borrow_mut().pop())
+        .unwrap_or_else(|| (Vec::with_capacity(16), Vec::with_capacity(16)));
     let mut s = Scanner {
         b,
         i: 0,
         spans: Vec::new(),
         record: true,
-        subs: Vec::with_capacity(16),
+        subs,
         last_subs: None,
         _trie: std::marker::PhantomData,
     };
@@ -249,7 +279,6 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc> {
         return None;
     }
     s.i += 1;
-    let mut members: Vec<Member> = Vec::with_capacity(16);
     let mut sorted = true;
     s.ws();
     if s.peek()? == b'}' {
