@@ -297,50 +297,39 @@ impl Layered {
         let mut out = Vec::with_capacity(b.len() + 64);
         out.push(b'{');
         let mut first = true;
-        // A member's key literal is copied when it is already what the serialiser writes.
-        let mut field = |out: &mut Vec<u8>, k: &[u8], literal: Option<&[u8]>| {
-            if !std::mem::take(&mut first) {
-                out.push(b',');
-            }
-            match literal {
-                Some(l) => out.extend_from_slice(l),
-                None => raw::write_str(std::str::from_utf8(k).unwrap_or_default(), out),
-            }
-            out.push(b':');
-        };
-        let mut over = self.overlay.iter().peekable();
+        let mut over = self.overlay.iter();
+        let mut next = over.next();
         for m in &doc.members {
             let key = m.key(b);
             // Written fields that sort before this member.
             while let Some((ok, ov)) =
-                over.next_if(|(ok, _)| raw::key_cmp(ok.as_bytes(), key).is_lt())
+                next.filter(|(ok, _)| raw::key_cmp(ok.as_bytes(), key).is_lt())
             {
-                if !matches!(ov, Value::Deleted) {
-                    field(&mut out, ok.as_bytes(), None);
-                    raw::write_value(ov, &mut out);
-                }
+                write_field(&mut out, &mut first, ok, ov);
+                next = over.next();
             }
-            match over.next_if(|(ok, _)| ok.as_bytes() == key) {
-                Some((_, Value::Deleted)) => {}
+            match next.filter(|(ok, _)| ok.as_bytes() == key) {
                 Some((ok, ov)) => {
-                    field(&mut out, ok.as_bytes(), None);
-                    raw::write_value(ov, &mut out);
+                    write_field(&mut out, &mut first, ok, ov);
+                    next = over.next();
                 }
                 None => {
-                    let literal = match m.key {
-                        scan::KeyText::Span(s, e) if m.key_plain => Some(&b[s - 1..e + 1]),
-                        _ => None,
-                    };
-                    field(&mut out, key, literal);
+                    separate(&mut out, &mut first);
+                    // The key's literal is copied when it is what the serialiser writes.
+                    match m.key {
+                        scan::KeyText::Span(s, e) if m.key_plain => {
+                            out.extend_from_slice(&b[s - 1..e + 1])
+                        }
+                        _ => raw::write_str(std::str::from_utf8(key).ok()?, &mut out),
+                    }
+                    out.push(b':');
                     doc.write_member(b, m, &mut out)?;
                 }
             }
         }
-        for (ok, ov) in over {
-            if !matches!(ov, Value::Deleted) {
-                field(&mut out, ok.as_bytes(), None);
-                raw::write_value(ov, &mut out);
-            }
+        while let Some((ok, ov)) = next {
+            write_field(&mut out, &mut first, ok, ov);
+            next = over.next();
         }
         out.push(b'}');
         Some(Bytes::from(out))
@@ -363,6 +352,23 @@ impl Layered {
         } else {
             raw::find(b, sub.start, deeper)
         }
+    }
+}
+
+/// Writes the comma before an object's member (none before the first).
+fn separate(out: &mut Vec<u8>, first: &mut bool) {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+}
+
+/// Writes a field a stage wrote (nothing for a tombstone).
+fn write_field(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &Value) {
+    if !matches!(v, Value::Deleted) {
+        separate(out, first);
+        raw::write_str(k, out);
+        out.push(b':');
+        raw::write_value(v, out);
     }
 }
 

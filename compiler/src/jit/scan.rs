@@ -37,6 +37,15 @@ fn special_mask(w: u64) -> u64 {
 /// Deepest nesting the scanner handles (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 100;
 
+/// What scanning a string found.
+#[derive(Clone, Copy)]
+struct ScannedStr {
+    /// The literal has escapes.
+    escaped: bool,
+    /// The literal is what the serialiser writes for its text (no escapes, no U+2028/9).
+    plain: bool,
+}
+
 /// A member key's text.
 #[derive(Debug)]
 pub(crate) enum KeyText {
@@ -78,11 +87,15 @@ impl Member {
 
 /// A key's first eight bytes, big-endian, zero-padded. When two keys' prefixes differ they
 /// order the keys as their bytes do (a shorter key's padding sorts before any byte).
+#[inline]
 pub(crate) fn key_prefix(k: &[u8]) -> u64 {
-    let mut buf = [0u8; 8];
-    let n = k.len().min(8);
-    buf[..n].copy_from_slice(&k[..n]);
-    u64::from_be_bytes(buf)
+    match k.first_chunk::<8>() {
+        Some(c) => u64::from_be_bytes(*c),
+        None => k
+            .iter()
+            .enumerate()
+            .fold(0, |p, (i, &c)| p | (c as u64) << (56 - 8 * i)),
+    }
 }
 
 /// Orders two members by key, as a map of strings does.
@@ -290,10 +303,12 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc> {
                 return None;
             }
             let key_start = s.i + 1;
-            let (key, key_plain) = s.string()?;
-            let key = match key {
-                Cow::Borrowed(_) => KeyText::Span(key_start, s.i - 1),
-                Cow::Owned(k) => KeyText::Decoded(k),
+            let scanned = s.string()?;
+            let key_plain = scanned.plain;
+            let key = if scanned.escaped {
+                KeyText::Decoded(s.text(key_start, s.i - 1, true)?.into_owned())
+            } else {
+                KeyText::Span(key_start, s.i - 1)
             };
             s.ws();
             if s.peek()? != b':' {
@@ -369,7 +384,7 @@ impl<'b, 't> Scanner<'b, 't> {
             return Some(canonical);
         }
         match self.peek()? {
-            b'"' => self.string().map(|(_, plain)| plain),
+            b'"' => self.string().map(|s| s.plain),
             b'{' => self.object(depth, want),
             b'[' => self.array(depth, want),
             b't' => self.literal(b"true"),
@@ -392,7 +407,8 @@ impl<'b, 't> Scanner<'b, 't> {
     fn object(&mut self, depth: usize, want: Option<&'t PathSpans>) -> Option<bool> {
         self.i += 1;
         let mut canonical = true;
-        let mut prev: Option<Cow<'b, str>> = None;
+        // The previous key's text, while every key so far is plain.
+        let mut prev: Option<(usize, usize)> = None;
         let mut after_open = true;
         // A top-level member's object: its members are recorded (while no key has escapes).
         let base = self.subs.len();
@@ -410,15 +426,20 @@ impl<'b, 't> Scanner<'b, 't> {
             }
             after_open = false;
             let key_start = self.i + 1;
-            let (key, plain) = self.string()?;
+            let key = self.string()?;
             let key_end = self.i - 1;
-            recording &= matches!(key, Cow::Borrowed(_));
-            let child = want.and_then(|w| w.child(&key));
-            canonical &= plain
-                && prev
-                    .as_ref()
-                    .is_none_or(|p| super::raw::key_cmp(p.as_bytes(), key.as_bytes()).is_lt());
-            prev = Some(key);
+            recording &= !key.escaped;
+            let child = match want {
+                Some(w) => w.child(&self.text(key_start, key_end, key.escaped)?),
+                None => None,
+            };
+            // Plain keys are their own text: compare the bytes.
+            let b = self.b;
+            canonical &= key.plain
+                && prev.is_none_or(|(ps, pe)| {
+                    super::raw::key_cmp(&b[ps..pe], &b[key_start..key_end]).is_lt()
+                });
+            prev = Some((key_start, key_end));
             canonical &= self.no_ws();
             if self.peek()? != b':' {
                 return None;
@@ -431,7 +452,7 @@ impl<'b, 't> Scanner<'b, 't> {
             if recording {
                 self.subs.push(SubMember {
                     key: (key_start, key_end),
-                    key_plain: plain,
+                    key_plain: key.plain,
                     start,
                     end: self.i,
                     canonical: value_canonical,
@@ -485,8 +506,23 @@ impl<'b, 't> Scanner<'b, 't> {
         }
     }
 
-    /// Scans a string; returns its text and whether its literal is canonical.
-    fn string(&mut self) -> Option<(Cow<'b, str>, bool)> {
+    /// The text of the string whose content spans `b[start..end]` (its literal without the
+    /// quotes), which [`Scanner::string`] validated.
+    fn text(&self, start: usize, end: usize, escaped: bool) -> Option<Cow<'b, str>> {
+        let b = self.b;
+        if escaped {
+            return serde_json::from_slice(&b[start - 1..end + 1])
+                .ok()
+                .map(Cow::Owned);
+        }
+        // SAFETY: `string` checked that the content is UTF-8.
+        Some(Cow::Borrowed(unsafe {
+            std::str::from_utf8_unchecked(&b[start..end])
+        }))
+    }
+
+    /// Scans (and validates) a string, leaving `i` after its closing quote.
+    fn string(&mut self) -> Option<ScannedStr> {
         let b = self.b;
         let start = self.i + 1;
         let mut j = start;
@@ -546,20 +582,26 @@ impl<'b, 't> Scanner<'b, 't> {
         let raw = &b[start..j];
         self.i = j + 1;
         if escaped {
-            let lit = &b[start - 1..j + 1];
-            let text: String = serde_json::from_slice(lit).ok()?;
-            return Some((Cow::Owned(text), false));
+            // Escapes were validated above, except that the text must be UTF-8 too.
+            if !ascii {
+                std::str::from_utf8(raw).ok()?;
+            }
+            return Some(ScannedStr {
+                escaped: true,
+                plain: false,
+            });
         }
         if ascii {
-            // SAFETY: every byte is ASCII, which is valid UTF-8.
-            return Some((
-                Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(raw) }),
-                true,
-            ));
+            return Some(ScannedStr {
+                escaped: false,
+                plain: true,
+            });
         }
         let text = std::str::from_utf8(raw).ok()?;
-        let plain = !text.contains(['\u{2028}', '\u{2029}']);
-        Some((Cow::Borrowed(text), plain))
+        Some(ScannedStr {
+            escaped: false,
+            plain: !text.contains(['\u{2028}', '\u{2029}']),
+        })
     }
 
     fn number(&mut self) -> Option<bool> {
