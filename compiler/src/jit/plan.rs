@@ -265,6 +265,11 @@ impl Layered {
         let raw = &self.raw[..];
         let key = key.as_bytes();
         let prefix = scan::key_prefix(key);
+        let same = |m: &scan::Member| m.prefix == prefix && m.key(raw) == key;
+        if members.len() <= 16 {
+            // A few members: comparing prefixes in a row beats a binary search's branches.
+            return members.iter().find(|m| same(m));
+        }
         members
             .binary_search_by(|m| m.prefix.cmp(&prefix).then_with(|| m.key(raw).cmp(key)))
             .ok()
