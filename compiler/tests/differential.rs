@@ -314,7 +314,38 @@ const PLAN_MAPPINGS: &[(&str, bool)] = &[
     ("root.a = this.b\nroot.user = deleted()\nlet v = this.a\nroot.v = $v", true),
     ("root = this\nif this.a == null { root.a = \"was null\" } else { root.b = deleted() }", true),
     ("root = this\nroot.n = this.a.number()", false),
+    ("root = this\nroot.had = this.d.or(\"missing\")\nroot.t = this.d.type()", false),
 ];
+
+/// One compiled mapping runs many documents: whatever a plan keeps between runs (the `this`
+/// object a splice reuses) must not carry anything of one document into the next.
+#[test]
+fn raw_payload_plans_keep_nothing_between_documents() {
+    let docs = [
+        r#"{"a":5,"b":"x","c":"a","user":{"id":"u1"},"d":"dee"}"#,
+        r#"{"z":1}"#,
+        r#"{"a":null,"c":"b"}"#,
+        r#"{"user":{"id":{"y":2}},"b":[1,2]}"#,
+        "not json",
+        r#"{"a":2,"a":3,"b":{"k":1}}"#,
+        r#"{}"#,
+    ];
+    for (src, mutation) in PLAN_MAPPINGS {
+        let (interp, jit) = both(src).expect("plan mappings compile");
+        for doc in docs.iter().chain(docs.iter().rev()) {
+            let msg = Message::new(doc.as_bytes().to_vec());
+            let (want, got) = if *mutation {
+                (
+                    observe(interp.run_mutation(&msg)),
+                    observe(jit.run_mutation(&msg)),
+                )
+            } else {
+                (observe(interp.run(&msg)), observe(jit.run(&msg)))
+            };
+            assert_eq!(got, want, "mapping:\n{}\ninput: {}", src, doc);
+        }
+    }
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]

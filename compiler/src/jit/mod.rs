@@ -182,6 +182,7 @@ impl JitCode {
                 body,
                 access,
                 copies_this,
+                this: Default::default(),
             }),
             _ => None,
         };
@@ -223,7 +224,10 @@ impl JitCode {
                 body,
                 access,
                 copies_this,
-            } if *copies_this || mutation => plan::run_splice(self, program, *body, access, msg),
+                this,
+            } if *copies_this || mutation => {
+                plan::run_splice(self, program, *body, access, this, msg)
+            }
             plan::Plan::Splice { .. } => None,
         }
     }
@@ -250,9 +254,9 @@ impl JitCode {
         }
         match self.plan.as_ref()? {
             plan::Plan::Project(fields, _) => plan::project_layered(fields, doc, msg).map(Ok),
-            plan::Plan::Splice { body, access, .. } => {
-                plan::splice_layered(self, program, *body, access, doc, msg)
-            }
+            plan::Plan::Splice {
+                body, access, this, ..
+            } => plan::splice_layered(self, program, *body, access, this, doc, msg),
         }
     }
 

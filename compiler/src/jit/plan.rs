@@ -36,6 +36,7 @@ pub(crate) enum Plan {
         body: u32,
         access: Access,
         copies_this: bool,
+        this: ThisCache,
     },
 }
 
@@ -201,10 +202,11 @@ pub(crate) fn run_splice(
     program: &Program,
     body: u32,
     access: &Access,
+    cache: &ThisCache,
     msg: &Message,
 ) -> Option<Result<MappingOutcome, EvalError>> {
     let mut doc = Layered::new(msg.payload.clone());
-    match splice_layered(code, program, body, access, &mut doc, msg)? {
+    match splice_layered(code, program, body, access, cache, &mut doc, msg)? {
         Ok(metadata) => Some(Ok(MappingOutcome::Message(Message {
             payload: doc.into_payload(),
             metadata,
@@ -340,6 +342,32 @@ impl Layered {
         Some(Bytes::from(out))
     }
 
+    /// What `this.{key}` is, as far as `sub` reads it, as the partial parser would build it
+    /// from this document's bytes: `Some(None)` when the key is missing (or deleted),
+    /// `None` when the value cannot be read here (the general path decides).
+    fn read(&self, key: &str, sub: &input::PathTrie) -> Option<Option<Value>> {
+        if let Some(v) = self.overlay.get(key) {
+            return Some((!matches!(v, Value::Deleted)).then(|| v.clone()));
+        }
+        let Some(m) = self.member(key) else {
+            return Some(None);
+        };
+        let span = &self.raw[m.start..m.end];
+        let v = match (sub.is_whole() && m.canonical, span.first()) {
+            // Canonical scalars read straight from their bytes.
+            (true, Some(b'"')) => Value::Str(
+                std::str::from_utf8(&span[1..span.len() - 1])
+                    .ok()?
+                    .to_owned(),
+            ),
+            (true, Some(b'-' | b'0'..=b'9')) => {
+                Value::Int(std::str::from_utf8(span).ok()?.parse().ok()?)
+            }
+            _ => input::parse_paths(span, sub).ok()?,
+        };
+        Some(Some(v))
+    }
+
     /// The span of the value at `rest` below payload member `m`, in the payload.
     fn find_below(&self, m: &scan::Member, rest: &[String]) -> Option<(usize, usize)> {
         let b = &self.raw[..];
@@ -394,33 +422,26 @@ pub(crate) fn splice_layered(
     program: &Program,
     body: u32,
     access: &Access,
+    cache: &ThisCache,
     doc: &mut Layered,
     msg: &Message,
 ) -> Option<Result<crate::value::Object, EvalError>> {
     doc.scan()?;
-    // `this` holds only what the statements read, as the partial parser would build it.
-    let mut this = crate::value::Object::new();
+    // `this` holds only what the statements read, as the partial parser would build it. The
+    // object is this thread's from the last run: its keys stay, its values are replaced.
+    let cell = cache.0.get_or_default();
+    let mut this = std::mem::take(&mut *cell.borrow_mut());
     if let Access::Paths(trie) = access {
         for (k, sub) in trie.children() {
-            if let Some(v) = doc.overlay.get(k) {
-                if !matches!(v, Value::Deleted) {
-                    this.insert(k.clone(), v.clone());
+            match (doc.read(k, sub)?, this.get_mut(k)) {
+                (Some(v), Some(slot)) => *slot = v,
+                (Some(v), None) => {
+                    this.insert(k.clone(), v);
                 }
-            } else if let Some(m) = doc.member(k) {
-                let span = &doc.raw[m.start..m.end];
-                let v = match (sub.is_whole() && m.canonical, span.first()) {
-                    // Canonical scalars read straight from their bytes.
-                    (true, Some(b'"')) => Value::Str(
-                        std::str::from_utf8(&span[1..span.len() - 1])
-                            .ok()?
-                            .to_owned(),
-                    ),
-                    (true, Some(b'-' | b'0'..=b'9')) => {
-                        Value::Int(std::str::from_utf8(span).ok()?.parse().ok()?)
-                    }
-                    _ => input::parse_paths(span, sub).ok()?,
-                };
-                this.insert(k.clone(), v);
+                (None, Some(_)) => {
+                    this.remove(k);
+                }
+                (None, None) => {}
             }
         }
     }
@@ -436,10 +457,17 @@ pub(crate) fn splice_layered(
     ex.overlay = true;
     ex.jit = Some(code);
     let mut unused = Value::Null;
-    if let Err(e) = code.call(body, &mut ex, &input.scope(), &mut unused) {
+    let run = code.call(body, &mut ex, &input.scope(), &mut unused);
+    let root = std::mem::take(&mut ex.root);
+    let meta = std::mem::take(&mut ex.meta);
+    drop(ex);
+    if let Cow::Owned(Value::Object(this)) = input.value {
+        *cell.borrow_mut() = this;
+    }
+    if let Err(e) = run {
         return Some(Err(e));
     }
-    let Value::Object(mut written) = std::mem::take(&mut ex.root) else {
+    let Value::Object(mut written) = root else {
         return None;
     };
     // What the next stage reads is what it would parse from this stage's output.
@@ -454,7 +482,19 @@ pub(crate) fn splice_layered(
         doc.overlay.extend(written);
     }
     doc.dirty = true;
-    Some(Ok(std::mem::take(&mut ex.meta)))
+    Some(Ok(meta))
+}
+
+/// The `this` object a splice builds, one per thread, kept between runs so that its keys
+/// and nodes are not allocated again for every message (only what the statements read is
+/// in it, so nothing of an earlier message can be read through it).
+#[derive(Default)]
+pub(crate) struct ThisCache(thread_local::ThreadLocal<std::cell::RefCell<crate::value::Object>>);
+
+impl std::fmt::Debug for ThisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ThisCache")
+    }
 }
 
 /// Runs a projection over a layered document, which becomes the projection's output.
