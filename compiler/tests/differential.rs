@@ -276,6 +276,15 @@ fn raw_document() -> impl Strategy<Value = String> {
                 .collect::<Vec<_>>()
                 .join(",")
         ),
+        // Many top-level members, unsorted, with duplicates: sorted for binary searches.
+        format!(
+            "{{{},\"a\":\"first\",\"user\":{{\"id\":1}},\"a\":\"last\",\"c\":\"b\"}}",
+            (0..20)
+                .rev()
+                .map(|i| format!("\"k{}\":{}", i, i))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     ]);
     prop_oneof![2 => fixed, 3 => document(), 2 => unsorted_document()]
 }

@@ -246,7 +246,9 @@ impl Layered {
         }
         let raw = &self.raw[..];
         let mut doc = scan::scan_object(raw)?;
-        if !doc.sorted {
+        // A few members are looked up in a row (see `member`) and ordered only if the
+        // document is merged; many are sorted now, for binary searches.
+        if !doc.sorted && doc.members.len() > SMALL {
             // Stable: among equal keys the last one stays last; keep it.
             doc.members.sort_by(|x, y| scan::cmp_members(raw, x, y));
             doc.members.dedup_by(|later, earlier| {
@@ -256,6 +258,7 @@ impl Layered {
                 }
                 same
             });
+            doc.sorted = true;
         }
         self.scanned = Some(doc);
         Some(())
@@ -268,9 +271,10 @@ impl Layered {
         let key = key.as_bytes();
         let prefix = scan::key_prefix(key);
         let same = |m: &scan::Member| m.prefix == prefix && m.key(raw) == key;
-        if members.len() <= 16 {
+        if members.len() <= SMALL {
             // A few members: comparing prefixes in a row beats a binary search's branches.
-            return members.iter().find(|m| same(m));
+            // In document order the last of duplicate keys wins, as in parsing.
+            return members.iter().rev().find(|m| same(m));
         }
         members
             .binary_search_by(|m| m.prefix.cmp(&prefix).then_with(|| m.key(raw).cmp(key)))
@@ -306,7 +310,28 @@ impl Layered {
         let mut first = true;
         let mut over = self.overlay.iter();
         let mut next = over.next();
-        for m in &doc.members {
+        // The members in key order, the last of duplicates kept.
+        let mut in_order = doc.members.iter();
+        let mut by_key;
+        let members: &mut dyn Iterator<Item = &scan::Member> = if doc.sorted {
+            &mut in_order
+        } else {
+            let mut order: Vec<u32> = (0..doc.members.len() as u32).collect();
+            let member = |i: &u32| &doc.members[*i as usize];
+            // Stable: among equal keys the last one is last of its run; keep it.
+            order.sort_by(|x, y| scan::cmp_members(b, member(x), member(y)));
+            order.dedup_by(|later, earlier| {
+                let (l, e) = (member(later), member(earlier));
+                let same = l.prefix == e.prefix && l.key(b) == e.key(b);
+                if same {
+                    std::mem::swap(later, earlier);
+                }
+                same
+            });
+            by_key = order.into_iter().map(move |i| &doc.members[i as usize]);
+            &mut by_key
+        };
+        for m in members {
             let key = m.key(b);
             // Written fields that sort before this member.
             while let Some((ok, ov)) =
@@ -387,6 +412,10 @@ impl Layered {
         }
     }
 }
+
+/// Objects with at most this many members are searched in a row, not sorted for binary
+/// searches.
+const SMALL: usize = 16;
 
 /// Writes the comma before an object's member (none before the first).
 fn separate(out: &mut Vec<u8>, first: &mut bool) {
