@@ -176,7 +176,10 @@ impl JitCode {
         let plan = match (plan::projection(program), splice, out.extra) {
             (Some(fields), _, _) => {
                 let paths: Vec<Vec<String>> = fields.iter().map(|(_, p)| p.clone()).collect();
-                Some(plan::Plan::Project(fields, scan::PathSpans::new(&paths)))
+                Some(plan::Plan::Project(
+                    plan::projected_fields(fields),
+                    scan::PathSpans::new(&paths),
+                ))
             }
             (None, Some((_, copies_this, access)), Some(body)) => Some(plan::Plan::Splice {
                 body,

@@ -27,9 +27,8 @@ use crate::value::Value;
 /// A plan chosen when the program was compiled.
 #[derive(Debug)]
 pub(crate) enum Plan {
-    /// Keys (sorted, last duplicate wins) with the `this` paths they read, and the paths
-    /// as the scanner's trie.
-    Project(Vec<(String, Vec<String>)>, scan::PathSpans),
+    /// The fields (keys sorted, last duplicate wins), and the paths as the scanner's trie.
+    Project(Vec<ProjectedField>, scan::PathSpans),
     /// The overlay statements' function, what they read, and whether the program starts
     /// with `root = this` (else the plan only applies to `mutation`).
     Splice {
@@ -38,6 +37,29 @@ pub(crate) enum Plan {
         copies_this: bool,
         this: ThisCache,
     },
+}
+
+/// A field of a projection: the bytes written before its value (`{"key":` for the first
+/// field, `,"key":` for the others, encoded once when the plan is made) and the `this` path
+/// it reads.
+#[derive(Debug)]
+pub(crate) struct ProjectedField {
+    head: Vec<u8>,
+    path: Vec<String>,
+}
+
+/// The fields of a projection (see [`projection`]), with their heads encoded.
+pub(crate) fn projected_fields(fields: Vec<(String, Vec<String>)>) -> Vec<ProjectedField> {
+    fields
+        .into_iter()
+        .enumerate()
+        .map(|(n, (key, path))| {
+            let mut head = vec![if n == 0 { b'{' } else { b',' }];
+            raw::write_str(&key, &mut head);
+            head.push(b':');
+            ProjectedField { head, path }
+        })
+        .collect()
 }
 
 /// The projection a program is, if it is one.
@@ -167,20 +189,18 @@ fn reads_root(e: &Expr) -> bool {
 
 /// Runs a projection; `None` hands the message to the general path.
 pub(crate) fn run_project(
-    fields: &[(String, Vec<String>)],
+    fields: &[ProjectedField],
     paths: &scan::PathSpans,
     msg: &Message,
 ) -> Option<MappingOutcome> {
     let b = &msg.payload[..];
     let spans = scan::find_paths(b, paths, fields.len())?;
     let mut out = Vec::with_capacity(b.len() / 2 + 16);
-    out.push(b'{');
-    for (n, ((k, _), span)) in fields.iter().zip(spans).enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        raw::write_str(k, &mut out);
-        out.push(b':');
+    if fields.is_empty() {
+        out.push(b'{');
+    }
+    for (f, span) in fields.iter().zip(spans) {
+        out.extend_from_slice(&f.head);
         match span {
             Some((s, e, true)) => out.extend_from_slice(&b[s..e]),
             Some((s, e, false)) => raw::write_canonical(b, s, e, &mut out)?,
@@ -270,7 +290,13 @@ impl Layered {
         let raw = &self.raw[..];
         let key = key.as_bytes();
         let prefix = scan::key_prefix(key);
-        let same = |m: &scan::Member| m.prefix == prefix && m.key(raw) == key;
+        // Equal prefixes of keys of the same length up to eight bytes are equal keys.
+        let same = |m: &scan::Member| {
+            m.prefix == prefix && {
+                let k = m.key(raw);
+                k.len() == key.len() && (key.len() <= 8 || k == key)
+            }
+        };
         if members.len() <= SMALL {
             // A few members: comparing prefixes in a row beats a binary search's branches.
             // In document order the last of duplicate keys wins, as in parsing.
@@ -528,21 +554,19 @@ impl std::fmt::Debug for ThisCache {
 
 /// Runs a projection over a layered document, which becomes the projection's output.
 pub(crate) fn project_layered(
-    fields: &[(String, Vec<String>)],
+    fields: &[ProjectedField],
     doc: &mut Layered,
     msg: &Message,
 ) -> Option<crate::value::Object> {
     doc.scan()?;
     let b = &doc.raw[..];
     let mut out = Vec::with_capacity(b.len() / 2 + 16);
-    out.push(b'{');
-    for (n, (k, path)) in fields.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        raw::write_str(k, &mut out);
-        out.push(b':');
-        let (first, rest) = path.split_first()?;
+    if fields.is_empty() {
+        out.push(b'{');
+    }
+    for f in fields {
+        out.extend_from_slice(&f.head);
+        let (first, rest) = f.path.split_first()?;
         let written = doc.overlay.get(first);
         let member = if written.is_none() {
             doc.member(first)
