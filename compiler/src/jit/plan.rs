@@ -342,19 +342,28 @@ impl Layered {
         let members: &mut dyn Iterator<Item = &scan::Member> = if doc.sorted {
             &mut in_order
         } else {
-            let mut order: Vec<u32> = (0..doc.members.len() as u32).collect();
-            let member = |i: &u32| &doc.members[*i as usize];
-            // Stable: among equal keys the last one is last of its run; keep it.
-            order.sort_by(|x, y| scan::cmp_members(b, member(x), member(y)));
-            order.dedup_by(|later, earlier| {
-                let (l, e) = (member(later), member(earlier));
-                let same = l.prefix == e.prefix && l.key(b) == e.key(b);
-                if same {
-                    std::mem::swap(later, earlier);
-                }
-                same
-            });
-            by_key = order.into_iter().map(move |i| &doc.members[i as usize]);
+            // By key prefix, then document order: one integer comparison decides most pairs.
+            let mut order: Vec<(u64, u32)> = (doc.members.iter().enumerate())
+                .map(|(i, m)| (m.prefix, i as u32))
+                .collect();
+            order.sort_unstable();
+            // Keys that share a prefix (duplicates among them) are ordered by their bytes,
+            // stably, and the last of each run of duplicates is kept, as parsing keeps it.
+            if order.windows(2).any(|w| w[0].0 == w[1].0) {
+                let member = |i: u32| &doc.members[i as usize];
+                order.sort_by(|x, y| scan::cmp_members(b, member(x.1), member(y.1)));
+                order.dedup_by(|later, earlier| {
+                    let (l, e) = (member(later.1), member(earlier.1));
+                    let same = l.prefix == e.prefix && l.key(b) == e.key(b);
+                    if same {
+                        std::mem::swap(later, earlier);
+                    }
+                    same
+                });
+            }
+            by_key = order
+                .into_iter()
+                .map(move |(_, i)| &doc.members[i as usize]);
             &mut by_key
         };
         for m in members {

@@ -318,7 +318,11 @@ pub(crate) fn scan_object(b: &[u8]) -> Option<ObjectDoc> {
             s.ws();
             let start = s.i;
             s.last_subs = None;
-            let canonical = s.value(1, None)?;
+            let canonical = if s.peek() == Some(b'"') {
+                s.string()?.plain
+            } else {
+                s.value(1, None)?
+            };
             let m = Member {
                 prefix: key_prefix(match &key {
                     KeyText::Span(s, e) => &b[*s..*e],
@@ -447,7 +451,14 @@ impl<'b, 't> Scanner<'b, 't> {
             self.i += 1;
             canonical &= self.no_ws();
             let start = self.i;
-            let value_canonical = self.value(depth + 1, child)?;
+            // Strings are the most common members: straight to the string scanner unless
+            // the value is to be recorded.
+            let value_canonical =
+                if self.peek() == Some(b'"') && child.is_none_or(|c| c.leaf.is_none()) {
+                    self.string()?.plain
+                } else {
+                    self.value(depth + 1, child)?
+                };
             canonical &= value_canonical;
             if recording {
                 self.subs.push(SubMember {
