@@ -553,7 +553,10 @@ pub(crate) fn splice_layered(
 /// and nodes are not allocated again for every message (only what the statements read is
 /// in it, so nothing of an earlier message can be read through it).
 #[derive(Default)]
-pub(crate) struct ThisCache(thread_local::ThreadLocal<std::cell::RefCell<crate::value::Object>>);
+pub(crate) struct ThisCache(
+    // Boxed: the per-thread table is large, and plans are moved around.
+    Box<thread_local::ThreadLocal<std::cell::RefCell<crate::value::Object>>>,
+);
 
 impl std::fmt::Debug for ThisCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

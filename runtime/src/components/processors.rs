@@ -351,7 +351,7 @@ struct StageTally {
 
 /// A fused stage is timed on one message in this many (and on the first it receives):
 /// reading the clock around every stage of every message cost more than some stages.
-const TIME_ONE_IN: u64 = 8;
+const TIME_ONE_IN: u64 = 32;
 
 impl Processor for FusedMappings {
     /// Runs each message through every stage before the next message (its document stays
