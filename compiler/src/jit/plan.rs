@@ -428,6 +428,28 @@ impl Layered {
         Some(Some(v))
     }
 
+    /// [`Layered::read`] into `slot`, reusing its string's buffer for a plain string member;
+    /// false when the key is missing (`slot` is then unchanged).
+    fn read_into(&self, key: &str, sub: &input::PathTrie, slot: &mut Value) -> Option<bool> {
+        if let (false, Some(m), Value::Str(text)) =
+            (self.overlay.contains_key(key), self.member(key), &mut *slot)
+        {
+            let span = &self.raw[m.start..m.end];
+            if sub.is_whole() && m.canonical && span.first() == Some(&b'"') {
+                text.clear();
+                text.push_str(std::str::from_utf8(&span[1..span.len() - 1]).ok()?);
+                return Some(true);
+            }
+        }
+        match self.read(key, sub)? {
+            Some(v) => {
+                *slot = v;
+                Some(true)
+            }
+            None => Some(false),
+        }
+    }
+
     /// The span of the value at `rest` below payload member `m`, in the payload.
     fn find_below(&self, m: &scan::Member, rest: &[String]) -> Option<(usize, usize)> {
         let b = &self.raw[..];
@@ -497,15 +519,17 @@ pub(crate) fn splice_layered(
     let mut this = std::mem::take(&mut *cell.borrow_mut());
     if let Access::Paths(trie) = access {
         for (k, sub) in trie.children() {
-            match (doc.read(k, sub)?, this.get_mut(k)) {
-                (Some(v), Some(slot)) => *slot = v,
-                (Some(v), None) => {
-                    this.insert(k.clone(), v);
+            match this.get_mut(k) {
+                Some(slot) => {
+                    if !doc.read_into(k, sub, slot)? {
+                        this.remove(k);
+                    }
                 }
-                (None, Some(_)) => {
-                    this.remove(k);
+                None => {
+                    if let Some(v) = doc.read(k, sub)? {
+                        this.insert(k.clone(), v);
+                    }
                 }
-                (None, None) => {}
             }
         }
     }
