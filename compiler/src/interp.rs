@@ -1077,6 +1077,8 @@ impl<'c, 'a> Call<'c, 'a> {
         }
         self.exec.depth += 1;
         let saved_root = std::mem::replace(&mut self.exec.root, Value::Nothing);
+        // The map builds its own root: not an overlay, even inside a splice.
+        let saved_overlay = std::mem::replace(&mut self.exec.overlay, false);
         let scope = Scope {
             this: value,
             this_error: None,
@@ -1087,6 +1089,7 @@ impl<'c, 'a> Call<'c, 'a> {
             None => self.exec.run_stmts(stmts, &scope),
         };
         let out = std::mem::replace(&mut self.exec.root, saved_root);
+        self.exec.overlay = saved_overlay;
         self.exec.depth -= 1;
         r?;
         Ok(out)

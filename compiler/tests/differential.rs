@@ -324,6 +324,8 @@ const PLAN_MAPPINGS: &[(&str, bool)] = &[
     ("root = this\nif this.a == null { root.a = \"was null\" } else { root.b = deleted() }", true),
     ("root = this\nroot.n = this.a.number()", false),
     ("root = this\nroot.had = this.d.or(\"missing\")\nroot.t = this.d.type()", false),
+    // A named map applied inside a splice builds its own root (deletions included).
+    ("map m {\n  root.b = 1\n  root.a = deleted()\n  root.c = this\n}\nroot = this\nroot.m = this.a.apply(\"m\")", false),
 ];
 
 /// One compiled mapping runs many documents: whatever a plan keeps between runs (the `this`
