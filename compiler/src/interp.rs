@@ -407,9 +407,12 @@ pub(crate) struct Exec<'a> {
     pub(crate) jit: Option<&'a crate::jit::JitCode>,
     /// The error native code reported, until the caller takes it.
     pub(crate) pending_error: Option<EvalError>,
-    /// `root` is an overlay of top-level fields over the input (a JIT splice plan): a
-    /// deleted field is kept as a [`Value::Deleted`] tombstone.
+    /// `root` is an overlay of top-level fields over the input (a JIT splice plan): writes
+    /// to `root.{key}` go to `writes`, in order, a deleted field as a [`Value::Deleted`]
+    /// tombstone.
     pub(crate) overlay: bool,
+    /// The top-level writes of an overlay execution.
+    pub(crate) writes: Vec<(String, Value)>,
 }
 
 /// The `null` a missing path reads as.
@@ -431,6 +434,7 @@ impl<'a> Exec<'a> {
             jit: None,
             pending_error: None,
             overlay: false,
+            writes: Vec::new(),
         }
     }
 
@@ -479,10 +483,8 @@ impl<'a> Exec<'a> {
             return Ok(());
         }
         match target {
-            Target::Root(path) if self.overlay && matches!(v, Value::Deleted) => {
-                if let (Value::Object(o), [key]) = (&mut self.root, path.as_slice()) {
-                    o.insert(key.clone(), Value::Deleted);
-                }
+            Target::Root(path) if self.overlay && path.len() == 1 => {
+                self.writes.push((path[0].clone(), v));
             }
             Target::Root(path) => set_path(&mut self.root, path, v),
             Target::Meta(Some(key)) => match v {

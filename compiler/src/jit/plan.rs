@@ -244,7 +244,8 @@ pub struct Layered {
     raw: Bytes,
     /// The payload's members, sorted by key, last duplicate kept; scanned on first use.
     scanned: Option<scan::ObjectDoc>,
-    overlay: crate::value::Object,
+    /// The written fields, sorted by key, one per key (a small vector: a stage writes a few).
+    overlay: Vec<(String, Value)>,
     dirty: bool,
 }
 
@@ -254,7 +255,7 @@ impl Layered {
         Layered {
             raw,
             scanned: None,
-            overlay: Default::default(),
+            overlay: Vec::new(),
             dirty: false,
         }
     }
@@ -334,7 +335,7 @@ impl Layered {
         let mut out = Vec::with_capacity(b.len() + 64);
         out.push(b'{');
         let mut first = true;
-        let mut over = self.overlay.iter();
+        let mut over = self.overlay.iter().map(|(k, v)| (k, v));
         let mut next = over.next();
         // The members in key order, the last of duplicates kept.
         let mut in_order = doc.members.iter();
@@ -406,7 +407,7 @@ impl Layered {
     /// from this document's bytes: `Some(None)` when the key is missing (or deleted),
     /// `None` when the value cannot be read here (the general path decides).
     fn read(&self, key: &str, sub: &input::PathTrie) -> Option<Option<Value>> {
-        if let Some(v) = self.overlay.get(key) {
+        if let Some(v) = self.written(key) {
             return Some((!matches!(v, Value::Deleted)).then(|| v.clone()));
         }
         let Some(m) = self.member(key) else {
@@ -428,11 +429,27 @@ impl Layered {
         Some(Some(v))
     }
 
+    /// The field a stage wrote under `key` (a tombstone if it deleted it).
+    fn written(&self, key: &str) -> Option<&Value> {
+        self.overlay.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Joins a stage's writes, in the order it made them, to the written fields: the last
+    /// write of a key wins.
+    fn join(&mut self, writes: Vec<(String, Value)>) {
+        for (k, v) in writes {
+            match self.overlay.binary_search_by(|(ok, _)| ok.as_str().cmp(&k)) {
+                Ok(i) => self.overlay[i].1 = v,
+                Err(i) => self.overlay.insert(i, (k, v)),
+            }
+        }
+    }
+
     /// [`Layered::read`] into `slot`, reusing its string's buffer for a plain string member;
     /// false when the key is missing (`slot` is then unchanged).
     fn read_into(&self, key: &str, sub: &input::PathTrie, slot: &mut Value) -> Option<bool> {
         if let (false, Some(m), Value::Str(text)) =
-            (self.overlay.contains_key(key), self.member(key), &mut *slot)
+            (self.written(key).is_some(), self.member(key), &mut *slot)
         {
             let span = &self.raw[m.start..m.end];
             if sub.is_whole() && m.canonical && span.first() == Some(&b'"') {
@@ -538,15 +555,14 @@ pub(crate) fn splice_layered(
         error: None,
     };
     let mut ex = Exec::new(program, msg, &input);
-    // The statements never read `root`, so they start from an empty overlay: what they
-    // write is joined to the document's only when they all succeed (a failed stage leaves
-    // the document as it was, with no copy made to restore it from).
-    ex.root = Value::Object(crate::value::Object::new());
+    // The statements never read `root`: their writes are collected in order (tombstones
+    // for deletions) and joined to the document's only when they all succeed (a failed
+    // stage leaves the document as it was, with no copy made to restore it from).
     ex.overlay = true;
     ex.jit = Some(code);
     let mut unused = Value::Null;
     let run = code.call(body, &mut ex, &input.scope(), &mut unused);
-    let root = std::mem::take(&mut ex.root);
+    let mut writes = std::mem::take(&mut ex.writes);
     let meta = std::mem::take(&mut ex.meta);
     drop(ex);
     if let Cow::Owned(Value::Object(this)) = input.value {
@@ -555,20 +571,14 @@ pub(crate) fn splice_layered(
     if let Err(e) = run {
         return Some(Err(e));
     }
-    let Value::Object(mut written) = root else {
-        return None;
-    };
     // What the next stage reads is what it would parse from this stage's output.
     // (Tombstones stay tombstones.)
-    written
-        .values_mut()
+    writes
+        .iter_mut()
+        .map(|(_, v)| v)
         .filter(|v| !matches!(v, Value::Deleted))
         .for_each(Value::make_json_equivalent);
-    if doc.overlay.is_empty() {
-        doc.overlay = written;
-    } else {
-        doc.overlay.extend(written);
-    }
+    doc.join(writes);
     doc.dirty = true;
     Some(Ok(meta))
 }
@@ -603,7 +613,7 @@ pub(crate) fn project_layered(
     for f in fields {
         out.extend_from_slice(&f.head);
         let (first, rest) = f.path.split_first()?;
-        let written = doc.overlay.get(first);
+        let written = doc.written(first);
         let member = if written.is_none() {
             doc.member(first)
         } else {
