@@ -265,29 +265,16 @@ impl Layered {
         if self.scanned.is_some() {
             return Some(());
         }
-        let raw = &self.raw[..];
-        let mut doc = scan::scan_object(raw)?;
-        // A few members are looked up in a row (see `member`) and ordered only if the
-        // document is merged; many are sorted now, for binary searches.
-        if !doc.sorted && doc.members.len() > SMALL {
-            // Stable: among equal keys the last one stays last; keep it.
-            doc.members.sort_by(|x, y| scan::cmp_members(raw, x, y));
-            doc.members.dedup_by(|later, earlier| {
-                let same = later.prefix == earlier.prefix && later.key(raw) == earlier.key(raw);
-                if same {
-                    std::mem::swap(later, earlier);
-                }
-                same
-            });
-            doc.sorted = true;
-        }
+        let doc = scan::scan_object(&self.raw)?;
         self.scanned = Some(doc);
         Some(())
     }
 
-    /// The payload member with this key.
+    /// The payload member with this key (members stay in document order; they are ordered
+    /// only when the document is merged).
     fn member(&self, key: &str) -> Option<&scan::Member> {
-        let members = &self.scanned.as_ref()?.members;
+        let doc = self.scanned.as_ref()?;
+        let members = &doc.members;
         let raw = &self.raw[..];
         let key = key.as_bytes();
         let prefix = scan::key_prefix(key);
@@ -298,8 +285,8 @@ impl Layered {
                 k.len() == key.len() && (key.len() <= 8 || k == key)
             }
         };
-        if members.len() <= SMALL {
-            // A few members: comparing prefixes in a row beats a binary search's branches.
+        if !doc.sorted || members.len() <= SMALL {
+            // Comparing prefixes in a row beats a binary search's branches on a few members.
             // In document order the last of duplicate keys wins, as in parsing.
             return members.iter().rev().find(|m| same(m));
         }
@@ -335,7 +322,7 @@ impl Layered {
         let mut out = Vec::with_capacity(b.len() + 64);
         out.push(b'{');
         let mut first = true;
-        let mut over = self.overlay.iter().map(|(k, v)| (k, v));
+        let mut over = self.overlay.iter();
         let mut next = over.next();
         // The members in key order, the last of duplicates kept.
         let mut in_order = doc.members.iter();
@@ -407,26 +394,60 @@ impl Layered {
     /// from this document's bytes: `Some(None)` when the key is missing (or deleted),
     /// `None` when the value cannot be read here (the general path decides).
     fn read(&self, key: &str, sub: &input::PathTrie) -> Option<Option<Value>> {
-        if let Some(v) = self.written(key) {
-            return Some((!matches!(v, Value::Deleted)).then(|| v.clone()));
+        match self.source(key) {
+            Source::Written(v) => Some(Some(v.clone())),
+            Source::Member(m) => self.member_value(m, sub).map(Some),
+            Source::Missing => Some(None),
         }
-        let Some(m) = self.member(key) else {
-            return Some(None);
-        };
+    }
+
+    /// [`Layered::read`] into `slot`, reusing its string's buffer for a plain string member;
+    /// false when the key is missing (`slot` is then unchanged).
+    fn read_into(&self, key: &str, sub: &input::PathTrie, slot: &mut Value) -> Option<bool> {
+        match self.source(key) {
+            Source::Written(v) => *slot = v.clone(),
+            Source::Member(m) => match (&mut *slot, self.plain_str(m, sub)) {
+                (Value::Str(text), Some(t)) => {
+                    text.clear();
+                    text.push_str(t?);
+                }
+                _ => *slot = self.member_value(m, sub)?,
+            },
+            Source::Missing => return Some(false),
+        }
+        Some(true)
+    }
+
+    /// Where `this.{key}` comes from: a stage's write, the payload, or nowhere.
+    fn source(&self, key: &str) -> Source<'_> {
+        match self.written(key) {
+            Some(Value::Deleted) => Source::Missing,
+            Some(v) => Source::Written(v),
+            None => self.member(key).map_or(Source::Missing, Source::Member),
+        }
+    }
+
+    /// A member read whole whose bytes are a plain string: its text (`Some(None)` when it
+    /// is not UTF-8, which the scanner has ruled out).
+    fn plain_str(&self, m: &scan::Member, sub: &input::PathTrie) -> Option<Option<&str>> {
         let span = &self.raw[m.start..m.end];
-        let v = match (sub.is_whole() && m.canonical, span.first()) {
-            // Canonical scalars read straight from their bytes.
-            (true, Some(b'"')) => Value::Str(
-                std::str::from_utf8(&span[1..span.len() - 1])
-                    .ok()?
-                    .to_owned(),
-            ),
+        (sub.is_whole() && m.canonical && span.first() == Some(&b'"'))
+            .then(|| std::str::from_utf8(&span[1..span.len() - 1]).ok())
+    }
+
+    /// Member `m` as far as `sub` reads it: canonical scalars straight from their bytes,
+    /// anything else through the partial parser.
+    fn member_value(&self, m: &scan::Member, sub: &input::PathTrie) -> Option<Value> {
+        if let Some(text) = self.plain_str(m, sub) {
+            return Some(Value::Str(text?.to_owned()));
+        }
+        let span = &self.raw[m.start..m.end];
+        match (sub.is_whole() && m.canonical, span.first()) {
             (true, Some(b'-' | b'0'..=b'9')) => {
-                Value::Int(std::str::from_utf8(span).ok()?.parse().ok()?)
+                Some(Value::Int(std::str::from_utf8(span).ok()?.parse().ok()?))
             }
-            _ => input::parse_paths(span, sub).ok()?,
-        };
-        Some(Some(v))
+            _ => input::parse_paths(span, sub).ok(),
+        }
     }
 
     /// The field a stage wrote under `key` (a tombstone if it deleted it).
@@ -442,28 +463,6 @@ impl Layered {
                 Ok(i) => self.overlay[i].1 = v,
                 Err(i) => self.overlay.insert(i, (k, v)),
             }
-        }
-    }
-
-    /// [`Layered::read`] into `slot`, reusing its string's buffer for a plain string member;
-    /// false when the key is missing (`slot` is then unchanged).
-    fn read_into(&self, key: &str, sub: &input::PathTrie, slot: &mut Value) -> Option<bool> {
-        if let (false, Some(m), Value::Str(text)) =
-            (self.written(key).is_some(), self.member(key), &mut *slot)
-        {
-            let span = &self.raw[m.start..m.end];
-            if sub.is_whole() && m.canonical && span.first() == Some(&b'"') {
-                text.clear();
-                text.push_str(std::str::from_utf8(&span[1..span.len() - 1]).ok()?);
-                return Some(true);
-            }
-        }
-        match self.read(key, sub)? {
-            Some(v) => {
-                *slot = v;
-                Some(true)
-            }
-            None => Some(false),
         }
     }
 
@@ -487,8 +486,14 @@ impl Layered {
     }
 }
 
-/// Objects with at most this many members are searched in a row, not sorted for binary
-/// searches.
+/// Where a field of `this` comes from (see [`Layered::source`]).
+enum Source<'a> {
+    Written(&'a Value),
+    Member(&'a scan::Member),
+    Missing,
+}
+
+/// Sorted objects with more members than this are binary-searched.
 const SMALL: usize = 16;
 
 /// Writes the comma before an object's member (none before the first).
