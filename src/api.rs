@@ -299,7 +299,9 @@ async fn streams_root(
             )
         }
         Method::POST => {
-            let parsed = match st.manager.parse_bulk(&body, q.chilled()) {
+            let m = st.manager.clone();
+            let chilled = q.chilled();
+            let parsed = match off_executor(move || m.parse_bulk(&body, chilled)).await {
                 Ok(p) => p,
                 Err(e) => return manager_error(e),
             };
@@ -336,7 +338,7 @@ async fn stream_one(
             Err(e) => manager_error(e),
         },
         Method::POST => {
-            let parsed = match m.parse(&body, false, q.chilled()) {
+            let parsed = match parse_stream(m, body, q.chilled()).await {
                 Ok(p) => p,
                 Err(e) => return manager_error(e),
             };
@@ -346,7 +348,7 @@ async fn stream_one(
             }
         }
         Method::PUT => {
-            let parsed = match m.parse(&body, false, q.chilled()) {
+            let parsed = match parse_stream(m, body, q.chilled()).await {
                 Ok(p) => p,
                 Err(e) => return manager_error(e),
             };
@@ -368,8 +370,8 @@ async fn stream_one(
                 },
             };
             merge_patch(&mut raw, patch);
-            let text = raw.to_string();
-            let parsed = match m.parse(text.as_bytes(), false, true) {
+            let text = Bytes::from(raw.to_string());
+            let parsed = match parse_stream(m, text, true).await {
                 Ok(p) => p,
                 Err(e) => return manager_error(e),
             };
@@ -387,6 +389,29 @@ async fn stream_one(
             format!("verb not supported: {}", other),
         ),
     }
+}
+
+/// Runs config work (YAML parsing, lint, Bloblang compilation) on a blocking thread, so a
+/// large or slow body never holds a thread that answers requests.
+async fn off_executor<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ManagerError> + Send + 'static,
+) -> Result<T, ManagerError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ManagerError::BadRequest(format!(
+            "config check failed: {}",
+            e
+        )))
+    })
+}
+
+/// Parses and lints a single-stream API body off the executor.
+async fn parse_stream(
+    m: &Arc<StreamsManager>,
+    body: Bytes,
+    chilled: bool,
+) -> Result<sluice_runtime::manager::ParsedStream, ManagerError> {
+    let m = m.clone();
+    off_executor(move || m.parse(&body, false, chilled)).await
 }
 
 /// The reference's deep merge: objects merge key by key, anything else replaces.

@@ -8,7 +8,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Counts each thread's live bytes, so every mapping evaluation is held to the per-message
+/// memory budget (`sluice_compiler::limits`).
+#[global_allocator]
+static ALLOC: sluice_compiler::limits::CountingAlloc = sluice_compiler::limits::CountingAlloc;
+
 fn main() -> ExitCode {
+    if let Some(bytes) = std::env::var("SLUICE_MESSAGE_MEMORY_LIMIT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        sluice_compiler::limits::set_message_memory(bytes);
+    }
     let args = cli::Cli::parse();
     cli::run(args)
 }

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use crate::error::{CompileError, EvalError};
 use crate::input::{self, Access};
 use crate::ir::{self, Base, Case, Expr, Program, Site, Stmt, Target};
+use crate::limits;
 use crate::syntax::{self, BinOp};
 use crate::value::{Object, Value};
 
@@ -120,16 +121,22 @@ impl Mapping {
     /// code would cost a code page and compile time for no gain. When the JIT cannot compile
     /// the program the interpreter runs it (see [`Mapping::jit_fallback`]).
     pub fn compile(src: &str) -> Result<Mapping, CompileError> {
-        let mut mapping = Mapping::compile_with(src, Backend::Interpreter)?;
-        if Backend::preferred() == Backend::Jit && !mapping.program.is_constant() {
-            mapping.attach_jit();
-        }
-        Ok(mapping)
+        limits::with_compile_stack(|| {
+            let mut mapping = Mapping::compile_on_this_stack(src, Backend::Interpreter)?;
+            if Backend::preferred() == Backend::Jit && !mapping.program.is_constant() {
+                mapping.attach_jit();
+            }
+            Ok(mapping)
+        })
     }
 
     /// Compiles mapping text for a given back end. A JIT failure is not an error: the
     /// mapping falls back to the interpreter, logs a warning and records why.
     pub fn compile_with(src: &str, backend: Backend) -> Result<Mapping, CompileError> {
+        limits::with_compile_stack(|| Mapping::compile_on_this_stack(src, backend))
+    }
+
+    fn compile_on_this_stack(src: &str, backend: Backend) -> Result<Mapping, CompileError> {
         let stmts = syntax::parse_mapping(src)?;
         let program = Box::new(ir::lower(src, stmts)?);
         let access = input::analyse(&program);
@@ -217,9 +224,12 @@ impl Mapping {
         msg: &Message,
         mutation: bool,
     ) -> Option<Result<Object, EvalError>> {
-        self.jit
-            .as_ref()?
-            .run_layered(&self.program, doc, msg, mutation)
+        let jit = self.jit.as_ref()?;
+        let _eval = match limits::Evaluation::enter() {
+            Ok(e) => e,
+            Err(e) => return Some(Err(e)),
+        };
+        jit.run_layered(&self.program, doc, msg, mutation)
     }
 
     /// Runs with `mapping` semantics: `root` starts as nothing; if never assigned the payload
@@ -236,6 +246,7 @@ impl Mapping {
     /// Evaluates the mapping and returns the value of `root` (nothing when unassigned), for
     /// conditions such as `switch` checks.
     pub fn query(&self, msg: &Message) -> Result<Value, EvalError> {
+        let _eval = limits::Evaluation::enter()?;
         let doc = InputDoc::parse(msg, &self.access);
         let mut ex = Exec::new(&self.program, msg, &doc);
         self.run_program(&mut ex, &doc.scope())?;
@@ -245,6 +256,7 @@ impl Mapping {
     /// Runs the mapping with `value` as the input document (used by `.bloblang()` and named
     /// maps): returns the new root.
     pub fn run_on_value(&self, value: &Value) -> Result<Value, EvalError> {
+        let _eval = limits::Evaluation::enter()?;
         let msg = Message::default();
         let doc = InputDoc {
             value: Cow::Borrowed(value),
@@ -263,6 +275,7 @@ impl Mapping {
         doc: Option<&Value>,
         mutation: bool,
     ) -> Result<StructuredOutcome, EvalError> {
+        let _eval = limits::Evaluation::enter()?;
         let doc = match doc {
             Some(v) => InputDoc {
                 value: Cow::Borrowed(v),
@@ -290,6 +303,7 @@ impl Mapping {
     }
 
     fn run_with(&self, msg: &Message, mutation: bool) -> Result<MappingOutcome, EvalError> {
+        let _eval = limits::Evaluation::enter()?;
         if let Some(code) = &self.jit {
             if let Some(out) = code.run_plan(&self.program, msg, mutation) {
                 return out;
@@ -550,6 +564,9 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) fn eval(&mut self, e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
+        if !matches!(e, Expr::Const(_)) {
+            limits::check()?;
+        }
         match e {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Array(items) => {
@@ -728,6 +745,7 @@ impl<'a> Exec<'a> {
         ctx: &Value,
         scope: &Scope,
     ) -> Result<Value, EvalError> {
+        limits::check()?;
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             self.depth -= 1;
@@ -816,8 +834,12 @@ pub fn arithmetic(op: BinOp, l: Value, r: Value) -> Result<Value, EvalError> {
         BinOp::Neq => Ok(Bool(l != r)),
         BinOp::Add => match (&l, &r) {
             (Int(a), Int(b)) => Ok(Int(a.wrapping_add(*b))),
-            (Str(a), Str(b)) => Ok(Str(format!("{}{}", a, b))),
+            (Str(a), Str(b)) => {
+                limits::reserve(a.len().saturating_add(b.len()))?;
+                Ok(Str(format!("{}{}", a, b)))
+            }
             (Bytes(a), Bytes(b)) => {
+                limits::reserve(a.len().saturating_add(b.len()))?;
                 let mut v = a.to_vec();
                 v.extend_from_slice(b);
                 Ok(Bytes(v.into()))
@@ -1055,6 +1077,7 @@ impl<'c, 'a> Call<'c, 'a> {
     /// Evaluates query argument `i` with `ctx` as its context: a lambda `x -> ...` binds
     /// `x` to `ctx`, a plain query sees `ctx` as `this`.
     pub fn apply(&mut self, i: usize, ctx: &Value) -> Result<Value, EvalError> {
+        limits::check()?;
         if let (Some(thunks), Some(jit)) = (self.thunks, self.exec.jit) {
             if let Some(t) = thunks
                 .get(i)
@@ -1077,6 +1100,7 @@ impl<'c, 'a> Call<'c, 'a> {
         if self.exec.depth >= MAX_DEPTH {
             return Err(EvalError::new("maximum evaluation depth exceeded"));
         }
+        limits::check()?;
         self.exec.depth += 1;
         let saved_root = std::mem::replace(&mut self.exec.root, Value::Nothing);
         // The map builds its own root: not an overlay, even inside a splice.
@@ -1162,6 +1186,10 @@ enum Part {
 impl Interpolation {
     /// Compiles a config string.
     pub fn compile(src: &str) -> Result<Interpolation, CompileError> {
+        limits::with_compile_stack(|| Interpolation::compile_on_this_stack(src))
+    }
+
+    fn compile_on_this_stack(src: &str) -> Result<Interpolation, CompileError> {
         let mut parts = Vec::new();
         let mut reads_this = false;
         for p in syntax::parse_interpolation(src)? {
@@ -1184,6 +1212,7 @@ impl Interpolation {
 
     /// Renders the string for a message.
     pub fn render(&self, msg: &Message) -> Result<String, EvalError> {
+        let _eval = limits::Evaluation::enter()?;
         let program = Program::default();
         let access = if self.reads_this {
             Access::Whole

@@ -10,6 +10,7 @@
 //! - [`stdlib`]: the functions and methods, shared by every back end;
 //! - [`input`]: what a program reads of its input document, and parsing only that;
 //! - [`value`]: the value model;
+//! - [`limits`]: the stack, memory and interruption bounds of one evaluation;
 //! - [`conformance`]: the runner of the shared Bloblang conformance cases.
 //!
 //! The entry point for users of the crate is [`Mapping`]: compile once, run per message.
@@ -22,6 +23,7 @@ pub mod input;
 pub mod interp;
 pub mod ir;
 pub mod jit;
+pub mod limits;
 pub mod stdlib;
 pub mod syntax;
 pub mod value;
@@ -32,8 +34,11 @@ pub use value::Value;
 
 /// Checks that `src` is a valid Bloblang mapping (as held by `mapping`, `mutation`, `bloblang`
 /// processor fields and `generate.mapping`).
+///
+/// Checking never JIT-compiles: the front end finds every compile error, and native code is
+/// made once, when the stream is built.
 pub fn check_mapping(src: &str) -> Result<(), CompileError> {
-    Mapping::compile(src).map(|_| ())
+    Mapping::compile_with(src, Backend::Interpreter).map(|_| ())
 }
 
 /// Checks that `src` is a valid config string with `${! ... }` interpolations.

@@ -17,6 +17,7 @@ pub mod config;
 pub mod duration;
 pub mod endpoints;
 pub mod lint;
+pub mod log_limit;
 pub mod manager;
 pub mod metrics;
 pub mod registry;

@@ -100,6 +100,9 @@ pub struct ManagerOptions {
     pub default_timeout: Duration,
     /// Where API-made stream configs are kept (one YAML file per stream), if anywhere.
     pub state_dir: Option<std::path::PathBuf>,
+    /// The data-plane runtime: plans are built on its blocking pool and streams run on it,
+    /// never on the runtime that serves the API.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// The set of streams.
@@ -264,6 +267,29 @@ impl StreamsManager {
         }
     }
 
+    /// Builds a stream's plan on a blocking thread of the data-plane runtime (compiling
+    /// mappings is CPU work: it must neither hold the manager's lock nor an executor thread).
+    async fn build(
+        &self,
+        id: &str,
+        config: &StreamConfig,
+    ) -> Result<crate::stream::StreamPlan, ManagerError> {
+        let config = config.clone();
+        let ctx = self.plan_context(id);
+        match self
+            .opts
+            .runtime
+            .spawn_blocking(move || build_plan(&config, &ctx))
+            .await
+        {
+            Ok(plan) => Ok(plan?),
+            Err(e) => Err(ManagerError::Build(format!(
+                "building the stream failed: {}",
+                e
+            ))),
+        }
+    }
+
     fn check_open(&self) -> Result<(), ManagerError> {
         if self.closed.load(Ordering::SeqCst) {
             Err(ManagerError::Closed)
@@ -278,13 +304,16 @@ impl StreamsManager {
         if !valid_id(id) {
             return Err(ManagerError::InvalidId);
         }
+        if self.streams.lock().await.contains_key(id) {
+            return Err(ManagerError::AlreadyExists);
+        }
+        let plan = self.build(id, &parsed.config).await?;
         let mut streams = self.streams.lock().await;
         if streams.contains_key(id) {
             return Err(ManagerError::AlreadyExists);
         }
-        let plan = build_plan(&parsed.config, &self.plan_context(id))?;
         self.persist(id, &parsed);
-        let running = RunningStream::start(plan);
+        let running = RunningStream::start(plan, &self.opts.runtime);
         streams.insert(id.to_string(), Arc::new(Managed { parsed, running }));
         drop(streams);
         self.register_ready(id);
@@ -304,13 +333,13 @@ impl StreamsManager {
         if !self.streams.lock().await.contains_key(id) {
             return Err(ManagerError::NotFound);
         }
-        let plan = build_plan(&parsed.config, &self.plan_context(id))?;
+        let plan = self.build(id, &parsed.config).await?;
         let mut streams = self.streams.lock().await;
         let Some(old) = streams.remove(id) else {
             return Err(ManagerError::NotFound);
         };
         self.persist(id, &parsed);
-        let running = RunningStream::start(plan);
+        let running = RunningStream::start(plan, &self.opts.runtime);
         streams.insert(id.to_string(), Arc::new(Managed { parsed, running }));
         drop(streams);
         let stop = old

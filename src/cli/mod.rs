@@ -3,6 +3,7 @@
 pub mod blobl;
 pub mod check;
 pub mod list;
+pub mod logging;
 pub mod streams;
 
 use std::process::ExitCode;

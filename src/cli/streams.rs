@@ -14,6 +14,7 @@ use std::time::Duration;
 use sluice_runtime::endpoints::EndpointRegistry;
 use sluice_runtime::manager::{ManagerError, ManagerOptions, StreamsManager};
 
+use super::logging::{self, LoggerConfig};
 use crate::api::{self, ApiState};
 
 /// Arguments of `sluice streams`.
@@ -67,16 +68,14 @@ pub struct RunArgs {
 /// Settings read from the root config.
 struct RootSettings {
     address: String,
-    log_level: String,
-    log_format: String,
+    logger: LoggerConfig,
     shutdown_timeout: Option<Duration>,
 }
 
 fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
     let mut s = RootSettings {
         address: "0.0.0.0:4195".into(),
-        log_level: "info".into(),
-        log_format: "logfmt".into(),
+        logger: LoggerConfig::default(),
         shutdown_timeout: None,
     };
     let Some(path) = path else { return Ok(s) };
@@ -91,12 +90,7 @@ fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
     if let Some(a) = v.pointer("/http/address").and_then(|a| a.as_str()) {
         s.address = a.to_string();
     }
-    if let Some(l) = v.pointer("/logger/level").and_then(|a| a.as_str()) {
-        s.log_level = l.to_ascii_lowercase();
-    }
-    if let Some(f) = v.pointer("/logger/format").and_then(|a| a.as_str()) {
-        s.log_format = f.to_string();
-    }
+    s.logger = LoggerConfig::from_json(v.get("logger"));
     if let Some(t) = v.pointer("/shutdown_timeout").and_then(|a| a.as_str()) {
         s.shutdown_timeout = Some(
             sluice_runtime::duration::parse(t).map_err(|e| format!("shutdown_timeout: {}", e))?,
@@ -105,28 +99,15 @@ fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
     Ok(s)
 }
 
-/// Sets up `tracing` with the level and format (`logfmt` or `json`).
-pub fn init_logging(level: &str, format: &str) {
-    let level = match level {
-        "off" | "none" => "off",
-        "error" | "fatal" => "error",
-        "warn" | "warning" => "warn",
-        "debug" => "debug",
-        "trace" | "all" => "trace",
-        _ => "info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+/// Sets up logging from the `logger` section, with the command line's level on top.
+fn init_logging(mut cfg: LoggerConfig, level: Option<&str>) -> Result<(), ExitCode> {
+    if let Some(l) = level {
+        cfg.level = l.to_ascii_lowercase();
+    }
+    logging::init(&cfg).map_err(|e| {
+        logging::report(&e);
+        ExitCode::from(1)
+    })
 }
 
 /// Stream files named by the arguments, with their ids.
@@ -228,10 +209,9 @@ pub fn run(args: StreamsArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    init_logging(
-        args.log_level.as_deref().unwrap_or(&settings.log_level),
-        &settings.log_format,
-    );
+    if let Err(code) = init_logging(settings.logger.clone(), args.log_level.as_deref()) {
+        return code;
+    }
     let shutdown_timeout = match sluice_runtime::duration::parse(&args.shutdown_timeout) {
         Ok(d) => settings
             .shutdown_timeout
@@ -263,7 +243,9 @@ pub fn run(args: StreamsArgs) -> ExitCode {
 
 /// Runs `sluice run FILE`.
 pub fn run_single(args: RunArgs) -> ExitCode {
-    init_logging(args.log_level.as_deref().unwrap_or("info"), "logfmt");
+    if let Err(code) = init_logging(LoggerConfig::default(), args.log_level.as_deref()) {
+        return code;
+    }
     serve(ServiceOptions {
         address: args.http_address.unwrap_or_else(|| "0.0.0.0:4195".into()),
         no_api: true,
@@ -276,27 +258,50 @@ pub fn run_single(args: RunArgs) -> ExitCode {
     })
 }
 
+/// Stack of data-plane threads (runtime workers and the blocking pool, where pipeline workers
+/// run): evaluations check the stack they have left against this, so deeper is more room for
+/// recursive mappings, not a different failure.
+const DATA_STACK: usize = 16 << 20;
+
+/// Runs the service on two runtimes: the control plane (the HTTP server with the REST API,
+/// `/ping`, `/metrics`, stream endpoints' request handling, signals) on threads of its own, and
+/// the data plane (every stream's tasks, plan building, pipeline workers) on another, so no
+/// data-plane work, however busy, can take the threads that answer the API or handle a signal.
 fn serve(opts: ServiceOptions) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let data = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
+        .thread_name("sluice-data")
+        .thread_stack_size(DATA_STACK)
+        .max_blocking_threads(4096)
+        .build();
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .thread_name("sluice-api")
+        .thread_stack_size(DATA_STACK)
+        .build();
+    let (data, control) = match (data, control) {
+        (Ok(d), Ok(c)) => (d, c),
+        (Err(e), _) | (_, Err(e)) => {
             eprintln!("failed to start the runtime: {}", e);
             return ExitCode::from(1);
         }
     };
-    rt.block_on(serve_async(opts))
+    let code = control.block_on(serve_async(opts, data.handle().clone()));
+    // Whatever data-plane work is left (a forced stream) must not hold the exit.
+    control.shutdown_background();
+    data.shutdown_background();
+    code
 }
 
-async fn serve_async(opts: ServiceOptions) -> ExitCode {
+async fn serve_async(opts: ServiceOptions, data: tokio::runtime::Handle) -> ExitCode {
     let endpoints = EndpointRegistry::new();
     let manager = StreamsManager::new(ManagerOptions {
         endpoints: endpoints.clone(),
         prefix_endpoints: opts.prefix,
         default_timeout: opts.shutdown_timeout,
         state_dir: opts.state_dir.clone(),
+        runtime: data,
     });
     if let Some(dir) = &opts.state_dir {
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -345,12 +350,20 @@ async fn serve_async(opts: ServiceOptions) -> ExitCode {
     } else {
         shutdown_signal().await;
     }
+    // Shutdown always ends: a watchdog thread exits the process if the bounded stops and the
+    // server's drain have not finished within the timeout plus half a second.
+    let bound = opts.shutdown_timeout + Duration::from_millis(500);
+    std::thread::spawn(move || {
+        std::thread::sleep(bound);
+        tracing::error!("shutdown did not finish within {:?}: exiting anyway", bound);
+        std::process::exit(1);
+    });
     let forced = manager.shutdown(opts.shutdown_timeout).await;
     for (id, e) in &forced {
-        tracing::warn!(stream = %id, "{}", e);
+        tracing::warn!(stream = %id, "forced to stop: {}", e);
     }
     let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
     ExitCode::SUCCESS
 }
 

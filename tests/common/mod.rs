@@ -41,11 +41,22 @@ impl Sluice {
 
     /// Starts `sluice streams` on `addr`.
     pub async fn start_on(addr: &str, extra: &[&str]) -> Sluice {
+        Sluice::start_full(addr, extra, &[]).await
+    }
+
+    /// Starts `sluice streams` with extra arguments and environment variables.
+    pub async fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Sluice {
+        let addr = format!("127.0.0.1:{}", free_port());
+        Sluice::start_full(&addr, extra, env).await
+    }
+
+    async fn start_full(addr: &str, extra: &[&str], env: &[(&str, &str)]) -> Sluice {
         let mut args = vec!["streams", "--http-address", addr];
         args.extend_from_slice(extra);
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(&args)
             .env("SLUICE_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -215,6 +215,7 @@ pub(crate) unsafe extern "C" fn call(
 ) -> u32 {
     let site = &*site;
     guard(ex, || {
+        crate::limits::check()?;
         let v = match &*site.expr {
             Expr::Function {
                 spec,

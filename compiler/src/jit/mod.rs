@@ -271,6 +271,9 @@ impl JitCode {
         scope: &Scope,
         out: &mut Value,
     ) -> Result<(), EvalError> {
+        // Every native function entry (thunks, lambdas, match bodies, named maps) checks the
+        // evaluation's limits: the native frames live on the same stack.
+        crate::limits::check()?;
         let f = self.fns[index as usize];
         // SAFETY: every function in the table was compiled for this signature; the pointers
         // are live for the call; lifetimes are erased only for the duration of the call.

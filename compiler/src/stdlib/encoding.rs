@@ -366,27 +366,37 @@ pub fn compress(algo: &str, level: i64, data: &[u8]) -> Result<Vec<u8>, EvalErro
 }
 
 /// Decompresses with a named algorithm.
+///
+/// The output is bounded by what the evaluation may still allocate (a decompression bomb is
+/// an error, not an allocation failure).
 pub fn decompress(algo: &str, data: &[u8]) -> Result<Vec<u8>, EvalError> {
     let mut out = Vec::new();
+    // Read at most one byte past the budget: more than that is an error.
+    let cap = crate::limits::message_memory() as u64 + 1;
+    let bounded = |r: &mut dyn Read, out: &mut Vec<u8>| r.take(cap).read_to_end(out);
     match algo {
-        "gzip" | "pgzip" => flate2::read::MultiGzDecoder::new(data)
-            .read_to_end(&mut out)
-            .map_err(io_err)?,
-        "zlib" => flate2::read::ZlibDecoder::new(data)
-            .read_to_end(&mut out)
-            .map_err(io_err)?,
-        "flate" => flate2::read::DeflateDecoder::new(data)
-            .read_to_end(&mut out)
-            .map_err(io_err)?,
+        "gzip" | "pgzip" => {
+            bounded(&mut flate2::read::MultiGzDecoder::new(data), &mut out).map_err(io_err)?
+        }
+        "zlib" => bounded(&mut flate2::read::ZlibDecoder::new(data), &mut out).map_err(io_err)?,
+        "flate" => {
+            bounded(&mut flate2::read::DeflateDecoder::new(data), &mut out).map_err(io_err)?
+        }
         "snappy" => {
+            let len = snap::raw::decompress_len(data).map_err(decode_err)?;
+            crate::limits::reserve(len)?;
             return snap::raw::Decoder::new()
                 .decompress_vec(data)
-                .map_err(decode_err)
+                .map_err(decode_err);
         }
-        "lz4" => lz4_flex::frame::FrameDecoder::new(data)
-            .read_to_end(&mut out)
-            .map_err(io_err)?,
-        "zstd" => return zstd::decode_all(data).map_err(io_err),
+        "lz4" => {
+            bounded(&mut lz4_flex::frame::FrameDecoder::new(data), &mut out).map_err(io_err)?
+        }
+        "zstd" => bounded(
+            &mut zstd::stream::read::Decoder::new(data).map_err(io_err)?,
+            &mut out,
+        )
+        .map_err(io_err)?,
         other => {
             return Err(EvalError::new(format!(
                 "unrecognized compression algorithm: {}",
@@ -394,6 +404,9 @@ pub fn decompress(algo: &str, data: &[u8]) -> Result<Vec<u8>, EvalError> {
             )))
         }
     };
+    if out.len() as u64 >= cap {
+        return Err(crate::limits::memory_error(out.len()));
+    }
     Ok(out)
 }
 

@@ -306,6 +306,12 @@ fn range(c: &mut Call) -> Result<Value, EvalError> {
             start, stop
         )));
     }
+    let span = (i128::from(stop) - i128::from(start)).unsigned_abs();
+    let count = span.div_ceil(i128::from(step).unsigned_abs());
+    crate::limits::reserve_items(
+        usize::try_from(count).unwrap_or(usize::MAX),
+        std::mem::size_of::<Value>(),
+    )?;
     let mut out = Vec::new();
     let mut i = start;
     while (step > 0 && i < stop) || (step < 0 && i > stop) {
@@ -325,7 +331,9 @@ fn apply(c: &mut Call, v: Value) -> Result<Value, EvalError> {
 
 fn bloblang(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let src = c.string(0)?;
-    let m = crate::Mapping::compile(&src)
+    // Dynamic mappings run on the interpreter: compiling native code per message costs more
+    // than it saves, and the interpreter checks the evaluation limits at every step.
+    let m = crate::Mapping::compile_with(&src, crate::Backend::Interpreter)
         .map_err(|e| EvalError::new(format!("failed to parse mapping: {}", e)))?;
     m.run_on_value(&v)
 }

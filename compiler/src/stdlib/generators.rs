@@ -81,6 +81,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         if n < 0 {
             return Err(EvalError::new("length must be a non-negative integer"));
         }
+        crate::limits::reserve(n as usize)?;
         Ok(bytes_value(vec![0; n as usize]))
     }),
     f!("uuid_v4", [], Str, |_| Ok(Value::Str(

@@ -85,6 +85,7 @@ pub static METHODS: &[MethodSpec] = &[
                 "invalid count, must be greater than or equal to zero",
             ));
         }
+        crate::limits::reserve_items(text_len(&v), n as usize)?;
         map_text(v, |s| s.repeat(n as usize))
     }),
     m!(
@@ -391,6 +392,15 @@ fn filepath_split(_c: &mut Call, v: Value) -> Result<Value, EvalError> {
 
 fn format(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let fmt = as_str(&v)?.to_string();
+    // Widths and precisions are taken from the format: a huge one must fail, not allocate.
+    let numbers = fmt
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|d| {
+            d.parse::<usize>()
+                .unwrap_or(if d.is_empty() { 0 } else { usize::MAX })
+        })
+        .fold(fmt.len(), usize::saturating_add);
+    crate::limits::reserve(numbers)?;
     let mut args = Vec::new();
     for i in 0..c.len() {
         if let Some(v) = c.opt_value(i)? {
@@ -647,6 +657,15 @@ pub fn go_unquote(s: &str) -> Result<String, EvalError> {
 fn replace_all(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let old = c.string(0)?;
     let new = c.string(1)?;
+    if !old.is_empty() && new.len() > old.len() {
+        let hits = match &v {
+            Value::Str(s) => s.matches(old.as_str()).count(),
+            _ => text_len(&v) / old.len(),
+        };
+        crate::limits::reserve(
+            text_len(&v).saturating_add(hits.saturating_mul(new.len() - old.len())),
+        )?;
+    }
     map_text(v, |s| {
         if old.is_empty() {
             s.to_string()
@@ -654,6 +673,15 @@ fn replace_all(c: &mut Call, v: Value) -> Result<Value, EvalError> {
             s.replace(&old, &new)
         }
     })
+}
+
+/// The length in bytes of a string or bytes value (0 for anything else).
+fn text_len(v: &Value) -> usize {
+    match v {
+        Value::Str(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        _ => 0,
+    }
 }
 
 fn replace_many(c: &mut Call, v: Value) -> Result<Value, EvalError> {
@@ -671,12 +699,18 @@ fn replace_many(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         .collect::<Result<Vec<_>, EvalError>>()?;
     // Go's strings.Replacer: at each position the first matching pair (in argument order)
     // wins, and replaced text is not rescanned.
-    map_text(v, |s| {
+    let budget = crate::limits::message_memory();
+    let mut over = false;
+    let out = map_text(v, |s| {
         let mut out = String::with_capacity(s.len());
         let mut i = 0;
         'outer: while i < s.len() {
             for (old, new) in &pairs {
                 if !old.is_empty() && s[i..].starts_with(old.as_str()) {
+                    if out.len() + new.len() > budget {
+                        over = true;
+                        break 'outer;
+                    }
                     out.push_str(new);
                     i += old.len();
                     continue 'outer;
@@ -687,7 +721,11 @@ fn replace_many(c: &mut Call, v: Value) -> Result<Value, EvalError> {
             i += ch.len_utf8();
         }
         out
-    })
+    })?;
+    if over {
+        return Err(crate::limits::memory_error(budget.saturating_add(1)));
+    }
+    Ok(out)
 }
 
 fn split(c: &mut Call, v: Value) -> Result<Value, EvalError> {
@@ -906,7 +944,26 @@ fn capture_object(re: &regex::Regex, cap: &regex::Captures) -> Object {
 fn re_replace_all(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let re = regex(&c.string(0)?)?;
     let with = c.string(1)?;
-    map_text(v, |s| re.replace_all(s, with.as_str()).into_owned())
+    // Expansions are built one by one and stop growing the result past the memory budget.
+    let budget = crate::limits::message_memory();
+    let mut produced = text_len(&v);
+    let mut over = false;
+    let out = map_text(v, |s| {
+        re.replace_all(s, |caps: &regex::Captures| {
+            let mut dst = String::new();
+            if !over {
+                caps.expand(&with, &mut dst);
+                produced = produced.saturating_add(dst.len());
+                over = produced > budget;
+            }
+            dst
+        })
+        .into_owned()
+    })?;
+    if over {
+        return Err(crate::limits::memory_error(budget.saturating_add(1)));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

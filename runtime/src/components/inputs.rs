@@ -85,6 +85,7 @@ pub struct Generate {
     count: i64,
     batch_size: usize,
     replay: bool,
+    errors: crate::log_limit::LogLimiter,
 }
 
 impl Generate {
@@ -110,6 +111,7 @@ impl Generate {
             count: cfg.int("count").unwrap_or(0),
             batch_size: cfg.int("batch_size").unwrap_or(1).max(1) as usize,
             replay: cfg.bool("auto_replay_nacks").unwrap_or(true),
+            errors: Default::default(),
         })
     }
 }
@@ -130,16 +132,22 @@ impl Input for Generate {
                 }
             }
             first = false;
+            // One run of the mapping per slot of the batch, as upstream: deleted messages
+            // leave their slot empty, and an empty batch waits for the next interval.
             let mut batch = Vec::with_capacity(self.batch_size);
-            while batch.len() < self.batch_size {
+            for _ in 0..self.batch_size {
                 if self.count > 0 && produced >= self.count {
                     break;
                 }
                 produced += 1;
-                match self.mapping.run(&Message::default()) {
+                match sink.evaluate(|| self.mapping.run(&Message::default())) {
                     Ok(MappingOutcome::Message(m)) => batch.push(m),
                     Ok(MappingOutcome::Deleted) => {}
-                    Err(e) => tracing::error!(error = %e, "generate mapping failed"),
+                    Err(e) => {
+                        if let Some(suppressed) = self.errors.allow() {
+                            tracing::error!(error = %e, suppressed, "generate mapping failed");
+                        }
+                    }
                 }
             }
             if !batch.is_empty() && !send_tracked(&sink, batch, self.replay, &mut pending).await {

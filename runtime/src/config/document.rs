@@ -384,16 +384,28 @@ fn is_core_float(s: &str) -> bool {
 }
 
 /// Byte offsets of line starts, to turn parser markers (line, char column) into byte offsets.
+///
+/// Markers arrive in document order, so [`Lines::offset`] resumes from the previous marker
+/// when it is on the same line (and indexes directly into ASCII text): converting every event's
+/// marker costs linear time in all, even for a 100k-item flow list on one line.
 struct Lines<'a> {
     text: &'a str,
     starts: Vec<usize>,
+    ascii: bool,
+    /// The last marker converted: (line, char column, byte offset).
+    cursor: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> Lines<'a> {
     fn new(text: &'a str) -> Lines<'a> {
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Lines { text, starts }
+        starts.extend(line_starts(text));
+        Lines {
+            text,
+            starts,
+            ascii: text.is_ascii(),
+            cursor: std::cell::Cell::new((1, 0, 0)),
+        }
     }
 
     /// Byte offset of a parser marker (1-based line, 0-based char column).
@@ -401,11 +413,22 @@ impl<'a> Lines<'a> {
         let Some(&start) = self.starts.get(line.saturating_sub(1)) else {
             return self.text.len();
         };
-        let rest = &self.text[start..];
-        rest.char_indices()
-            .nth(col0)
-            .map(|(i, _)| start + i)
-            .unwrap_or(self.text.len())
+        if self.ascii {
+            return (start + col0).min(self.text.len());
+        }
+        let (cl, cc, co) = self.cursor.get();
+        let (from_col, from) = if cl == line && cc <= col0 {
+            (cc, co)
+        } else {
+            (0, start)
+        };
+        let off = self.text[from..]
+            .char_indices()
+            .nth(col0 - from_col)
+            .map(|(i, _)| from + i)
+            .unwrap_or(self.text.len());
+        self.cursor.set((line, col0, off));
+        off
     }
 
     /// The 1-based position of a byte offset.
@@ -420,6 +443,11 @@ impl<'a> Lines<'a> {
             + 1;
         Pos::new(line, col)
     }
+}
+
+/// Offsets just after each newline.
+fn line_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.match_indices('\n').map(|(i, _)| i + 1)
 }
 
 fn marker_pos(span: &Span) -> Pos {
@@ -437,6 +465,8 @@ enum Frame {
         anchor: usize,
         entries: Vec<Entry>,
         pending_key: Option<Node>,
+        /// The keys seen so far (duplicate keys are found in constant time).
+        keys: HashMap<String, usize>,
     },
 }
 
@@ -562,6 +592,7 @@ impl Builder<'_> {
                         anchor,
                         entries: Vec::new(),
                         pending_key: None,
+                        keys: HashMap::new(),
                     });
                     None
                 }
@@ -605,10 +636,11 @@ impl Builder<'_> {
                     Some(Frame::Map {
                         entries,
                         pending_key,
+                        keys,
                         ..
                     }) => match pending_key.take() {
                         None => *pending_key = Some(node),
-                        Some(key) => add_entry(entries, key, node)?,
+                        Some(key) => add_entry(entries, keys, key, node)?,
                     },
                 }
             }
@@ -672,21 +704,27 @@ impl Builder<'_> {
     }
 }
 
-fn add_entry(entries: &mut Vec<Entry>, key: Node, value: Node) -> Result<(), DocumentError> {
+fn add_entry(
+    entries: &mut Vec<Entry>,
+    keys: &mut HashMap<String, usize>,
+    key: Node,
+    value: Node,
+) -> Result<(), DocumentError> {
     let key_text = match &key.kind {
         NodeKind::Scalar { raw, .. } => raw.clone(),
         _ => return Err(DocumentError::new(key.pos, "mapping keys must be scalars")),
     };
     if key_text != "<<" {
-        if let Some(prev) = entries.iter().find(|e| e.key == key_text) {
+        if let Some(&line) = keys.get(&key_text) {
             return Err(DocumentError::new(
                 key.pos,
                 format!(
                     "mapping key {:?} already defined at line {}",
-                    key_text, prev.key_pos.line
+                    key_text, line
                 ),
             ));
         }
+        keys.insert(key_text.clone(), key.pos.line);
     }
     entries.push(Entry {
         key: key_text,
@@ -710,10 +748,12 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
             NodeKind::Seq(items) => items,
             _ => continue,
         };
+        let mut defined: std::collections::HashSet<String> =
+            own.iter().map(|o| o.key.clone()).collect();
         for source in sources {
             if let NodeKind::Map(src) = source.kind {
                 for e in src {
-                    if !own.iter().any(|o| o.key == e.key) {
+                    if defined.insert(e.key.clone()) {
                         own.push(e);
                     }
                 }

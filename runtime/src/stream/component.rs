@@ -67,12 +67,29 @@ impl BuildContext {
 pub struct InputSink {
     tx: mpsc::Sender<Transaction>,
     stop: CancellationToken,
+    interrupt: sluice_compiler::limits::Interrupt,
 }
 
 impl InputSink {
     /// A sink over a channel, stopped by `stop`.
     pub fn new(tx: mpsc::Sender<Transaction>, stop: CancellationToken) -> InputSink {
-        InputSink { tx, stop }
+        InputSink {
+            tx,
+            stop,
+            interrupt: Default::default(),
+        }
+    }
+
+    /// The sink with the stream's interrupt flag (raised when a stop is forced).
+    pub fn with_interrupt(mut self, interrupt: sluice_compiler::limits::Interrupt) -> InputSink {
+        self.interrupt = interrupt;
+        self
+    }
+
+    /// Runs `f` (an evaluation the input makes, e.g. `generate`'s mapping) under the stream's
+    /// interrupt flag.
+    pub fn evaluate<R>(&self, f: impl FnOnce() -> R) -> R {
+        sluice_compiler::limits::with_interrupt(&self.interrupt, f)
     }
 
     /// Sends a transaction downstream, waiting for room (backpressure). Fails when the stream

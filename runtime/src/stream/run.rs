@@ -7,12 +7,20 @@
 //! Channels are bounded (backpressure). The output resolves each transaction; the memory
 //! buffer acknowledges the input as soon as it stored a batch and retries nacked batches
 //! itself. A stop first tells the input to stop taking messages and lets everything in flight
-//! finish; past the graceful budget it aborts the tasks and names the component that was busy.
+//! finish; past the graceful budget it aborts the tasks, raises the stream's
+//! [`Interrupt`] (running evaluations fail at their next check) and names the component that
+//! was busy.
+//!
+//! Tasks run on the data-plane runtime given to [`RunningStream::start`]. Pipeline workers,
+//! which run the CPU-bound processors, each get a thread of the runtime's blocking pool (with
+//! the runtime's thread stack size), so a slow or spinning mapping never holds a thread that
+//! I/O tasks need.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sluice_compiler::limits::{self, Interrupt};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -98,6 +106,10 @@ struct Progress {
 pub struct RunningStream {
     input_connected: Option<Arc<AtomicBool>>,
     stop_input: CancellationToken,
+    /// Cancelled when a stop is forced: pipeline workers leave at their next await.
+    force: CancellationToken,
+    /// Raised when a stop is forced: running evaluations fail at their next check.
+    interrupt: Interrupt,
     created: Instant,
     stopped_at: Arc<Mutex<Option<Instant>>>,
     done: watch::Receiver<bool>,
@@ -117,8 +129,9 @@ impl std::fmt::Debug for RunningStream {
 }
 
 impl RunningStream {
-    /// Starts a plan's tasks.
-    pub fn start(plan: StreamPlan) -> RunningStream {
+    /// Starts a plan's tasks on the runtime of `handle`.
+    pub fn start(plan: StreamPlan, handle: &tokio::runtime::Handle) -> RunningStream {
+        let _runtime = handle.enter();
         let StreamPlan {
             input: (input, input_name),
             buffer,
@@ -129,6 +142,8 @@ impl RunningStream {
             metrics,
         } = plan;
         let stop_input = CancellationToken::new();
+        let force = CancellationToken::new();
+        let interrupt = Interrupt::new();
         let progress = Arc::new(Progress::default());
         let (done_tx, done) = watch::channel(false);
         let stopped_at = Arc::new(Mutex::new(None));
@@ -139,7 +154,7 @@ impl RunningStream {
         progress.input_running.store(true, Ordering::SeqCst);
         let input_received = metrics.counter("input_received", "", "root.input");
         let p = progress.clone();
-        let sink = InputSink::new(in_tx, stop_input.clone());
+        let sink = InputSink::new(in_tx, stop_input.clone()).with_interrupt(interrupt.clone());
         let mut input = input;
         input.attach(&sink);
         let input_connected = input.connected_flag();
@@ -193,21 +208,32 @@ impl RunningStream {
             writer,
             batcher: batcher_tx,
             input_received,
+            interrupt: interrupt.clone(),
         });
         let mut workers = Vec::new();
-        let mut worker_aborts = Vec::new();
         for _ in 0..threads {
             let rx = work_rx.clone();
             let stage = stage.clone();
             let p = progress.clone();
-            let w = tokio::spawn(async move {
-                loop {
-                    let next = { rx.lock().await.recv().await };
-                    let Some(t) = next else { break };
-                    stage.run(t, &p).await;
-                }
+            let force = force.clone();
+            let rt = handle.clone();
+            // A blocking-pool thread of its own: processors run here, never on a runtime
+            // worker. A forced stop cancels `force`; the loop leaves at its next await.
+            let w = tokio::task::spawn_blocking(move || {
+                rt.block_on(async move {
+                    loop {
+                        let next = tokio::select! {
+                            _ = force.cancelled() => None,
+                            n = async { rx.lock().await.recv().await } => n,
+                        };
+                        let Some(t) = next else { break };
+                        tokio::select! {
+                            _ = force.cancelled() => break,
+                            _ = stage.run(t, &p) => {}
+                        }
+                    }
+                })
             });
-            worker_aborts.push(w.abort_handle());
             workers.push(w);
         }
         let out = output.clone();
@@ -228,11 +254,12 @@ impl RunningStream {
 
         let mut tasks: Vec<tokio::task::AbortHandle> =
             tasks.iter().map(JoinHandle::abort_handle).collect();
-        tasks.extend(worker_aborts);
         tasks.extend(batcher_abort);
         RunningStream {
             input_connected,
             stop_input,
+            force,
+            interrupt,
             created: Instant::now(),
             stopped_at,
             done,
@@ -294,6 +321,8 @@ impl RunningStream {
         }
         let busy = self.busy_component();
         tracing::warn!(busy = %busy, "stream did not stop gracefully, forcing it");
+        self.interrupt.raise();
+        self.force.cancel();
         for t in self
             .tasks
             .lock()
@@ -335,6 +364,8 @@ impl RunningStream {
 impl Drop for RunningStream {
     fn drop(&mut self) {
         self.stop_input.cancel();
+        self.interrupt.raise();
+        self.force.cancel();
     }
 }
 
@@ -396,6 +427,7 @@ struct Stage {
     writer: Arc<Writer>,
     batcher: Option<mpsc::Sender<Pending>>,
     input_received: Counter,
+    interrupt: Interrupt,
 }
 
 impl Stage {
@@ -403,12 +435,15 @@ impl Stage {
         let (mut batch, responses, acker) = t.into_parts();
         self.input_received.add(batch.len() as u64);
         p.processing.fetch_add(1, Ordering::SeqCst);
-        for proc in &self.processors {
-            if batch.is_empty() {
-                break;
+        batch = limits::with_interrupt(&self.interrupt, || {
+            for proc in &self.processors {
+                if batch.is_empty() {
+                    break;
+                }
+                batch = proc.process(batch);
             }
-            batch = proc.process(batch);
-        }
+            batch
+        });
         p.processing.fetch_sub(1, Ordering::SeqCst);
         if batch.is_empty() {
             // Everything was filtered: the transaction is done.
