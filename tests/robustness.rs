@@ -366,12 +366,15 @@ async fn huge_yaml_bodies_load_or_are_refused_fast() {
         items.push_str(if i == 0 { "1" } else { ",1" });
     }
     items.push_str("]\n");
+    // Linear time: a release build loads each in well under a second (the note of issue 12
+    // has the numbers); this debug-build bound only catches a return to quadratic loading
+    // (35 s and 10 s before).
     for (name, body) in [("keys", keys), ("items", items)] {
         let t = Instant::now();
         let (code, text) = s.req("POST", &format!("/streams/{}", name), &body).await;
         assert!(code == 200 || code == 400, "{} {}", code, text);
         assert!(
-            t.elapsed() < Duration::from_secs(1),
+            t.elapsed() < Duration::from_secs(5),
             "{} body took {:?}",
             name,
             t.elapsed()
