@@ -229,7 +229,7 @@ pub fn reserve(bytes: usize) -> Result<(), EvalError> {
 
 /// [`reserve`] for `count` items of `size` bytes each (overflow counts as too much).
 pub fn reserve_items(count: usize, size: usize) -> Result<(), EvalError> {
-    reserve(count.checked_mul(size).unwrap_or(usize::MAX))
+    reserve(count.saturating_mul(size))
 }
 
 /// Stack a compilation may need (the parser recurses per nesting level, up to
