@@ -135,6 +135,22 @@ async fn hostile_messages_are_errors_on_both_back_ends() {
             "{}".into(),
         ),
         (
+            "root = range(0, this.n).fold({}, x -> {\"a\": x.tally}).keys()".into(),
+            r#"{"n":200000}"#.into(),
+        ),
+        (
+            "root = range(0, this.n).fold([], x -> [x.tally, x.tally]).length()".into(),
+            r#"{"n":40}"#.into(),
+        ),
+        (
+            "root = this.x.parse_xml()".into(),
+            format!(
+                r#"{{"x":"{}{}"}}"#,
+                "<a>".repeat(100_000),
+                "</a>".repeat(100_000)
+            ),
+        ),
+        (
             "root = this.b.decode(\"base64\").decompress(\"gzip\").length()".into(),
             format!(r#"{{"b":"{}"}}"#, bomb),
         ),

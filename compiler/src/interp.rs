@@ -1118,6 +1118,8 @@ impl<'c, 'a> Call<'c, 'a> {
         self.exec.overlay = saved_overlay;
         self.exec.depth -= 1;
         r?;
+        // Recursive maps can wrap their result at every level.
+        limits::check_depth(&out)?;
         Ok(out)
     }
 

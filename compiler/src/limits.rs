@@ -232,6 +232,39 @@ pub fn reserve_items(count: usize, size: usize) -> Result<(), EvalError> {
     reserve(count.saturating_mul(size))
 }
 
+/// The deepest nesting a value built by an evaluation may have. Values are dropped,
+/// cloned, compared and serialised recursively, so nesting must stay bounded: inputs are
+/// bounded by their parsers, and the operations that can nest a value without bound (a
+/// `fold` whose tally wraps itself, recursive named maps and dynamic mappings, parsers
+/// without a depth limit of their own) check their results with [`check_depth`].
+pub const MAX_VALUE_DEPTH: usize = 1024;
+
+/// Fails when `v` nests deeper than [`MAX_VALUE_DEPTH`]. Iterative (no recursion); stops at
+/// the first path past the limit.
+pub fn check_depth(v: &crate::Value) -> Result<(), EvalError> {
+    use crate::Value;
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 1)];
+    while let Some((v, d)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Object(o) => Box::new(o.values()),
+            _ => continue,
+        };
+        if d > MAX_VALUE_DEPTH {
+            return Err(EvalError::new(format!(
+                "value is nested more than {} levels deep",
+                MAX_VALUE_DEPTH
+            )));
+        }
+        stack.extend(
+            children
+                .filter(|c| matches!(c, Value::Array(_) | Value::Object(_)))
+                .map(|c| (c, d + 1)),
+        );
+    }
+    Ok(())
+}
+
 /// Stack a compilation may need (the parser recurses per nesting level, up to
 /// `syntax::MAX_NESTING`; debug builds use far bigger frames than release builds).
 const COMPILE_STACK: usize = 8 << 20;

@@ -117,3 +117,20 @@ fn a_raised_interrupt_stops_a_long_evaluation() {
         assert!(m.run(&Message::new(&b"{}"[..])).is_ok());
     }
 }
+
+#[test]
+fn values_nest_boundedly() {
+    for backend in [Backend::Jit, Backend::Interpreter] {
+        for src in [
+            "root = range(0, 100000).fold({}, x -> {\"a\": x.tally}).keys()",
+            "root = range(0, 100000).fold([], x -> [x.tally]).length()",
+            "map r {\n  root = if this.n > 0 { [{\"n\": this.n - 1}.apply(\"r\")] } else { [] }\n}\nroot = {\"n\": 90}.apply(\"r\").length()",
+        ] {
+            let r = run_small_stack(src, backend, "{}", 16 << 20);
+            match r {
+                Ok(v) => assert!(!v.is_empty()),
+                Err(e) => assert!(e.contains("nested more than"), "{:?} {}: {}", backend, src, e),
+            }
+        }
+    }
+}

@@ -138,6 +138,9 @@ pub static METHODS: &[MethodSpec] = &[
             let mut tally = c.value(0)?;
             for e in as_array(&v)? {
                 tally = c.apply(1, &pair("tally", tally, "value", e.clone()))?;
+                // A tally that wraps itself nests without bound: check (the iteration
+                // already cloned the tally, so this walk costs no more than it did).
+                crate::limits::check_depth(&tally)?;
             }
             Ok(tally)
         }

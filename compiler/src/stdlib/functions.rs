@@ -335,7 +335,9 @@ fn bloblang(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     // than it saves, and the interpreter checks the evaluation limits at every step.
     let m = crate::Mapping::compile_with(&src, crate::Backend::Interpreter)
         .map_err(|e| EvalError::new(format!("failed to parse mapping: {}", e)))?;
-    m.run_on_value(&v)
+    let out = m.run_on_value(&v)?;
+    crate::limits::check_depth(&out)?;
+    Ok(out)
 }
 
 fn not_null(_c: &mut Call, v: Value) -> Result<Value, EvalError> {

@@ -425,6 +425,12 @@ pub fn parse_xml(s: &str, cast: bool) -> Result<Value, EvalError> {
     loop {
         match reader.read_event().map_err(|e| err(&e))? {
             Event::Start(e) => {
+                if stack.len() >= crate::limits::MAX_VALUE_DEPTH {
+                    return Err(err(&format_args!(
+                        "elements are nested more than {} levels deep",
+                        crate::limits::MAX_VALUE_DEPTH
+                    )));
+                }
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 stack.push((name, attrs_of(&e)?, String::new()));
             }
