@@ -37,6 +37,9 @@ pub struct LoggerConfig {
     pub message_name: String,
     /// Write to this file (appending) instead of stdout.
     pub file: Option<std::path::PathBuf>,
+    /// Write to stderr instead of stdout (`sluice run` of a stream whose output is `stdout`,
+    /// as upstream does, so logs do not mix with the data).
+    pub stderr: bool,
 }
 
 impl Default for LoggerConfig {
@@ -50,6 +53,7 @@ impl Default for LoggerConfig {
             timestamp_name: "time".into(),
             message_name: "msg".into(),
             file: None,
+            stderr: false,
         }
     }
 }
@@ -154,6 +158,7 @@ pub fn init(cfg: &LoggerConfig) -> Result<(), LoggerError> {
                 .map_err(LoggerError::File)?;
             tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
         }
+        None if cfg.stderr => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
         None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout),
     };
     let _ = tracing_subscriber::fmt()

@@ -243,7 +243,11 @@ pub fn run(args: StreamsArgs) -> ExitCode {
 
 /// Runs `sluice run FILE`.
 pub fn run_single(args: RunArgs) -> ExitCode {
-    if let Err(code) = init_logging(LoggerConfig::default(), args.log_level.as_deref()) {
+    let logger = LoggerConfig {
+        stderr: writes_to_stdout(&args.file),
+        ..LoggerConfig::default()
+    };
+    if let Err(code) = init_logging(logger, args.log_level.as_deref()) {
         return code;
     }
     serve(ServiceOptions {
@@ -267,6 +271,19 @@ const DATA_STACK: usize = 16 << 20;
 /// `/ping`, `/metrics`, stream endpoints' request handling, signals) on threads of its own, and
 /// the data plane (every stream's tasks, plan building, pipeline workers) on another, so no
 /// data-plane work, however busy, can take the threads that answer the API or handle a signal.
+/// Whether the stream file's output is `stdout` (then `sluice run` logs to stderr).
+fn writes_to_stdout(path: &Path) -> bool {
+    let Ok(text) = std::fs::read(path) else {
+        return false;
+    };
+    let Ok((doc, _)) = sluice_runtime::config::read_document(&text, &Default::default()) else {
+        return false;
+    };
+    let v = doc.to_json();
+    v.pointer("/output/stdout").is_some()
+        || v.pointer("/output/type").and_then(|t| t.as_str()) == Some("stdout")
+}
+
 fn serve(opts: ServiceOptions) -> ExitCode {
     let data = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,0 +1,131 @@
+//! The `logger` section of the root config, through the real binary: logfmt by default on
+//! stdout, `json` with static fields and timestamps, `file.path`, and `sluice run` of a stream
+//! whose output is stdout keeping its logs on stderr.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `sluice streams` with `-o root`, creates one stream, stops it; returns stdout.
+async fn run_with_root(root: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("root.yaml");
+    std::fs::write(&path, root).unwrap();
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["streams", "--http-address", &addr, "-o"])
+        .arg(&path)
+        .env_remove("SLUICE_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let client = common::client();
+    let base = format!("http://{addr}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/ping")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let conf = "input:\n  generate:\n    count: 1\n    mapping: root = {}\noutput:\n  drop: {}\n";
+    let r = client
+        .post(format!("{base}/streams/logged"))
+        .body(conf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let text = reader.join().unwrap();
+    drop(dir);
+    text
+}
+
+#[tokio::test]
+async fn default_logs_are_logfmt_on_stdout() {
+    let out = run_with_root("http:\n  enabled: true\n").await;
+    let line = out
+        .lines()
+        .find(|l| l.contains("stream created"))
+        .unwrap_or_else(|| panic!("no creation line in {out:?}"));
+    assert!(
+        line.starts_with("level=info msg=\"stream created\""),
+        "{line}"
+    );
+    assert!(line.contains("@service=sluice"), "{line}");
+    assert!(line.contains("stream=logged"), "{line}");
+}
+
+#[tokio::test]
+async fn json_logs_with_static_fields_and_timestamps() {
+    let out = run_with_root(
+        "logger:\n  level: INFO\n  format: json\n  add_timestamp: true\n  static_fields:\n    app: demo\n",
+    )
+    .await;
+    let line = out
+        .lines()
+        .find(|l| l.contains("stream created"))
+        .unwrap_or_else(|| panic!("no creation line in {out:?}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["level"], "info");
+    assert_eq!(v["msg"], "stream created");
+    assert_eq!(v["app"], "demo");
+    assert!(
+        v.get("@service").is_none(),
+        "static_fields replace the default: {v}"
+    );
+    assert!(
+        v["time"].as_str().is_some_and(|t| t.starts_with("20")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn logs_go_to_the_configured_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sluice.log");
+    let out = run_with_root(&format!(
+        "logger:\n  level: debug\n  file:\n    path: {}\n",
+        file.display()
+    ))
+    .await;
+    assert!(!out.contains("stream created"), "{out}");
+    let logged = std::fs::read_to_string(&file).unwrap();
+    assert!(logged.contains("stream created"), "{logged}");
+}
+
+#[test]
+fn run_with_a_stdout_output_keeps_logs_off_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        "input:\n  generate:\n    count: 2\n    interval: ''\n    mapping: 'root = {\"n\": counter()}'\noutput:\n  stdout: {}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "run",
+            "--http-address",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
+        .arg(&path)
+        .env_remove("SLUICE_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout, "{\"n\":1}\n{\"n\":2}\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("level="));
+}
