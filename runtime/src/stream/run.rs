@@ -11,10 +11,9 @@
 //! [`Interrupt`] (running evaluations fail at their next check) and names the component that
 //! was busy.
 //!
-//! Tasks run on the data-plane runtime given to [`RunningStream::start`]. Pipeline workers,
-//! which run the CPU-bound processors, each get a thread of the runtime's blocking pool (with
-//! the runtime's thread stack size), so a slow or spinning mapping never holds a thread that
-//! I/O tasks need.
+//! Tasks run on the data-plane runtime given to [`RunningStream::start`]. Pipeline workers
+//! run each batch's processors on a thread of the runtime's blocking pool (with the runtime's
+//! thread stack size), so a slow or spinning mapping never holds a thread that I/O tasks need.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -216,23 +215,19 @@ impl RunningStream {
             let stage = stage.clone();
             let p = progress.clone();
             let force = force.clone();
-            let rt = handle.clone();
-            // A blocking-pool thread of its own: processors run here, never on a runtime
-            // worker. A forced stop cancels `force`; the loop leaves at its next await.
-            let w = tokio::task::spawn_blocking(move || {
-                rt.block_on(async move {
-                    loop {
-                        let next = tokio::select! {
-                            _ = force.cancelled() => None,
-                            n = async { rx.lock().await.recv().await } => n,
-                        };
-                        let Some(t) = next else { break };
-                        tokio::select! {
-                            _ = force.cancelled() => break,
-                            _ = stage.run(t, &p) => {}
-                        }
+            // A forced stop cancels `force`: the loop leaves at its next await.
+            let w = tokio::spawn(async move {
+                loop {
+                    let next = tokio::select! {
+                        _ = force.cancelled() => None,
+                        n = async { rx.lock().await.recv().await } => n,
+                    };
+                    let Some(t) = next else { break };
+                    tokio::select! {
+                        _ = force.cancelled() => break,
+                        _ = Stage::run(&stage, t, &p) => {}
                     }
-                })
+                }
             });
             workers.push(w);
         }
@@ -431,20 +426,37 @@ struct Stage {
 }
 
 impl Stage {
-    async fn run(&self, t: Transaction, p: &Progress) {
-        let (mut batch, responses, acker) = t.into_parts();
+    /// Runs the processors over a batch on a thread of the blocking pool (never on a runtime
+    /// worker: CPU-bound processing must not hold the threads I/O tasks run on, and each
+    /// busy batch gets a thread of its own, so the OS shares the cores fairly between
+    /// streams), then hands the batch to the output.
+    async fn run(self: &Arc<Stage>, t: Transaction, p: &Progress) {
+        let (batch, responses, acker) = t.into_parts();
         self.input_received.add(batch.len() as u64);
         p.processing.fetch_add(1, Ordering::SeqCst);
-        batch = limits::with_interrupt(&self.interrupt, || {
-            for proc in &self.processors {
-                if batch.is_empty() {
-                    break;
+        let stage = self.clone();
+        let processed = tokio::task::spawn_blocking(move || {
+            limits::with_interrupt(&stage.interrupt, || {
+                let mut batch = batch;
+                for proc in &stage.processors {
+                    if batch.is_empty() {
+                        break;
+                    }
+                    batch = proc.process(batch);
                 }
-                batch = proc.process(batch);
-            }
-            batch
-        });
+                batch
+            })
+        })
+        .await;
         p.processing.fetch_sub(1, Ordering::SeqCst);
+        let batch = match processed {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "a processor panicked; the batch is rejected");
+                acker.ack(Err(Nack("processing failed".into())));
+                return;
+            }
+        };
         if batch.is_empty() {
             // Everything was filtered: the transaction is done.
             acker.ack(Ok(()));
