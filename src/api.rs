@@ -220,18 +220,20 @@ async fn endpoints(State(st): State<ApiState>) -> Response<Body> {
 
 async fn metrics(State(st): State<ApiState>) -> Response<Body> {
     let mut text = st.manager.prometheus().await;
-    text.push_str(&process_metrics());
+    text.push_str(&process_metrics(st.manager.runtime()));
     Response::builder()
         .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         .body(Body::from(text))
         .unwrap_or_default()
 }
 
-/// Process-level gauges: live tokio tasks and resident memory (for leak checks).
-fn process_metrics() -> String {
+/// Process-level gauges: live tokio tasks of both runtimes (the API's and the streams') and
+/// resident memory (for leak checks).
+fn process_metrics(data: &tokio::runtime::Handle) -> String {
     let tasks = tokio::runtime::Handle::current()
         .metrics()
-        .num_alive_tasks();
+        .num_alive_tasks()
+        + data.metrics().num_alive_tasks();
     let mut out = format!(
         "# TYPE sluice_tokio_alive_tasks gauge\nsluice_tokio_alive_tasks {}\n\
          # TYPE sluice_jit_fallbacks_total counter\nsluice_jit_fallbacks_total {}\n",

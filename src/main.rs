@@ -10,6 +10,7 @@ use clap::Parser;
 
 /// Counts each thread's live bytes, so every mapping evaluation is held to the per-message
 /// memory budget (`sluice_compiler::limits`).
+#[cfg(feature = "count-alloc")]
 #[global_allocator]
 static ALLOC: sluice_compiler::limits::CountingAlloc = sluice_compiler::limits::CountingAlloc;
 

@@ -457,3 +457,44 @@ async fn default_logs_hold_no_compiler_ir() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_counts_what_a_mapping_makes_not_its_input() {
+    let s = Sluice::start_env(&[], &[("SLUICE_MESSAGE_MEMORY_LIMIT", "33554432")]).await;
+    // A 4 MiB document parses into far more than 4 MiB of values (about 8 times): mapping it
+    // whole is fine.
+    let items: Vec<String> = (0..100_000)
+        .map(|i| format!(r#"{{"id":{i},"name":"item {i}","tags":["a","b"]}}"#))
+        .collect();
+    let doc = format!(r#"{{"items":[{}]}}"#, items.join(","));
+    assert!(doc.len() > 4 << 20, "{}", doc.len());
+    // (Copies the mapping makes of parts of its input do count: `this.items.length()` copies
+    // the array on the interpreter.)
+    let conf = hostile_stream("root.x = this.items.5.name\nroot.y = this.items.99999.id");
+    assert_eq!(s.req("POST", "/streams/big", &conf).await.0, 200);
+    let (code, body) = s.req("POST", "/big/post", &doc).await;
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    assert_eq!(s.req("DELETE", "/streams/big", "").await.0, 200);
+    // Constant folding is held to the budget too: two 20 MB constants do not fit in 32 MiB.
+    let conf = hostile_stream(
+        "root.a = \"x\".repeat(20000000)\nroot.b = \"y\".repeat(20000000)\nroot.c = \"z\".repeat(20000000)",
+    );
+    // (What folding cannot keep is evaluated per message, and fails there.)
+    let (code, body) = s.req("POST", "/streams/consts", &conf).await;
+    if code == 200 {
+        let (code, b) = s.req("POST", "/consts/post", "{}").await;
+        assert_eq!(code, 200);
+        assert!(b.contains("memory limit"), "{}", &b[..b.len().min(300)]);
+    } else {
+        assert!(
+            body.contains("memory limit"),
+            "{}",
+            &body[..body.len().min(300)]
+        );
+    }
+    // Numbers in a format string's text are not widths.
+    let conf = hostile_stream("root = \"at 1700000000: %s\".format(\"x\")");
+    assert_eq!(s.req("POST", "/streams/fmt", &conf).await.0, 200);
+    assert_eq!(s.req("POST", "/fmt/post", "{}").await, (200, "ok".into()));
+    assert_eq!(s.req("GET", "/ping", "").await, (200, "pong".into()));
+}

@@ -137,6 +137,8 @@ impl Mapping {
     }
 
     fn compile_on_this_stack(src: &str, backend: Backend) -> Result<Mapping, CompileError> {
+        // Constant folding evaluates: it is held to the memory budget like a message.
+        let _eval = limits::Evaluation::enter().map_err(|e| CompileError::at(src, 0, e.message))?;
         let stmts = syntax::parse_mapping(src)?;
         let program = Box::new(ir::lower(src, stmts)?);
         let access = input::analyse(&program);
@@ -246,8 +248,8 @@ impl Mapping {
     /// Evaluates the mapping and returns the value of `root` (nothing when unassigned), for
     /// conditions such as `switch` checks.
     pub fn query(&self, msg: &Message) -> Result<Value, EvalError> {
-        let _eval = limits::Evaluation::enter()?;
         let doc = InputDoc::parse(msg, &self.access);
+        let _eval = limits::Evaluation::enter()?;
         let mut ex = Exec::new(&self.program, msg, &doc);
         self.run_program(&mut ex, &doc.scope())?;
         Ok(ex.root)
@@ -275,7 +277,6 @@ impl Mapping {
         doc: Option<&Value>,
         mutation: bool,
     ) -> Result<StructuredOutcome, EvalError> {
-        let _eval = limits::Evaluation::enter()?;
         let doc = match doc {
             Some(v) => InputDoc {
                 value: Cow::Borrowed(v),
@@ -291,6 +292,9 @@ impl Mapping {
             }
             ex.root = doc.value.as_ref().clone();
         }
+        // The budget counts what the mapping makes, not the parsed input (bounded by the
+        // transport) nor mutation's copy of it: the baseline is taken after both.
+        let _eval = limits::Evaluation::enter()?;
         self.run_program(&mut ex, &doc.scope())?;
         Ok(match ex.root {
             Value::Deleted => StructuredOutcome::Deleted,
@@ -303,8 +307,8 @@ impl Mapping {
     }
 
     fn run_with(&self, msg: &Message, mutation: bool) -> Result<MappingOutcome, EvalError> {
-        let _eval = limits::Evaluation::enter()?;
         if let Some(code) = &self.jit {
+            let _eval = limits::Evaluation::enter()?;
             if let Some(out) = code.run_plan(&self.program, msg, mutation) {
                 return out;
             }
@@ -1192,6 +1196,7 @@ impl Interpolation {
     }
 
     fn compile_on_this_stack(src: &str) -> Result<Interpolation, CompileError> {
+        let _eval = limits::Evaluation::enter().map_err(|e| CompileError::at(src, 0, e.message))?;
         let mut parts = Vec::new();
         let mut reads_this = false;
         for p in syntax::parse_interpolation(src)? {
@@ -1214,7 +1219,6 @@ impl Interpolation {
 
     /// Renders the string for a message.
     pub fn render(&self, msg: &Message) -> Result<String, EvalError> {
-        let _eval = limits::Evaluation::enter()?;
         let program = Program::default();
         let access = if self.reads_this {
             Access::Whole
@@ -1222,6 +1226,7 @@ impl Interpolation {
             Access::Nothing
         };
         let doc = InputDoc::parse(msg, &access);
+        let _eval = limits::Evaluation::enter()?;
         let mut ex = Exec::new(&program, msg, &doc);
         let mut out = String::new();
         for p in &self.parts {

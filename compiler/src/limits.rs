@@ -227,6 +227,11 @@ pub fn reserve(bytes: usize) -> Result<(), EvalError> {
     Ok(())
 }
 
+/// The bytes the current evaluation may still allocate.
+pub fn remaining() -> usize {
+    message_memory().saturating_sub(used())
+}
+
 /// [`reserve`] for `count` items of `size` bytes each (overflow counts as too much).
 pub fn reserve_items(count: usize, size: usize) -> Result<(), EvalError> {
     reserve(count.saturating_mul(size))

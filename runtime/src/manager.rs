@@ -149,6 +149,11 @@ impl StreamsManager {
         })
     }
 
+    /// The data-plane runtime the streams run on.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.opts.runtime
+    }
+
     /// The default stop bound.
     pub fn default_timeout(&self) -> Duration {
         self.opts.default_timeout
@@ -309,6 +314,9 @@ impl StreamsManager {
         }
         let plan = self.build(id, &parsed.config).await?;
         let mut streams = self.streams.lock().await;
+        // The build ran outside the lock: the manager may have closed, or another request
+        // created the stream, meanwhile.
+        self.check_open()?;
         if streams.contains_key(id) {
             return Err(ManagerError::AlreadyExists);
         }
@@ -335,6 +343,7 @@ impl StreamsManager {
         }
         let plan = self.build(id, &parsed.config).await?;
         let mut streams = self.streams.lock().await;
+        self.check_open()?;
         let Some(old) = streams.remove(id) else {
             return Err(ManagerError::NotFound);
         };

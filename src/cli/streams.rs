@@ -280,8 +280,18 @@ fn writes_to_stdout(path: &Path) -> bool {
         return false;
     };
     let v = doc.to_json();
-    v.pointer("/output/stdout").is_some()
-        || v.pointer("/output/type").and_then(|t| t.as_str()) == Some("stdout")
+    v.get("output").is_some_and(names_stdout)
+}
+
+/// Whether a component tree (an output with brokers, switches, fallbacks...) has a `stdout`.
+fn names_stdout(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| {
+            k == "stdout" || (k == "type" && v.as_str() == Some("stdout")) || names_stdout(v)
+        }),
+        serde_json::Value::Array(a) => a.iter().any(names_stdout),
+        _ => false,
+    }
 }
 
 fn serve(opts: ServiceOptions) -> ExitCode {
@@ -369,7 +379,7 @@ async fn serve_async(opts: ServiceOptions, data: tokio::runtime::Handle) -> Exit
     }
     // Shutdown always ends: a watchdog thread exits the process if the bounded stops and the
     // server's drain have not finished within the timeout plus half a second.
-    let bound = opts.shutdown_timeout + Duration::from_millis(500);
+    let bound = opts.shutdown_timeout + Duration::from_millis(900);
     std::thread::spawn(move || {
         std::thread::sleep(bound);
         tracing::error!("shutdown did not finish within {:?}: exiting anyway", bound);
@@ -380,7 +390,7 @@ async fn serve_async(opts: ServiceOptions, data: tokio::runtime::Handle) -> Exit
         tracing::warn!(stream = %id, "forced to stop: {}", e);
     }
     let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
+    let _ = tokio::time::timeout(Duration::from_millis(200), server).await;
     ExitCode::SUCCESS
 }
 

@@ -485,6 +485,13 @@ fn patch(c: &mut Call, v: Value) -> Result<Value, EvalError> {
             Some(Value::Array(p)) => p.iter().map(|s| s.to_display_string()).collect::<Vec<_>>(),
             _ => return Err(EvalError::new("changelog entry is missing a Path array")),
         };
+        if path.len() > crate::limits::MAX_VALUE_DEPTH {
+            return Err(EvalError::new(format!(
+                "changelog path has {} segments, more than the nesting limit of {}",
+                path.len(),
+                crate::limits::MAX_VALUE_DEPTH
+            )));
+        }
         match kind {
             "create" | "update" => {
                 let to = e.get("To").cloned().unwrap_or(Value::Null);
@@ -494,6 +501,7 @@ fn patch(c: &mut Call, v: Value) -> Result<Value, EvalError> {
             other => return Err(EvalError::new(format!("unknown changelog type: {}", other))),
         }
     }
+    crate::limits::check_depth(&doc)?;
     Ok(doc)
 }
 

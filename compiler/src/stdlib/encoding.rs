@@ -372,7 +372,7 @@ pub fn compress(algo: &str, level: i64, data: &[u8]) -> Result<Vec<u8>, EvalErro
 pub fn decompress(algo: &str, data: &[u8]) -> Result<Vec<u8>, EvalError> {
     let mut out = Vec::new();
     // Read at most one byte past the budget: more than that is an error.
-    let cap = crate::limits::message_memory() as u64 + 1;
+    let cap = crate::limits::remaining() as u64 + 1;
     let bounded = |r: &mut dyn Read, out: &mut Vec<u8>| r.take(cap).read_to_end(out);
     match algo {
         "gzip" | "pgzip" => {

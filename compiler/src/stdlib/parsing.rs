@@ -64,7 +64,10 @@ pub static METHODS: &[MethodSpec] = &[
         Any,
         |c, v| {
             let cast = c.bool(0)?;
-            parse_xml(as_str(&v)?, cast)
+            // Elements are bounded by the parser; repeated siblings add array levels.
+            let out = parse_xml(as_str(&v)?, cast)?;
+            crate::limits::check_depth(&out)?;
+            Ok(out)
         }
     ),
     m!(

@@ -393,14 +393,7 @@ fn filepath_split(_c: &mut Call, v: Value) -> Result<Value, EvalError> {
 fn format(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let fmt = as_str(&v)?.to_string();
     // Widths and precisions are taken from the format: a huge one must fail, not allocate.
-    let numbers = fmt
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|d| {
-            d.parse::<usize>()
-                .unwrap_or(if d.is_empty() { 0 } else { usize::MAX })
-        })
-        .fold(fmt.len(), usize::saturating_add);
-    crate::limits::reserve(numbers)?;
+    crate::limits::reserve(format_widths(&fmt).saturating_add(fmt.len()))?;
     let mut args = Vec::new();
     for i in 0..c.len() {
         if let Some(v) = c.opt_value(i)? {
@@ -408,6 +401,44 @@ fn format(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         }
     }
     Ok(Value::Str(go_sprintf(&fmt, &args)))
+}
+
+/// The sum of the widths and precisions a Go format string asks for (`%08.3f` → 11): what
+/// its padding can allocate beyond the arguments themselves.
+fn format_widths(fmt: &str) -> usize {
+    let b = fmt.as_bytes();
+    let mut total = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        while i < b.len() && b"-+ 0#".contains(&b[i]) {
+            i += 1;
+        }
+        for part in 0..2 {
+            if part == 1 {
+                if i < b.len() && b[i] == b'.' {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let n =
+                fmt[start..i]
+                    .parse::<usize>()
+                    .unwrap_or(if i > start { usize::MAX } else { 0 });
+            total = total.saturating_add(n);
+        }
+        i += 1;
+    }
+    total
 }
 
 /// A subset of Go's `fmt.Sprintf`: flags `-+ 0#`, width, precision and the verbs
@@ -699,7 +730,7 @@ fn replace_many(c: &mut Call, v: Value) -> Result<Value, EvalError> {
         .collect::<Result<Vec<_>, EvalError>>()?;
     // Go's strings.Replacer: at each position the first matching pair (in argument order)
     // wins, and replaced text is not rescanned.
-    let budget = crate::limits::message_memory();
+    let budget = crate::limits::remaining();
     let mut over = false;
     let out = map_text(v, |s| {
         let mut out = String::with_capacity(s.len());
@@ -945,8 +976,8 @@ fn re_replace_all(c: &mut Call, v: Value) -> Result<Value, EvalError> {
     let re = regex(&c.string(0)?)?;
     let with = c.string(1)?;
     // Expansions are built one by one and stop growing the result past the memory budget.
-    let budget = crate::limits::message_memory();
-    let mut produced = text_len(&v);
+    let budget = crate::limits::remaining();
+    let mut produced = 0usize;
     let mut over = false;
     let out = map_text(v, |s| {
         re.replace_all(s, |caps: &regex::Captures| {
@@ -969,6 +1000,13 @@ fn re_replace_all(c: &mut Call, v: Value) -> Result<Value, EvalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_widths_count_only_padding() {
+        assert_eq!(format_widths("at 1700000000: %s"), 0);
+        assert_eq!(format_widths("%08.3f|%-3s|%%"), 14);
+        assert_eq!(format_widths("%099999999999999999999999d"), usize::MAX);
+    }
 
     #[test]
     fn sprintf_verbs() {

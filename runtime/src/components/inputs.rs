@@ -132,14 +132,16 @@ impl Input for Generate {
                 }
             }
             first = false;
-            // One run of the mapping per slot of the batch, as upstream: deleted messages
-            // leave their slot empty, and an empty batch waits for the next interval.
-            let mut batch = Vec::with_capacity(self.batch_size);
-            for _ in 0..self.batch_size {
-                if self.count > 0 && produced >= self.count {
-                    break;
-                }
-                produced += 1;
+            // As upstream: one run of the mapping per slot of the batch (at most the messages
+            // still owed under `count`); deleted messages leave their slot empty and do not
+            // count; a failed run drops the batch; an empty batch waits for the next interval.
+            let slots = if self.count > 0 {
+                self.batch_size.min((self.count - produced).max(0) as usize)
+            } else {
+                self.batch_size
+            };
+            let mut batch = Vec::with_capacity(slots);
+            for _ in 0..slots {
                 match sink.evaluate(|| self.mapping.run(&Message::default())) {
                     Ok(MappingOutcome::Message(m)) => batch.push(m),
                     Ok(MappingOutcome::Deleted) => {}
@@ -147,9 +149,12 @@ impl Input for Generate {
                         if let Some(suppressed) = self.errors.allow() {
                             tracing::error!(error = %e, suppressed, "generate mapping failed");
                         }
+                        batch.clear();
+                        break;
                     }
                 }
             }
+            produced += batch.len() as i64;
             if !batch.is_empty() && !send_tracked(&sink, batch, self.replay, &mut pending).await {
                 break 'outer;
             }

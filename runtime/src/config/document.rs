@@ -651,7 +651,13 @@ impl Builder<'_> {
     fn count(&mut self, pos: Pos) -> Result<(), DocumentError> {
         self.nodes += 1;
         if self.nodes > self.limits.max_nodes {
-            return Err(DocumentError::new(pos, "document has too many nodes"));
+            return Err(DocumentError::new(
+                pos,
+                format!(
+                    "document has more than {} nodes (keys, values and items in all)",
+                    self.limits.max_nodes
+                ),
+            ));
         }
         Ok(())
     }
@@ -742,14 +748,14 @@ fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
     }
     let (merges, mut own): (Vec<Entry>, Vec<Entry>) =
         entries.into_iter().partition(|e| e.key == "<<");
+    let mut defined: std::collections::HashSet<String> =
+        own.iter().map(|o| o.key.clone()).collect();
     for merge in merges {
         let sources: Vec<Node> = match merge.value.kind {
             NodeKind::Map(_) => vec![merge.value],
             NodeKind::Seq(items) => items,
             _ => continue,
         };
-        let mut defined: std::collections::HashSet<String> =
-            own.iter().map(|o| o.key.clone()).collect();
         for source in sources {
             if let NodeKind::Map(src) = source.kind {
                 for e in src {

@@ -61,6 +61,10 @@ impl BatchPolicy {
     }
 }
 
+/// The most pipeline workers a stream runs (each can hold a blocking-pool thread while it
+/// processes a batch, so one stream cannot take the whole pool).
+pub const MAX_PIPELINE_THREADS: usize = 256;
+
 /// Everything a stream needs to run, constructed (and validated) but not started.
 pub struct StreamPlan {
     /// The input, and its type name (for messages).
@@ -146,7 +150,14 @@ impl RunningStream {
         let progress = Arc::new(Progress::default());
         let (done_tx, done) = watch::channel(false);
         let stopped_at = Arc::new(Mutex::new(None));
-        let threads = threads.max(1);
+        if threads > MAX_PIPELINE_THREADS {
+            tracing::warn!(
+                threads,
+                "pipeline.threads is capped at {}",
+                MAX_PIPELINE_THREADS
+            );
+        }
+        let threads = threads.clamp(1, MAX_PIPELINE_THREADS);
         let mut tasks = Vec::new();
 
         let (in_tx, in_rx) = mpsc::channel::<Transaction>(threads);

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# What the per-message memory accounting costs: `sluice blobl` throughput with the counting
+# global allocator (the default build) against a build without it (`--no-default-features`),
+# on a varied set of mappings over 300,000 NDJSON documents, both back ends, in one run.
+# Prints lines per second and the ratio counted/uncounted (1.00 = free). LINES=N, RUNS=N.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${LINES:-300000}
+RUNS=${RUNS:-3}
+cargo build --release --quiet --bin sluice
+cp target/release/sluice /tmp/sluice-counted
+cargo build --release --quiet --bin sluice --no-default-features
+cp target/release/sluice /tmp/sluice-uncounted
+cargo build --release --quiet --bin sluice
+
+DATA=$(mktemp -d)/docs.ndjson
+python3 - "$N" > "$DATA" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+kinds = ["a", "b", "c"]
+for i in range(n):
+    sys.stdout.write(json.dumps({"user": {"id": "user-%d" % i, "name": "Ada %d" % i}, "body": {"content": "hello world %d, a message of moderate length" % i, "lang": "en"}, "n": i % 23, "kind": kinds[i % 3], "tags": ["x", "y", "z%d" % (i % 7)], "ts": "2024-01-01T10:00:00Z"}, separators=(",", ":")) + "\n")
+PY
+sync; cat "$DATA" > /dev/null
+
+rate() {
+  local start end best=0 r
+  for _ in $(seq "$RUNS"); do
+    start=$(date +%s.%N)
+    "$@" < "$DATA" > /dev/null
+    end=$(date +%s.%N)
+    r=$(awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }')
+    [ "$r" -gt "$best" ] && best=$r
+  done
+  echo "$best"
+}
+
+mappings=(
+  'root = {"id": this.user.id, "content": this.body.content}'
+  'root = this
+root.kind = this.kind.uppercase()'
+  'root.a = this.user.id
+root.len = this.body.content.length()
+root.big = this.n > 10
+root.cls = match this.kind { "a" => 1, "b" => 2, _ => 3 }'
+  'root.tags = this.tags.map_each(t -> t.uppercase()).join(",")
+root.sum = range(0, this.n).fold(0, x -> x.tally + x.value)'
+  'root = this.body.content.split(" ").map_each(w -> w.length()).sum()'
+)
+printf "%-8s %-60s %12s %12s %7s\n" backend mapping counted uncounted ratio
+for backend in jit interpreter; do
+  for m in "${mappings[@]}"; do
+    c=$(SLUICE_BACKEND=$backend rate /tmp/sluice-counted blobl --threads 1 "$m")
+    u=$(SLUICE_BACKEND=$backend rate /tmp/sluice-uncounted blobl --threads 1 "$m")
+    printf "%-8s %-60s %12s %12s %7s\n" "$backend" "$(echo "$m" | tr '\n' ';' | cut -c1-60)" "$c" "$u" \
+      "$(awk -v c="$c" -v u="$u" 'BEGIN { printf "%.2f", c / u }')"
+  done
+done
+rm -f "$DATA"
