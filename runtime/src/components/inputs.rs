@@ -80,12 +80,12 @@ fn codec_of(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
 
 /// `generate`.
 pub struct Generate {
-    mapping: Mapping,
+    mapping: std::sync::Arc<Mapping>,
     interval: Option<Duration>,
     count: i64,
     batch_size: usize,
     replay: bool,
-    errors: crate::log_limit::LogLimiter,
+    errors: std::sync::Arc<crate::log_limit::LogLimiter>,
 }
 
 impl Generate {
@@ -106,7 +106,7 @@ impl Generate {
             ),
         };
         Ok(Generate {
-            mapping,
+            mapping: std::sync::Arc::new(mapping),
             interval,
             count: cfg.int("count").unwrap_or(0),
             batch_size: cfg.int("batch_size").unwrap_or(1).max(1) as usize,
@@ -140,20 +140,13 @@ impl Input for Generate {
             } else {
                 self.batch_size
             };
-            let mut batch = Vec::with_capacity(slots);
-            for _ in 0..slots {
-                match sink.evaluate(|| self.mapping.run(&Message::default())) {
-                    Ok(MappingOutcome::Message(m)) => batch.push(m),
-                    Ok(MappingOutcome::Deleted) => {}
-                    Err(e) => {
-                        if let Some(suppressed) = self.errors.allow() {
-                            tracing::error!(error = %e, suppressed, "generate mapping failed");
-                        }
-                        batch.clear();
-                        break;
-                    }
-                }
-            }
+            // The mapping runs on a blocking thread: a costly one never holds an I/O worker.
+            let (mapping, errors, s) = (self.mapping.clone(), self.errors.clone(), sink.clone());
+            let batch = tokio::task::spawn_blocking(move || {
+                s.evaluate(|| generate_batch(&mapping, slots, &errors))
+            })
+            .await
+            .unwrap_or_default();
             produced += batch.len() as i64;
             if !batch.is_empty() && !send_tracked(&sink, batch, self.replay, &mut pending).await {
                 break 'outer;
@@ -171,6 +164,24 @@ impl Input for Generate {
         while pending.join_next().await.is_some() {}
         Ok(())
     }
+}
+
+/// Runs `generate`'s mapping once per slot: the messages it made, or none when a run failed.
+fn generate_batch(mapping: &Mapping, slots: usize, errors: &crate::log_limit::LogLimiter) -> Batch {
+    let mut batch = Vec::with_capacity(slots);
+    for _ in 0..slots {
+        match mapping.run(&Message::default()) {
+            Ok(MappingOutcome::Message(m)) => batch.push(m),
+            Ok(MappingOutcome::Deleted) => {}
+            Err(e) => {
+                if let Some(suppressed) = errors.allow() {
+                    tracing::error!(error = %e, suppressed, "generate mapping failed");
+                }
+                return Vec::new();
+            }
+        }
+    }
+    batch
 }
 
 /// `stdin` and `file`: read bytes, frame them with the codec, send one message per frame.
