@@ -144,8 +144,10 @@ impl Value {
             Value::Timestamp(t) => *self = Value::Str(format_timestamp_rfc3339(t)),
             Value::Bytes(b) => *self = Value::Str(String::from_utf8_lossy(b).into_owned()),
             Value::Float(f) if !f.is_finite() => *self = Value::Null,
+            // Negative zero serialises as `-0`, which parses back as a float: it stays one.
             Value::Float(f)
                 if f.fract() == 0.0
+                    && !(*f == 0.0 && f.is_sign_negative())
                     && f.abs() < 1e21
                     && *f >= i64::MIN as f64
                     && *f < i64::MAX as f64 =>

@@ -370,3 +370,31 @@ proptest! {
         prop_assert_eq!(got, want, "mapping:\n{}\ninput: {:?}", src, String::from_utf8_lossy(&msg.payload));
     }
 }
+
+/// Inputs the fuzzers found where the back ends disagreed (`fuzz/`, `benches/fuzz.sh`).
+#[test]
+fn fuzz_regressions_agree_on_both_back_ends() {
+    let cases = [
+        // json_scanner: negative zero inside an array read whole, in mutation mode.
+        (
+            "root.a = this.a\nroot.b = this.b.c\nroot.d = this.d.0",
+            r#"{"a":[-0,3,4,5]}"#,
+        ),
+        ("root.a = this.a", r#"{"a":-0,"b":[-0.0,-0]}"#),
+        ("root = this\nroot.x = this.a", r#"{"a":{"b":-0}}"#),
+    ];
+    for (src, payload) in cases {
+        let (interp, jit) = both(src).expect("compiles");
+        let msg = Message::new(payload.as_bytes().to_vec());
+        assert_eq!(
+            observe(interp.run(&msg)),
+            observe(jit.run(&msg)),
+            "mapping {src:?} on {payload}"
+        );
+        assert_eq!(
+            observe(interp.run_mutation(&msg)),
+            observe(jit.run_mutation(&msg)),
+            "mutation {src:?} on {payload}"
+        );
+    }
+}
