@@ -152,7 +152,17 @@ impl Value {
                     && *f >= i64::MIN as f64
                     && *f < i64::MAX as f64 =>
             {
-                *self = Value::Int(*f as i64)
+                // Past 2^53 the serialiser writes the shortest decimal that round-trips (Go's
+                // `strconv` 'f', -1), not the float's exact integer: a round trip parses that.
+                *self = if f.abs() < 9_007_199_254_740_992.0 {
+                    Value::Int(*f as i64)
+                } else {
+                    let mut text = String::new();
+                    write_json(&Value::Float(*f), &mut text);
+                    text.parse::<i64>()
+                        .map(Value::Int)
+                        .unwrap_or(Value::Float(*f))
+                }
             }
             Value::Array(a) => a.iter_mut().for_each(Value::make_json_equivalent),
             Value::Object(o) => o.values_mut().for_each(Value::make_json_equivalent),
