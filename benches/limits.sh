@@ -3,6 +3,8 @@
 # global allocator (the default build) against a build without it (`--no-default-features`),
 # on a varied set of mappings over 300,000 NDJSON documents, both back ends, in one run.
 # Prints lines per second and the ratio counted/uncounted (1.00 = free). LINES=N, RUNS=N.
+# BASELINE=/path/to/an/older/sluice adds its rate and the ratio counted/baseline (e.g. a build
+# from before the limits existed, to see what the checks themselves cost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${LINES:-300000}
@@ -47,13 +49,16 @@ root.cls = match this.kind { "a" => 1, "b" => 2, _ => 3 }'
 root.sum = range(0, this.n).fold(0, x -> x.tally + x.value)'
   'root = this.body.content.split(" ").map_each(w -> w.length()).sum()'
 )
-printf "%-8s %-60s %12s %12s %7s\n" backend mapping counted uncounted ratio
+printf "%-8s %-50s %10s %10s %6s %10s %6s\n" backend mapping counted uncounted ratio baseline ratio
 for backend in jit interpreter; do
   for m in "${mappings[@]}"; do
     c=$(SLUICE_BACKEND=$backend rate /tmp/sluice-counted blobl --threads 1 "$m")
     u=$(SLUICE_BACKEND=$backend rate /tmp/sluice-uncounted blobl --threads 1 "$m")
-    printf "%-8s %-60s %12s %12s %7s\n" "$backend" "$(echo "$m" | tr '\n' ';' | cut -c1-60)" "$c" "$u" \
-      "$(awk -v c="$c" -v u="$u" 'BEGIN { printf "%.2f", c / u }')"
+    b=-
+    [ -n "${BASELINE:-}" ] && b=$(SLUICE_BACKEND=$backend rate "$BASELINE" blobl --threads 1 "$m")
+    printf "%-8s %-50s %10s %10s %6s %10s %6s\n" "$backend" "$(echo "$m" | tr '\n' ';' | cut -c1-50)" "$c" "$u" \
+      "$(awk -v c="$c" -v u="$u" 'BEGIN { printf "%.2f", c / u }')" "$b" \
+      "$(awk -v c="$c" -v b="$b" 'BEGIN { if (b == "-") print "-"; else printf "%.2f", c / b }')"
   done
 done
 rm -f "$DATA"
