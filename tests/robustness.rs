@@ -143,6 +143,17 @@ async fn hostile_messages_are_errors_on_both_back_ends() {
             r#"{"n":40}"#.into(),
         ),
         (
+            format!("root = [{}].length()", vec!["this.s"; 60].join(", ")),
+            format!(r#"{{"s":"{}"}}"#, "a".repeat(1_000_000)),
+        ),
+        (
+            format!(
+                "let s = this.s\nroot = [{}].length()",
+                vec!["$s"; 60].join(", ")
+            ),
+            format!(r#"{{"s":"{}"}}"#, "a".repeat(1_000_000)),
+        ),
+        (
             "root = this.x.parse_xml()".into(),
             format!(
                 r#"{{"x":"{}{}"}}"#,

@@ -94,6 +94,11 @@ pub(crate) unsafe extern "C" fn path(
     let Expr::Path { base, path, .. } = &*e else {
         return fail(ex, EvalError::new("internal error: not a path"));
     };
+    // A copy can be as large as the input: straight-line native code copying it again and
+    // again must meet the memory check, as the interpreter's `eval` does.
+    if let Err(err) = crate::limits::check() {
+        return fail(ex, err);
+    }
     match (*ex).path_ref(*base, path, &*scope) {
         Ok(v) => {
             *dst = v.clone();
@@ -138,6 +143,9 @@ pub(crate) unsafe extern "C" fn field(e: *const Expr, src: *mut Value, dst: *mut
 
 /// `dst = $name`.
 pub(crate) unsafe extern "C" fn var(ex: ExecPtr, name: *const String, dst: *mut Value) -> u32 {
+    if let Err(err) = crate::limits::check() {
+        return fail(ex, err);
+    }
     match (*ex).vars.get(&*name) {
         Some(v) => {
             *dst = v.clone();
