@@ -25,17 +25,8 @@ for i in range(n):
 PY
 sync; cat "$DATA" > /dev/null
 
-rate() {
-  local start end best=0 r
-  for _ in $(seq "$RUNS"); do
-    start=$(date +%s.%N)
-    "$@" < "$DATA" > /dev/null
-    end=$(date +%s.%N)
-    r=$(awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }')
-    [ "$r" -gt "$best" ] && best=$r
-  done
-  echo "$best"
-}
+# shellcheck source=benches/rate.sh
+source benches/rate.sh
 
 mappings=(
   'root = {"id": this.user.id, "content": this.body.content}'

@@ -27,17 +27,8 @@ FILTER='{id: .user.id, content: .body.content}'
 RUNS=${RUNS:-3}
 sync
 cat "$DATA" > /dev/null
-rate() {
-  local start end best=0 r
-  for _ in $(seq "$RUNS"); do
-    start=$(date +%s.%N)
-    "$@" < "$DATA" > /dev/null
-    end=$(date +%s.%N)
-    r=$(awk -v n="$N" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }')
-    [ "$r" -gt "$best" ] && best=$r
-  done
-  echo "$best"
-}
+# shellcheck source=benches/rate.sh
+source benches/rate.sh
 echo "$N documents ($(du -h "$DATA" | cut -f1)) on $(nproc) cores"
 sluice1=$(rate ./target/release/sluice blobl --threads 1 "$MAPPING")
 sluiceN=$(rate ./target/release/sluice blobl --threads 0 "$MAPPING")

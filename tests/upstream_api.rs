@@ -32,6 +32,20 @@ fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
+/// POSTs `body` expecting lint errors: asserts 400 with a JSON content type, returns the body.
+async fn post_lint_errors(s: &Sluice, path: &str, body: &str) -> String {
+    let r = s
+        .client
+        .post(s.url(path))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "{path}");
+    assert_eq!(r.headers()["content-type"], "application/json", "{path}");
+    r.text().await.unwrap()
+}
+
 /// `assert.Eventually(cond, 10s, 50ms)` on a request's status.
 async fn eventually_status(s: &Sluice, path: &str, want: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -265,16 +279,7 @@ async fn type_api_streams_linting() {
     // Upstream's `bar` is an `inproc` input; sluice has no `inproc` yet, so `bar` names
     // `http_server` (the lint is the same rule).
     let body = "{\n\t\"foo\": {\n\t\t\"input\": {\n\t\t\t\"generate\": {\n\t\t\t\t\"mapping\": \"root = deleted()\"\n\t\t\t}\n\t\t},\n\t\t\"output\": {\n\t\t\t\"type\":\"drop\",\n\t\t\t\"inproc\": \"meow\"\n\t\t}\n\t},\n\t\"bar\": {\n\t\t\"input\": {\n\t\t\t\"generate\": {\n\t\t\t\t\"mapping\": \"root = deleted()\"\n\t\t\t},\n\t\t\t\"type\": \"http_server\"\n\t\t},\n\t\t\"output\": {\n\t\t\t\"drop\": {}\n\t\t}\n\t}\n}";
-    let r = s
-        .client
-        .post(s.url("/streams"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.headers()["content-type"], "application/json");
-    let v = json(&r.text().await.unwrap());
+    let v = json(&post_lint_errors(&s, "/streams", body).await);
     let mut got: Vec<String> = v["lint_errors"]
         .as_array()
         .unwrap()
@@ -310,17 +315,8 @@ async fn type_api_default_conf() {
 async fn type_api_linting() {
     let s = Sluice::start(&[]).await;
     let body = "{\n\t\"input\": {\n\t\t\"generate\": {\n\t\t\t\"mapping\": \"root = deleted()\"\n\t\t}\n\t},\n\t\"output\": {\n\t\t\"type\":\"drop\",\n\t\t\"inproc\": \"meow\"\n\t},\n\t\"cache_resources\": [\n\t\t{\"label\":\"not_interested\",\"memory\":{}}\n\t]\n}";
-    let r = s
-        .client
-        .post(s.url("/streams/foo"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.headers()["content-type"], "application/json");
     assert_eq!(
-        r.text().await.unwrap(),
+        post_lint_errors(&s, "/streams/foo", body).await,
         r#"{"lint_errors":["(9,1) field inproc is invalid when the component type is drop (output)","(11,1) field cache_resources not recognised"]}"#
     );
     assert_eq!(
@@ -363,16 +359,11 @@ async fn resource_api_linting() {
     ];
     for (kind, body, lints) in cases {
         let s = Sluice::start(&[]).await;
-        let r = s
-            .client
-            .post(s.url(&format!("/resources/{kind}/foo")))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{kind}");
-        assert_eq!(r.headers()["content-type"], "application/json", "{kind}");
-        assert_eq!(r.text().await.unwrap(), lints, "{kind}");
+        assert_eq!(
+            post_lint_errors(&s, &format!("/resources/{kind}/foo"), body).await,
+            lints,
+            "{kind}"
+        );
         assert_eq!(
             s.req("POST", &format!("/resources/{kind}/foo?chilled=true"), body)
                 .await
