@@ -4,53 +4,17 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 /// Runs `sluice streams` with `-o root`, creates one stream, stops it; returns stdout.
 async fn run_with_root(root: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("root.yaml");
     std::fs::write(&path, root).unwrap();
-    let addr = format!("127.0.0.1:{}", common::free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["streams", "--http-address", &addr, "-o"])
-        .arg(&path)
-        .env_remove("SLUICE_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let client = common::client();
-    let base = format!("http://{addr}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/ping")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let s = common::Captured::start(&["-o", &path.display().to_string()]).await;
     let conf = "input:\n  generate:\n    count: 1\n    mapping: root = {}\noutput:\n  drop: {}\n";
-    let r = client
-        .post(format!("{base}/streams/logged"))
-        .body(conf)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
-    let text = reader.join().unwrap();
-    drop(dir);
-    text
+    s.create("logged", conf).await;
+    s.stop().0
 }
 
 #[tokio::test]

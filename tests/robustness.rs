@@ -431,51 +431,16 @@ async fn huge_yaml_bodies_load_or_are_refused_fast() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_logs_hold_no_compiler_ir() {
-    use std::io::Read;
-    let addr = format!("127.0.0.1:{}", common::free_port());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["streams", "--http-address", &addr])
-        .env_remove("SLUICE_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain both pipes while the server runs (a full pipe would block its logging).
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let client = common::client();
-    let base = format!("http://{}", addr);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/ping")).send().await.is_err() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let s = common::Captured::start(&[]).await;
     for i in 0..10 {
         let conf = format!(
             "input:\n  generate:\n    count: 1\n    mapping: 'root = {{\"n\": {i}}}'\npipeline:\n  processors:\n    - mapping: root = this.n + counter()\n    - mapping: 'root = this.string().uppercase()'\noutput:\n  drop: {{}}\n"
         );
-        let r = client
-            .post(format!("{base}/streams/s{i}"))
-            .body(conf)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        s.create(&format!("s{i}"), &conf).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
-    let all = format!("{}{}", out.join().unwrap(), err.join().unwrap());
+    let (out, err) = s.stop();
+    let all = format!("{out}{err}");
     assert!(
         all.contains("stream created") || all.contains("Listening"),
         "{all}"

@@ -326,6 +326,20 @@ impl Mapping {
     }
 }
 
+/// An outcome in comparable form: `deleted`, the payload and metadata (as JSON), or the error
+/// text. Differential checks (tests and fuzzers) compare back ends with it.
+pub fn outcome_text(r: Result<MappingOutcome, EvalError>) -> String {
+    match r {
+        Ok(MappingOutcome::Deleted) => "deleted".into(),
+        Ok(MappingOutcome::Message(m)) => format!(
+            "payload {:?} meta {}",
+            String::from_utf8_lossy(&m.payload),
+            Value::Object(m.metadata).to_json_string()
+        ),
+        Err(e) => format!("error {}", e.message),
+    }
+}
+
 /// The input document: the payload parsed as JSON (as much of it as the mapping reads).
 pub(crate) struct InputDoc<'d> {
     pub(crate) value: Cow<'d, Value>,

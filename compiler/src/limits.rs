@@ -248,24 +248,21 @@ pub const MAX_VALUE_DEPTH: usize = 1024;
 /// the first path past the limit.
 pub fn check_depth(v: &crate::Value) -> Result<(), EvalError> {
     use crate::Value;
+    // Containers only, with their depth.
     let mut stack: Vec<(&Value, usize)> = vec![(v, 1)];
     while let Some((v, d)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Array(a) => Box::new(a.iter()),
-            Value::Object(o) => Box::new(o.values()),
-            _ => continue,
-        };
         if d > MAX_VALUE_DEPTH {
             return Err(EvalError::new(format!(
                 "value is nested more than {} levels deep",
                 MAX_VALUE_DEPTH
             )));
         }
-        stack.extend(
-            children
-                .filter(|c| matches!(c, Value::Array(_) | Value::Object(_)))
-                .map(|c| (c, d + 1)),
-        );
+        let is_container = |c: &&Value| matches!(c, Value::Array(_) | Value::Object(_));
+        match v {
+            Value::Array(a) => stack.extend(a.iter().filter(is_container).map(|c| (c, d + 1))),
+            Value::Object(o) => stack.extend(o.values().filter(is_container).map(|c| (c, d + 1))),
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -280,11 +277,6 @@ const COMPILE_STACK: usize = 8 << 20;
 /// never overflow whatever thread it runs on.
 pub fn with_compile_stack<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(COMPILE_STACK, 4 * COMPILE_STACK, f)
-}
-
-/// The stack left on this thread, if known.
-pub fn remaining_stack() -> Option<usize> {
-    stacker::remaining_stack()
 }
 
 #[cfg(test)]

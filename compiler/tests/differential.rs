@@ -10,20 +10,9 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use sluice_compiler::conformance::parse_cases;
-use sluice_compiler::{Backend, Mapping, MappingOutcome, Message, Value};
+use sluice_compiler::{Backend, Mapping, Message, Value};
 
-/// An outcome in comparable form: payload bytes, metadata as JSON, or the error text.
-fn observe(r: Result<MappingOutcome, sluice_compiler::EvalError>) -> String {
-    match r {
-        Ok(MappingOutcome::Deleted) => "deleted".into(),
-        Ok(MappingOutcome::Message(m)) => format!(
-            "payload {:?} meta {}",
-            String::from_utf8_lossy(&m.payload),
-            Value::Object(m.metadata).to_json_string()
-        ),
-        Err(e) => format!("error {}", e.message),
-    }
-}
+use sluice_compiler::interp::outcome_text as observe;
 
 fn both(src: &str) -> Option<(Mapping, Mapping)> {
     let interp = Mapping::compile_with(src, Backend::Interpreter);

@@ -4,24 +4,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_compiler::{Backend, Mapping, MappingOutcome, Message, Value};
+use sluice_compiler::interp::outcome_text as observe;
+use sluice_compiler::{Backend, Mapping, Message};
 
 const NONDETERMINISTIC: &[&str] = &[
     "now", "timestamp", "uuid", "random", "count", "hostname", "env", "file", "ksuid",
     "nanoid", "snowflake", "tracing",
 ];
-
-fn observe(r: Result<MappingOutcome, sluice_compiler::EvalError>) -> String {
-    match r {
-        Ok(MappingOutcome::Deleted) => "deleted".into(),
-        Ok(MappingOutcome::Message(m)) => format!(
-            "payload {:?} meta {}",
-            String::from_utf8_lossy(&m.payload),
-            Value::Object(m.metadata).to_json_string()
-        ),
-        Err(e) => format!("error {}", e.message),
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_compiler::{Backend, Mapping, MappingOutcome, Message};
+use sluice_compiler::interp::outcome_text as observe;
+use sluice_compiler::{Backend, Mapping, Message};
 
 fn mappings() -> &'static [(Mapping, Mapping)] {
     static M: std::sync::OnceLock<Vec<(Mapping, Mapping)>> = std::sync::OnceLock::new();
@@ -23,14 +24,6 @@ fn mappings() -> &'static [(Mapping, Mapping)] {
         })
         .collect()
     })
-}
-
-fn observe(r: Result<MappingOutcome, sluice_compiler::EvalError>) -> String {
-    match r {
-        Ok(MappingOutcome::Deleted) => "deleted".into(),
-        Ok(MappingOutcome::Message(m)) => String::from_utf8_lossy(&m.payload).into_owned(),
-        Err(e) => format!("error {}", e.message),
-    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -160,3 +160,81 @@ pub async fn receiver(port: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, got)
 }
+
+/// A `sluice streams` process at its default log settings (no `SLUICE_LOG`) whose stdout and
+/// stderr are captured: both pipes are drained while it runs, so its logging never blocks.
+pub struct Captured {
+    pub child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+    out: std::thread::JoinHandle<String>,
+    err: std::thread::JoinHandle<String>,
+}
+
+impl Captured {
+    /// Starts `sluice streams --http-address <free port>` plus `extra`; waits for `/ping`.
+    pub async fn start(extra: &[&str]) -> Captured {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["streams", "--http-address", &addr])
+            .args(extra)
+            .env_remove("SLUICE_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sluice");
+        fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = r.read_to_string(&mut s);
+                s
+            })
+        }
+        let out = drain(child.stdout.take().expect("stdout"));
+        let err = drain(child.stderr.take().expect("stderr"));
+        let c = Captured {
+            child,
+            base: format!("http://{addr}"),
+            client: client(),
+            out,
+            err,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c
+            .client
+            .get(format!("{}/ping", c.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "sluice did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c
+    }
+
+    /// POSTs a stream config; asserts 200.
+    pub async fn create(&self, id: &str, conf: &str) {
+        let r = self
+            .client
+            .post(format!("{}/streams/{id}", self.base))
+            .body(conf.to_string())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "creating {id}");
+    }
+
+    /// Stops the process (SIGTERM) and returns what it printed: (stdout, stderr).
+    pub fn stop(mut self) -> (String, String) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        (
+            self.out.join().unwrap_or_default(),
+            self.err.join().unwrap_or_default(),
+        )
+    }
+}
