@@ -9,7 +9,6 @@
 //! swap.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,20 +91,6 @@ pub fn router(state: ApiState, no_api: bool) -> Router {
             .route("/resources/{kind}/{id}", any(resource));
     }
     r.fallback(stream_endpoint).with_state(state)
-}
-
-/// Serves the router on `addr` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 /// JSON as Go's encoder writes it: `<`, `>`, `&` escaped inside strings.
@@ -372,8 +357,9 @@ async fn stream_one(
                 },
             };
             merge_patch(&mut raw, patch);
+            // The merged config is linted and validated exactly as a PUT body would be.
             let text = Bytes::from(raw.to_string());
-            let parsed = match parse_stream(m, text, true).await {
+            let parsed = match parse_stream(m, text, q.chilled()).await {
                 Ok(p) => p,
                 Err(e) => return manager_error(e),
             };
@@ -475,14 +461,10 @@ async fn stream_stats(
     }
 }
 
-/// Serves a stream endpoint registered in the registry (also under the `/benthos` root path),
-/// or 404 as Go's mux does.
+/// Serves a stream endpoint registered in the registry (the root path, `/benthos` by default,
+/// is stripped before routing), or 404 as Go's mux does.
 async fn stream_endpoint(State(st): State<ApiState>, req: Request<Body>) -> Response<Body> {
-    let path = req.uri().path().to_string();
-    let handler = st.endpoints.lookup(&path).or_else(|| {
-        path.strip_prefix("/benthos")
-            .and_then(|p| st.endpoints.lookup(p))
-    });
+    let handler = st.endpoints.lookup(req.uri().path());
     match handler {
         Some(h) => h(req).await,
         None => text_response(StatusCode::NOT_FOUND, "404 page not found"),

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod http;
 
 use std::process::ExitCode;
 

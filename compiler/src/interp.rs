@@ -122,7 +122,11 @@ impl Mapping {
     /// the program the interpreter runs it (see [`Mapping::jit_fallback`]).
     pub fn compile(src: &str) -> Result<Mapping, CompileError> {
         limits::with_compile_stack(|| {
-            let mut mapping = Mapping::compile_on_this_stack(src, Backend::Interpreter)?;
+            let mut mapping = Mapping::compile_on_this_stack(
+                src,
+                Backend::Interpreter,
+                ir::Environment::Trusted,
+            )?;
             if Backend::preferred() == Backend::Jit && !mapping.program.is_constant() {
                 mapping.attach_jit();
             }
@@ -133,14 +137,29 @@ impl Mapping {
     /// Compiles mapping text for a given back end. A JIT failure is not an error: the
     /// mapping falls back to the interpreter, logs a warning and records why.
     pub fn compile_with(src: &str, backend: Backend) -> Result<Mapping, CompileError> {
-        limits::with_compile_stack(|| Mapping::compile_on_this_stack(src, backend))
+        limits::with_compile_stack(|| {
+            Mapping::compile_on_this_stack(src, backend, ir::Environment::Trusted)
+        })
     }
 
-    fn compile_on_this_stack(src: &str, backend: Backend) -> Result<Mapping, CompileError> {
+    /// Compiles mapping text that came from a message (the `bloblang` method) for the
+    /// interpreter, in the pure-only environment: functions that read the host are compile
+    /// errors.
+    pub fn compile_untrusted(src: &str) -> Result<Mapping, CompileError> {
+        limits::with_compile_stack(|| {
+            Mapping::compile_on_this_stack(src, Backend::Interpreter, ir::Environment::PureOnly)
+        })
+    }
+
+    fn compile_on_this_stack(
+        src: &str,
+        backend: Backend,
+        env: ir::Environment,
+    ) -> Result<Mapping, CompileError> {
         // Constant folding evaluates: it is held to the memory budget like a message.
         let _eval = limits::Evaluation::enter().map_err(|e| CompileError::at(src, 0, e.message))?;
         let stmts = syntax::parse_mapping(src)?;
-        let program = Box::new(ir::lower(src, stmts)?);
+        let program = Box::new(ir::lower_in(src, stmts, env)?);
         let access = input::analyse(&program);
         let mut mapping = Mapping {
             program,

@@ -239,14 +239,34 @@ impl Expr {
     }
 }
 
-/// Lowers a parsed mapping into a program.
+/// What a mapping may call, by where its text comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Text from the operator (configs, the CLI): every function.
+    Trusted,
+    /// Text from a message (`bloblang` method): no function that reads the host
+    /// ([`stdlib::HOST_FUNCTIONS`]).
+    PureOnly,
+}
+
+/// Lowers a parsed mapping into a program (trusted text: every function available).
 pub fn lower(src: &str, stmts: Vec<syntax::Stmt>) -> Result<Program, CompileError> {
+    lower_in(src, stmts, Environment::Trusted)
+}
+
+/// Lowers a parsed mapping into a program, with the functions `env` allows.
+pub fn lower_in(
+    src: &str,
+    stmts: Vec<syntax::Stmt>,
+    env: Environment,
+) -> Result<Program, CompileError> {
     let mut lw = Lowerer {
         src,
         scopes: Vec::new(),
         reads_this: false,
         reads_payload: false,
         map_names: Vec::new(),
+        env,
     };
     // Named maps may be used before they are defined: collect names first.
     for s in &stmts {
@@ -307,6 +327,7 @@ pub fn lower_expr(src: &str, e: syntax::Expr) -> Result<(Expr, bool), CompileErr
         reads_this: false,
         reads_payload: false,
         map_names: Vec::new(),
+        env: Environment::Trusted,
     };
     let e = lw.expr(e)?;
     Ok((e, lw.reads_this))
@@ -319,6 +340,7 @@ struct Lowerer<'s> {
     reads_this: bool,
     reads_payload: bool,
     map_names: Vec<String>,
+    env: Environment,
 }
 
 impl Lowerer<'_> {
@@ -625,6 +647,15 @@ impl Lowerer<'_> {
                     return Ok(Expr::Var(s.clone()));
                 }
             }
+        }
+        if self.env == Environment::PureOnly && stdlib::HOST_FUNCTIONS.contains(&name.as_str()) {
+            return Err(self.err(
+                span,
+                format!(
+                    "function '{}' reads the host and is not available in a mapping that comes from a message",
+                    name
+                ),
+            ));
         }
         let spec = self.resolve(
             "function",

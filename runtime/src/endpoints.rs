@@ -4,9 +4,14 @@
 //! Routes resolve by exact path at request time, so a component can register, replace or
 //! disable its handler without touching the server's router: re-registering a path swaps the
 //! handler atomically, which is what keeps endpoints answering through a stream swap.
+//!
+//! A component with its own `address` gets an [`OwnServer`]: a listener with a registry of its
+//! own, shared by every component of the same stream on that address and by the stream's
+//! successor after a PUT (so the port never closes during a swap), closed as soon as the last
+//! component holding it is dropped (DELETE, or a config that failed to build).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock, Weak};
 
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
@@ -32,6 +37,8 @@ pub struct EndpointRegistry {
     /// State that outlives the components serving a path (e.g. the queue of batches waiting
     /// for readers of an `http_server` output), so a swap hands it to the successor.
     route_state: Arc<std::sync::Mutex<BTreeMap<String, Arc<dyn std::any::Any + Send + Sync>>>>,
+    /// Servers of components with their own address, by address.
+    own_servers: Arc<std::sync::Mutex<HashMap<String, Weak<OwnServer>>>>,
 }
 
 impl std::fmt::Debug for EndpointRegistry {
@@ -109,12 +116,94 @@ impl EndpointRegistry {
         m.get(path).map(|e| e.handler.clone())
     }
 
+    /// The server on `address` for stream `stream`: the one already listening there for the
+    /// same stream (its other components, or its predecessor during a PUT), or a new one bound
+    /// now. An address another stream listens on is an error.
+    pub fn own_server(&self, address: &str, stream: &str) -> Result<Arc<OwnServer>, String> {
+        let mut servers = self.own_servers.lock().unwrap_or_else(|p| p.into_inner());
+        servers.retain(|_, s| s.strong_count() > 0);
+        if let Some(existing) = servers.get(address).and_then(Weak::upgrade) {
+            if existing.stream == stream {
+                return Ok(existing);
+            }
+            return Err(format!(
+                "failed to bind {}: the address is in use by stream {}",
+                address, existing.stream
+            ));
+        }
+        let server = Arc::new(OwnServer::bind(address, stream)?);
+        servers.insert(address.to_string(), Arc::downgrade(&server));
+        Ok(server)
+    }
+
     /// Every registered path with its description.
     pub fn paths(&self) -> BTreeMap<String, String> {
         let m = self.inner.read().unwrap_or_else(|p| p.into_inner());
         m.iter()
             .map(|(k, v)| (k.clone(), v.description.clone()))
             .collect()
+    }
+}
+
+/// A listener of its own for components with a custom `address`, serving the routes of its
+/// own registry. It stops accepting (and releases the port) when the last holder drops it.
+pub struct OwnServer {
+    stream: String,
+    endpoints: EndpointRegistry,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl std::fmt::Debug for OwnServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnServer")
+            .field("stream", &self.stream)
+            .finish()
+    }
+}
+
+impl OwnServer {
+    /// Binds `address` now (a bind failure fails the component's construction, as in the
+    /// reference) and starts serving on the current runtime.
+    fn bind(address: &str, stream: &str) -> Result<OwnServer, String> {
+        let listener = std::net::TcpListener::bind(address)
+            .map_err(|e| format!("failed to bind {}: {}", address, e))?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+        let endpoints = EndpointRegistry::new();
+        let routes = endpoints.clone();
+        let app = axum::Router::new().fallback(move |req: Request<Body>| {
+            let handler = routes.lookup(req.uri().path());
+            async move {
+                match handler {
+                    Some(h) => h(req).await,
+                    None => text_response(StatusCode::NOT_FOUND, "404 page not found"),
+                }
+            }
+        });
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopped = stop.clone();
+        let address = address.to_string();
+        tokio::spawn(async move {
+            crate::server::serve(listener, app, Default::default(), stopped.cancelled_owned())
+                .await;
+            tracing::debug!(address = %address, "own HTTP server closed");
+        });
+        Ok(OwnServer {
+            stream: stream.to_string(),
+            endpoints,
+            stop,
+        })
+    }
+
+    /// The routes this server serves.
+    pub fn endpoints(&self) -> &EndpointRegistry {
+        &self.endpoints
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
 

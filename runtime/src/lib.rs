@@ -7,7 +7,8 @@
 //! Run time: [`components::build_plan`] constructs every component of a stream into a
 //! [`stream::StreamPlan`] (nothing runs yet), [`stream::RunningStream`] runs it, and
 //! [`manager::StreamsManager`] keeps the set of streams behind the REST API. [`endpoints`] is
-//! the registry of stream HTTP routes, [`metrics`] the labelled counters, [`duration`] Go
+//! the registry of stream HTTP routes, [`server`] the accept loop of every
+//! HTTP server, [`tls`] rustls configs, [`metrics`] the labelled counters, [`duration`] Go
 //! duration strings.
 
 #![warn(missing_docs)]
@@ -21,7 +22,10 @@ pub mod log_limit;
 pub mod manager;
 pub mod metrics;
 pub mod registry;
+pub mod secrets;
+pub mod server;
 pub mod stream;
+pub mod tls;
 
 pub use config::{check, load_stream, ConfigError, LoadOptions, Scope, StreamConfig};
 pub use lint::{Lint, Severity};

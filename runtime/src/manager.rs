@@ -123,13 +123,51 @@ impl std::fmt::Debug for StreamsManager {
     }
 }
 
-/// Checks a stream id against the contract's `^[A-Za-z0-9_\-\.]{1,128}$`.
+/// Writes `bytes` to a new file at `path` readable and writable by the owner only (0600).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    // A file left by an older version keeps its mode on open: set it explicitly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Checks a stream id against the contract's `^[A-Za-z0-9][A-Za-z0-9_\-\.]{0,127}$` (so
+/// never `.`, `..` or a hidden file name in the state directory).
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
+    id.len() <= 128
+        && id.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// The existing id equal to `id` ignoring case but spelled differently, if any: such ids
+/// would share a state file on a case-insensitive file system.
+fn case_collision<'a, V>(streams: &'a BTreeMap<String, V>, id: &str) -> Option<&'a str> {
+    streams
+        .keys()
+        .find(|k| k.as_str() != id && k.eq_ignore_ascii_case(id))
+        .map(String::as_str)
+}
+
+fn collision_error(id: &str, existing: &str) -> ManagerError {
+    ManagerError::BadRequest(format!(
+        "stream id {} differs only in case from the existing stream {}",
+        id, existing
+    ))
 }
 
 fn lint_strings(lints: &[Lint], prefix: &str) -> Vec<String> {
@@ -309,8 +347,14 @@ impl StreamsManager {
         if !valid_id(id) {
             return Err(ManagerError::InvalidId);
         }
-        if self.streams.lock().await.contains_key(id) {
-            return Err(ManagerError::AlreadyExists);
+        {
+            let streams = self.streams.lock().await;
+            if streams.contains_key(id) {
+                return Err(ManagerError::AlreadyExists);
+            }
+            if let Some(other) = case_collision(&streams, id) {
+                return Err(collision_error(id, other));
+            }
         }
         let plan = self.build(id, &parsed.config).await?;
         let mut streams = self.streams.lock().await;
@@ -319,6 +363,9 @@ impl StreamsManager {
         self.check_open()?;
         if streams.contains_key(id) {
             return Err(ManagerError::AlreadyExists);
+        }
+        if let Some(other) = case_collision(&streams, id) {
+            return Err(collision_error(id, other));
         }
         self.persist(id, &parsed);
         let running = RunningStream::start(plan, &self.opts.runtime);
@@ -349,6 +396,7 @@ impl StreamsManager {
         };
         self.persist(id, &parsed);
         let running = RunningStream::start(plan, &self.opts.runtime);
+        old.running.hand_over_buffer_to(&running);
         streams.insert(id.to_string(), Arc::new(Managed { parsed, running }));
         drop(streams);
         let stop = old
@@ -402,21 +450,38 @@ impl StreamsManager {
         let existing: Vec<String> = self.streams.lock().await.keys().cloned().collect();
         let wanted: Vec<&String> = streams.iter().map(|(id, _)| id).collect();
         let mut errors = Vec::new();
-        for id in existing.iter().filter(|id| !wanted.contains(id)) {
-            if let Err(e) = self.delete(id, None).await {
-                errors.push(format!("failed to delete stream: {}", e));
-            }
-        }
-        let mut creates = Vec::new();
-        for (id, parsed) in streams {
-            if existing.contains(&id) {
-                if let Err(e) = self.update(&id, parsed, None).await {
-                    errors.push(format!("failed to update stream: {}", e));
-                }
-            } else {
-                creates.push((id, parsed));
-            }
-        }
+        // Deletions and replacements run concurrently: each stop is bounded, and stuck streams
+        // must not add their timeouts up.
+        let deletes = existing
+            .iter()
+            .filter(|id| !wanted.contains(id))
+            .map(|id| async move {
+                self.delete(id, None)
+                    .await
+                    .err()
+                    .map(|e| format!("failed to delete stream: {}", e))
+            });
+        errors.extend(
+            futures::future::join_all(deletes)
+                .await
+                .into_iter()
+                .flatten(),
+        );
+        let (updates, creates): (Vec<_>, Vec<_>) = streams
+            .into_iter()
+            .partition(|(id, _)| existing.contains(id));
+        let updates = updates.into_iter().map(|(id, parsed)| async move {
+            self.update(&id, parsed, None)
+                .await
+                .err()
+                .map(|e| format!("failed to update stream: {}", e))
+        });
+        errors.extend(
+            futures::future::join_all(updates)
+                .await
+                .into_iter()
+                .flatten(),
+        );
         for (id, parsed) in creates {
             if let Err(e) = self.create(&id, parsed).await {
                 errors.push(format!("failed to create stream: {}", e));
@@ -605,10 +670,26 @@ impl StreamsManager {
         };
         let tmp = dir.join(format!(".{}.yaml.tmp", id));
         let path = dir.join(format!("{}.yaml", id));
-        let written = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path));
+        let written =
+            write_private(&tmp, text.as_bytes()).and_then(|_| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
             tracing::error!(stream = id, path = %path.display(), error = %e, "cannot persist the stream config");
         }
+    }
+
+    /// Creates the state directory (if configured) readable by the owner only (0700): stream
+    /// configs hold credentials.
+    pub fn prepare_state_dir(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.opts.state_dir else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
     }
 
     /// Removes a stream's config from the state directory.

@@ -14,9 +14,13 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about)]
 pub struct Cli {
+    /// A config file, as older Benthos command lines give it: the root config of `streams`
+    /// (like `-o`), or, with no subcommand, the config to run (like `run FILE`).
+    #[arg(short = 'c', long = "config", global = true)]
+    pub config: Option<std::path::PathBuf>,
     /// The subcommand to run.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
@@ -38,10 +42,27 @@ pub enum Command {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Streams(a) => streams::run(a),
-        Command::Run(a) => streams::run_single(a),
-        Command::Compile(a) => check::run(a),
-        Command::List(a) => list::run(a),
-        Command::Blobl(a) => blobl::run(a),
+        Some(Command::Streams(mut a)) => {
+            if a.observability.is_none() {
+                a.observability = cli.config;
+            }
+            streams::run(a)
+        }
+        Some(Command::Run(a)) => streams::run_single(a),
+        None => match cli.config {
+            Some(file) => streams::run_single(streams::RunArgs {
+                file,
+                http_address: None,
+                log_level: None,
+                chilled: false,
+            }),
+            None => {
+                eprintln!("sluice: a subcommand is required (streams, run, compile, list, blobl, or -c FILE to run a config); see --help");
+                ExitCode::from(2)
+            }
+        },
+        Some(Command::Compile(a)) => check::run(a),
+        Some(Command::List(a)) => list::run(a),
+        Some(Command::Blobl(a)) => blobl::run(a),
     }
 }

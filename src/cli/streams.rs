@@ -16,6 +16,7 @@ use sluice_runtime::manager::{ManagerError, ManagerOptions, StreamsManager};
 
 use super::logging::{self, LoggerConfig};
 use crate::api::{self, ApiState};
+use crate::http::HttpSettings;
 
 /// Arguments of `sluice streams`.
 #[derive(Debug, clap::Args)]
@@ -67,36 +68,87 @@ pub struct RunArgs {
 
 /// Settings read from the root config.
 struct RootSettings {
-    address: String,
+    http: HttpSettings,
     logger: LoggerConfig,
     shutdown_timeout: Option<Duration>,
 }
 
+/// Reads, lints and validates the root config (`-o`/`-c`): any lint error, or a setting that
+/// cannot work (basic auth without a hash, CORS without origins, half a TLS pair), refuses to
+/// start, naming `file:line:col`.
 fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
-    let mut s = RootSettings {
-        address: "0.0.0.0:4195".into(),
-        logger: LoggerConfig::default(),
-        shutdown_timeout: None,
+    let Some(path) = path else {
+        return Ok(RootSettings {
+            http: HttpSettings::default(),
+            logger: LoggerConfig::default(),
+            shutdown_timeout: None,
+        });
     };
-    let Some(path) = path else { return Ok(s) };
     let text = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e))?;
     let opts = sluice_runtime::config::LoadOptions {
+        scope: sluice_runtime::config::Scope::Config,
         env: Some(&sluice_runtime::config::process_env),
         ..Default::default()
     };
+    let lints = sluice_runtime::config::check(&text, &opts);
+    let errors: Vec<String> = lints
+        .iter()
+        .filter(|l| l.severity == sluice_runtime::Severity::Error)
+        .map(|l| format!("{}:{}:{}: {}", path.display(), l.line, l.col, l.message))
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
     let (doc, _) = sluice_runtime::config::read_document(&text, &opts)
         .map_err(|e| format!("{}: {}", path.display(), e))?;
-    let v = doc.to_json();
-    if let Some(a) = v.pointer("/http/address").and_then(|a| a.as_str()) {
-        s.address = a.to_string();
-    }
-    s.logger = LoggerConfig::from_json(v.get("logger"));
-    if let Some(t) = v.pointer("/shutdown_timeout").and_then(|a| a.as_str()) {
-        s.shutdown_timeout = Some(
+    let (config, _) = sluice_runtime::config::decode_stream(&doc, opts.scope, false)
+        .map_err(|e| format!("{}: {}", path.display(), e))?;
+    let section = |name: &str| {
+        config
+            .service
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, f)| f)
+    };
+    // Semantic errors point at the section they are about.
+    let at = |key: &str| {
+        let line = doc
+            .get("http")
+            .and_then(|h| h.get(key))
+            .or_else(|| doc.get("http"));
+        match line {
+            Some(n) => format!("{}:{}:{}", path.display(), n.pos.line, n.pos.col),
+            None => path.display().to_string(),
+        }
+    };
+    let http = match section("http") {
+        Some(f) => HttpSettings::from_field(f).map_err(|e| {
+            let key = [
+                "basic_auth",
+                "cors",
+                "cert_file",
+                "read_header_timeout",
+                "read_body_timeout",
+            ]
+            .into_iter()
+            .find(|k| e.contains(k))
+            .unwrap_or("");
+            format!("{}: {}", at(key), e)
+        })?,
+        None => HttpSettings::default(),
+    };
+    let json = doc.to_json();
+    let shutdown_timeout = match json.pointer("/shutdown_timeout").and_then(|a| a.as_str()) {
+        Some(t) => Some(
             sluice_runtime::duration::parse(t).map_err(|e| format!("shutdown_timeout: {}", e))?,
-        );
-    }
-    Ok(s)
+        ),
+        None => None,
+    };
+    Ok(RootSettings {
+        http,
+        logger: LoggerConfig::from_json(json.get("logger")),
+        shutdown_timeout,
+    })
 }
 
 /// Sets up logging from the `logger` section, with the command line's level on top.
@@ -189,7 +241,7 @@ async fn shutdown_signal() {
 
 /// Options of the service.
 struct ServiceOptions {
-    address: String,
+    http: HttpSettings,
     no_api: bool,
     prefix: bool,
     chilled: bool,
@@ -229,8 +281,12 @@ pub fn run(args: StreamsArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let mut http = settings.http;
+    if let Some(a) = args.http_address {
+        http.address = a;
+    }
     serve(ServiceOptions {
-        address: args.http_address.unwrap_or(settings.address),
+        http,
         no_api: args.no_api,
         prefix: args.prefix_stream_endpoints,
         chilled: args.chilled,
@@ -250,8 +306,12 @@ pub fn run_single(args: RunArgs) -> ExitCode {
     if let Err(code) = init_logging(logger, args.log_level.as_deref()) {
         return code;
     }
+    let mut http = HttpSettings::default();
+    if let Some(a) = args.http_address {
+        http.address = a;
+    }
     serve(ServiceOptions {
-        address: args.http_address.unwrap_or_else(|| "0.0.0.0:4195".into()),
+        http,
         no_api: true,
         prefix: false,
         chilled: args.chilled,
@@ -330,27 +390,38 @@ async fn serve_async(opts: ServiceOptions, data: tokio::runtime::Handle) -> Exit
         state_dir: opts.state_dir.clone(),
         runtime: data,
     });
-    if let Some(dir) = &opts.state_dir {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            tracing::error!(dir = %dir.display(), error = %e, "cannot create the state directory");
-            return ExitCode::from(1);
-        }
+    if let Err(e) = manager.prepare_state_dir() {
+        tracing::error!(dir = ?opts.state_dir, error = %e, "cannot create the state directory");
+        return ExitCode::from(1);
     }
-    let listener = match tokio::net::TcpListener::bind(&opts.address).await {
-        Ok(l) => l,
+    let server_options = match opts.http.server_options() {
+        Ok(o) => o,
         Err(e) => {
-            tracing::error!(address = %opts.address, error = %e, "failed to bind the HTTP server");
+            tracing::error!(error = %e, "cannot configure the HTTP server");
             return ExitCode::from(1);
         }
     };
-    tracing::info!(address = %opts.address, "Listening for HTTP requests");
-    let app = api::router(
+    let listener = if opts.http.enabled {
+        match tokio::net::TcpListener::bind(&opts.http.address).await {
+            Ok(l) => {
+                tracing::info!(address = %opts.http.address, tls = server_options.tls.is_some(), "Listening for HTTP requests");
+                Some(l)
+            }
+            Err(e) => {
+                tracing::error!(address = %opts.http.address, error = %e, "failed to bind the HTTP server");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
+    let app = opts.http.wrap(api::router(
         ApiState {
             manager: manager.clone(),
             endpoints,
         },
         opts.no_api,
-    );
+    ));
     for (id, path) in &opts.files {
         if let Err(e) = load_file(&manager, id, path, opts.chilled).await {
             tracing::error!("failed to create stream ({}): {}", id, e);
@@ -364,9 +435,14 @@ async fn serve_async(opts: ServiceOptions, data: tokio::runtime::Handle) -> Exit
     // Requests are served only once every stream from files and the state directory exists,
     // so a client never sees a half-loaded set (connections made earlier wait in the backlog).
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(listener, app, async move {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(async move {
+        if let Some(listener) = listener {
+            sluice_runtime::server::serve(listener, app, server_options, async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        }
+    });
     tracing::info!("Launching sluice in streams mode, use CTRL+C to close");
 
     if opts.exit_when_done {

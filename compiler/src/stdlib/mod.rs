@@ -223,6 +223,11 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("vector", "it needs a SQL driver"),
 ];
 
+/// Functions that read the host (its environment, files and name). They are compile errors in
+/// a mapping whose text comes from a message (the `bloblang` method), as upstream's
+/// pure-only environment makes them: a sender must not read the server.
+pub const HOST_FUNCTIONS: &[&str] = &["env", "file", "file_rel", "hostname"];
+
 /// Every method, from every family module.
 fn all_methods() -> impl Iterator<Item = &'static MethodSpec> {
     strings::METHODS

@@ -120,7 +120,7 @@ impl Elasticsearch {
             Action::parse(&a).map_err(ComponentError::new)?;
         }
         let timeout = dur(cfg, "timeout", "5s")?;
-        let client = reqwest::Client::builder()
+        let client = super::http_client_builder(cfg)?
             .timeout(timeout)
             .build()
             .map_err(|e| ComponentError::new(format!("http client: {}", e)))?;
@@ -241,7 +241,14 @@ impl Elasticsearch {
             Ok(r) => r,
             Err(e) => {
                 self.connected.store(false, Ordering::SeqCst);
-                return Err((true, format!("bulk request to {} failed: {}", url, e)));
+                return Err((
+                    true,
+                    format!(
+                        "bulk request to {} failed: {}",
+                        crate::secrets::scrub_url(&url),
+                        super::http_client::describe(&e)
+                    ),
+                ));
             }
         };
         self.connected.store(true, Ordering::SeqCst);

@@ -86,7 +86,7 @@ impl Requester {
         }
         let basic_auth = super::basic_auth(cfg);
         let timeout = duration_field(cfg, "timeout", "5s")?;
-        let client = reqwest::Client::builder()
+        let client = super::http_client_builder(cfg)?
             .timeout(timeout)
             .redirect(if cfg.bool("follow_redirects").unwrap_or(true) {
                 reqwest::redirect::Policy::limited(10)
@@ -157,7 +157,7 @@ impl Requester {
                         resp.status()
                     )
                 }
-                Err(e) => format!("HTTP request failed: {}", e),
+                Err(e) => format!("HTTP request failed: {}", describe(&e)),
             };
             if attempt >= self.retries {
                 return Err(err);
@@ -278,7 +278,7 @@ impl Input for HttpClientInput {
                     let body = match resp.bytes().await {
                         Ok(b) => b,
                         Err(e) => {
-                            tracing::warn!(error = %e, "failed to read http_client response body");
+                            tracing::warn!(error = %describe(&e), "failed to read http_client response body");
                             continue;
                         }
                     };
@@ -381,4 +381,22 @@ impl Output for HttpClientOutput {
         }
         Ok(())
     }
+}
+
+/// A request error in words, without the URL (it may carry credentials) but with the cause
+/// (a TLS failure, a refused connection...).
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        let part = err.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        source = err.source();
+    }
+    crate::secrets::scrub_text(&text)
 }

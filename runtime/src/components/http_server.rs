@@ -31,108 +31,70 @@ use crate::stream::{
     Batch, BuildContext, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction,
 };
 
-/// Where a component's endpoints are served.
-enum Server {
-    /// The shared server, through the registry.
-    Shared {
-        endpoints: EndpointRegistry,
-        owners: Mutex<Vec<(String, u64)>>,
-    },
-    /// Its own listener on a custom address.
-    Own {
-        routes: Arc<Mutex<Vec<(String, Handler)>>>,
-        shutdown: Arc<Notify>,
-    },
+/// Where a component's endpoints are served: the shared server's registry, or the registry
+/// of its own server (shared with the stream's other components on that address and with its
+/// successor after a swap).
+struct Server {
+    endpoints: EndpointRegistry,
+    /// The routes this component registered, with its registration tokens.
+    owners: Mutex<Vec<(String, u64)>>,
+    /// Keeps an own listener open while this component lives.
+    _own: Option<Arc<crate::endpoints::OwnServer>>,
 }
 
 impl Server {
-    /// Prepares the server: for a custom address, binds the port now (a bind failure fails the
-    /// construction, as in the reference).
+    /// Prepares the server: for a custom address, binds the port now (or joins the stream's
+    /// listener already there); a bind failure fails the construction, as in the reference.
     fn new(address: &str, ctx: &BuildContext) -> Result<Server, ComponentError> {
-        if address.is_empty() {
-            return Ok(Server::Shared {
-                endpoints: ctx.endpoints.clone(),
-                owners: Mutex::new(Vec::new()),
-            });
-        }
-        let std_listener = std::net::TcpListener::bind(address)
-            .map_err(|e| ComponentError::new(format!("failed to bind {}: {}", address, e)))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| ComponentError::new(e.to_string()))?;
-        let listener = tokio::net::TcpListener::from_std(std_listener)
-            .map_err(|e| ComponentError::new(e.to_string()))?;
-        let routes: Arc<Mutex<Vec<(String, Handler)>>> = Arc::default();
-        let shutdown = Arc::new(Notify::new());
-        let r = routes.clone();
-        let app = axum::Router::new().fallback(move |req: Request<Body>| {
-            let r = r.clone();
-            async move {
-                let path = req.uri().path().to_string();
-                let h = r
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map(|(_, h)| h.clone());
-                match h {
-                    Some(h) => h(req).await,
-                    None => text_response(StatusCode::NOT_FOUND, "404 page not found"),
-                }
-            }
-        });
-        let sd = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+        let own = if address.is_empty() {
+            None
+        } else {
+            Some(
+                ctx.endpoints
+                    .own_server(address, &ctx.stream)
+                    .map_err(ComponentError::new)?,
             )
-            .with_graceful_shutdown(async move { sd.notified().await })
-            .await;
-        });
-        Ok(Server::Own { routes, shutdown })
+        };
+        Ok(Server {
+            endpoints: own
+                .as_ref()
+                .map(|o| o.endpoints().clone())
+                .unwrap_or_else(|| ctx.endpoints.clone()),
+            owners: Mutex::new(Vec::new()),
+            _own: own,
+        })
     }
 
     fn register(&self, route: String, description: &str, handler: Handler) {
-        match self {
-            Server::Shared { endpoints, owners } => {
-                let owner = endpoints.register(&route, description, handler);
-                owners
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((route, owner));
-            }
-            Server::Own { routes, .. } => routes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((route, handler)),
-        }
+        let owner = self.endpoints.register(&route, description, handler);
+        self.owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((route, owner));
     }
 
     /// The handler that now serves `route` when this component no longer owns it (its
     /// successor after a swap).
     fn successor(&self, route: &str) -> Option<Handler> {
-        let Server::Shared { endpoints, owners } = self else {
-            return None;
-        };
-        let owners = owners.lock().unwrap_or_else(|p| p.into_inner());
+        let owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
         let (_, mine) = owners.iter().find(|(r, _)| r == route)?;
-        if endpoints.owns(route, *mine) {
+        if self.endpoints.owns(route, *mine) {
             None
         } else {
-            endpoints.lookup(route)
+            self.endpoints.lookup(route)
         }
     }
 
-    /// Disables the endpoints (503 `message`) or stops the own server.
+    /// True when another component (a successor after a swap) now serves `route`.
+    fn handed_over(&self, route: &str) -> bool {
+        self.successor(route).is_some()
+    }
+
+    /// Disables the endpoints this component still owns (503 `message`); their handlers, and
+    /// what they hold, are dropped.
     fn close(&self, message: &'static str) {
-        match self {
-            Server::Shared { endpoints, owners } => {
-                for (route, owner) in owners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                    endpoints.disable(route, *owner, message);
-                }
-            }
-            Server::Own { shutdown, .. } => shutdown.notify_waiters(),
+        for (route, owner) in self.owners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            self.endpoints.disable(route, *owner, message);
         }
     }
 }
@@ -674,14 +636,13 @@ impl OutputGuard {
 
 /// The `http_server` output.
 pub struct HttpServerOutput {
-    server: Arc<Server>,
+    server: Server,
     mailbox: Arc<Mailbox>,
     closed: Arc<AtomicBool>,
     closing: Arc<Notify>,
     closing_flag: AtomicBool,
-    /// The route of `path` on the shared server, to tell a swap from a delete.
-    get_route: Option<String>,
-    endpoints: EndpointRegistry,
+    /// The route of `path`, to tell a swap from a delete.
+    get_route: String,
     /// Routes registered when the stream starts.
     routes: Mutex<Vec<(String, &'static str, Handler)>>,
 }
@@ -693,17 +654,13 @@ impl HttpServerOutput {
         ctx: &BuildContext,
     ) -> Result<HttpServerOutput, ComponentError> {
         let address = cfg.str("address").unwrap_or("");
-        let server = Arc::new(Server::new(address, ctx)?);
+        let server = Server::new(address, ctx)?;
         let timeout = timeout_field(cfg)?;
         let verbs = Arc::new(verbs(cfg, "GET")?);
         let path = cfg.str("path").unwrap_or("/get");
         let stream_path = cfg.str("stream_path").unwrap_or("/get/stream");
         let get_route = route_for(address, path, ctx);
-        let mailbox = if address.is_empty() {
-            ctx.endpoints.route_state(&get_route, Mailbox::new)
-        } else {
-            Arc::new(Mailbox::new())
-        };
+        let mailbox = server.endpoints.route_state(&get_route, Mailbox::new);
         let closed = Arc::new(AtomicBool::new(false));
 
         let guard = OutputGuard {
@@ -806,30 +763,9 @@ impl HttpServerOutput {
             closed,
             closing: Arc::new(Notify::new()),
             closing_flag: AtomicBool::new(false),
-            get_route: address.is_empty().then_some(get_route),
-            endpoints: ctx.endpoints.clone(),
+            get_route,
             routes: Mutex::new(routes),
         })
-    }
-
-    /// True when another stream's output now serves this output's route (a swap), so
-    /// pending batches can wait for its readers.
-    fn handed_over(&self) -> bool {
-        let Some(route) = &self.get_route else {
-            return false;
-        };
-        match &*self.server {
-            Server::Shared { owners, .. } => owners
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .find(|(r, _)| r == route)
-                .map(|(_, owner)| {
-                    !self.endpoints.owns(route, *owner) && self.endpoints.lookup(route).is_some()
-                })
-                .unwrap_or(false),
-            Server::Own { .. } => false,
-        }
     }
 }
 
@@ -865,7 +801,7 @@ impl Output for HttpServerOutput {
                 _ = notified => {}
             }
         }
-        if self.handed_over() {
+        if self.server.handed_over(&self.get_route) {
             // The successor's readers will take it; the write is done once one does.
             tokio::spawn(async move {
                 let _ = wait.await;

@@ -179,6 +179,16 @@ fn batch_policy(cfg: &ComponentConfig, field: &str) -> Result<BatchPolicy, Compo
     })
 }
 
+/// A reqwest client builder with the component's `tls` settings (rustls: the system roots,
+/// plus `root_cas`/`root_cas_file`, `skip_cert_verify` and `client_certs` when enabled).
+pub(crate) fn http_client_builder(
+    cfg: &ComponentConfig,
+) -> Result<reqwest::ClientBuilder, ComponentError> {
+    let tls = crate::tls::client_config(cfg.field("tls"))
+        .map_err(|e| ComponentError::new(e.to_string()))?;
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls))
+}
+
 /// The `basic_auth` group of a component (`enabled`, `username`, `password`), when enabled.
 pub(crate) fn basic_auth(cfg: &ComponentConfig) -> Option<(String, String)> {
     cfg.bool("basic_auth.enabled").unwrap_or(false).then(|| {

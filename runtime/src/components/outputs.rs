@@ -1,8 +1,9 @@
 //! The simple outputs: `stdout`, `file` (codec-framed writes), `drop`, `reject` (nack with an
 //! interpolated reason) and `sync_response` (store the batch as the request's response).
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use async_trait::async_trait;
 use sluice_compiler::interp::Interpolation;
@@ -15,8 +16,8 @@ fn codec_field(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
     Codec::parse(cfg.str("codec").unwrap_or("lines")).map_err(ComponentError::new)
 }
 
-/// Joins a batch with the codec's framing.
-fn frame(codec: &Codec, batch: &Batch) -> Vec<u8> {
+/// Joins messages with the codec's framing.
+fn frame(codec: &Codec, batch: &[sluice_compiler::Message]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(batch.iter().map(|m| m.payload.len() + 1).sum());
     for m in batch {
         buf.extend_from_slice(&m.payload);
@@ -51,10 +52,47 @@ impl Output for Stdout {
 }
 
 /// `file`: appends messages to the file its (interpolated) `path` names for each message.
+///
+/// Files are shared by every `file` output of the process that writes the same path (the old
+/// and new graph of a stream during a swap, two streams): each run of messages for one path is
+/// framed into one buffer and appended in one write under the file's lock, so messages never
+/// interleave, whichever outputs write at once.
 pub struct FileOutput {
     path: Interpolation,
     codec: Codec,
-    lock: Mutex<()>,
+    /// The file last written, kept open.
+    current: Mutex<Option<(String, SharedFile)>>,
+}
+
+/// A file open for appending, shared by path.
+type SharedFile = Arc<Mutex<std::fs::File>>;
+
+/// The files `file` outputs have open, by path.
+fn open_files() -> &'static Mutex<HashMap<String, Weak<Mutex<std::fs::File>>>> {
+    static FILES: OnceLock<Mutex<HashMap<String, Weak<Mutex<std::fs::File>>>>> = OnceLock::new();
+    FILES.get_or_init(Default::default)
+}
+
+/// The shared handle of `path`, opened (and its directory created) if no output has it open.
+fn shared_file(path: &str) -> Result<SharedFile, Nack> {
+    let mut files = open_files().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(f) = files.get(path).and_then(Weak::upgrade) {
+        return Ok(f);
+    }
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| Nack(format!("{}: {}", dir.display(), e)))?;
+        }
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Nack(format!("{}: {}", path, e)))?;
+    let f = Arc::new(Mutex::new(f));
+    files.retain(|_, w| w.strong_count() > 0);
+    files.insert(path.to_string(), Arc::downgrade(&f));
+    Ok(f)
 }
 
 impl FileOutput {
@@ -65,34 +103,48 @@ impl FileOutput {
         Ok(FileOutput {
             path,
             codec: codec_field(cfg)?,
-            lock: Mutex::new(()),
+            current: Mutex::new(None),
         })
+    }
+
+    /// The shared file of `path` (the one kept open when it is the last path written).
+    fn file(&self, path: &str) -> Result<SharedFile, Nack> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, f)) = current.as_ref() {
+            if p == path {
+                return Ok(f.clone());
+            }
+        }
+        let f = shared_file(path)?;
+        *current = Some((path.to_string(), f.clone()));
+        Ok(f)
     }
 }
 
 #[async_trait]
 impl Output for FileOutput {
     async fn write(&self, batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut paths = Vec::with_capacity(batch.len());
         for m in &batch {
-            let path = self
-                .path
-                .render(m)
-                .map_err(|e| Nack(format!("path: {}", e)))?;
-            if let Some(dir) = std::path::Path::new(&path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| Nack(format!("{}: {}", dir.display(), e)))?;
-                }
-            }
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
+            paths.push(
+                self.path
+                    .render(m)
+                    .map_err(|e| Nack(format!("path: {}", e)))?,
+            );
+        }
+        let mut start = 0;
+        while start < batch.len() {
+            let path = &paths[start];
+            let end = paths[start..]
+                .iter()
+                .position(|p| p != path)
+                .map_or(batch.len(), |n| start + n);
+            let framed = frame(&self.codec, &batch[start..end]);
+            let file = self.file(path)?;
+            let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+            f.write_all(&framed)
                 .map_err(|e| Nack(format!("{}: {}", path, e)))?;
-            f.write_all(&m.payload)
-                .and_then(|_| f.write_all(self.codec.separator()))
-                .map_err(|e| Nack(format!("{}: {}", path, e)))?;
+            start = end;
         }
         Ok(())
     }

@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 use crate::config::document::Pos;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec};
 
-/// The text that replaces a secret when a config is rendered.
-pub const SCRUBBED: &str = "!!!SECRET_SCRUBBED!!!";
+pub use crate::secrets::SCRUBBED;
+use crate::secrets::{is_credential_name, scrub_secret, scrub_url};
 
 /// Which sections a config document may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,7 +171,13 @@ impl Field {
                     .map(|(k, f)| {
                         let inherited = std::ptr::eq(f.spec, self.spec);
                         let v = if inherited {
-                            f.render_with(secret, url)
+                            // An entry of a map (`headers`, ...) named like a credential.
+                            match &f.value {
+                                FieldValue::String(s) if is_credential_name(k) => {
+                                    Value::String(scrub_secret(s))
+                                }
+                                _ => f.render_with(secret, url),
+                            }
                         } else {
                             f.render()
                         };
@@ -182,44 +188,6 @@ impl Field {
             FieldValue::Component(c) => c.render(),
         }
     }
-}
-
-/// A secret is scrubbed unless it is empty or only an unresolved `${VAR}` reference.
-fn scrub_secret(s: &str) -> String {
-    let env_ref = s.starts_with("${")
-        && s.ends_with('}')
-        && !s.starts_with("${!")
-        && s[2..].find('}') == Some(s.len() - 3);
-    if s.is_empty() || env_ref {
-        s.to_string()
-    } else {
-        SCRUBBED.to_string()
-    }
-}
-
-/// `scheme://user:password@host/...` → the password scrubbed.
-fn scrub_url(s: &str) -> String {
-    let Some(scheme_end) = s.find("://") else {
-        return s.to_string();
-    };
-    let rest = &s[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return s.to_string();
-    };
-    let userinfo = &authority[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    if !userinfo.contains(':') {
-        return s.to_string();
-    }
-    format!(
-        "{}://{}:{}{}",
-        &s[..scheme_end],
-        user,
-        SCRUBBED,
-        &rest[at..]
-    )
 }
 
 /// One configured component.
@@ -459,6 +427,12 @@ fn http_spec() -> FieldSpec {
                 .default(false),
             F::string("cert_file", "An optional certificate file for enabling TLS.").default(""),
             F::string("key_file", "An optional key file for enabling TLS.").default(""),
+            F::duration("read_header_timeout", "sluice: time allowed to receive a request's headers, counted from when the connection is ready for a request (so it also closes idle keep-alive connections).")
+                .default("30s")
+                .advanced(),
+            F::duration("read_body_timeout", "sluice: the longest pause allowed while receiving a request body.")
+                .default("30s")
+                .advanced(),
             shared::cors(),
             F::object(
                 "basic_auth",
@@ -527,28 +501,4 @@ fn logger_spec() -> FieldSpec {
             .advanced(),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrubs_url_passwords_only() {
-        assert_eq!(
-            scrub_url("http://u:p@host:9200/x"),
-            format!("http://u:{SCRUBBED}@host:9200/x")
-        );
-        assert_eq!(scrub_url("http://host:9200/x@y"), "http://host:9200/x@y");
-        assert_eq!(scrub_url("http://user@host"), "http://user@host");
-        assert_eq!(scrub_url("not a url"), "not a url");
-    }
-
-    #[test]
-    fn secrets_keep_empty_and_env_references() {
-        assert_eq!(scrub_secret(""), "");
-        assert_eq!(scrub_secret("${PASSWORD}"), "${PASSWORD}");
-        assert_eq!(scrub_secret("hunter2"), SCRUBBED);
-        assert_eq!(scrub_secret("${A}${B}"), SCRUBBED);
-    }
 }

@@ -1,6 +1,7 @@
 //! Streams at run time: transactions, the component traits, and the running stream.
 
 pub mod component;
+pub mod memory_buffer;
 pub mod run;
 pub mod transaction;
 

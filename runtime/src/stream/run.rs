@@ -20,11 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sluice_compiler::limits::{self, Interrupt};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::component::{Input, InputSink, SharedOutput, SharedProcessor};
+use super::memory_buffer::{self, MemoryBuffer};
 use super::transaction::{Acker, Batch, Nack, ResponseStore, Transaction};
 use crate::metrics::{Counter, StreamMetrics, Timer};
 
@@ -98,9 +99,10 @@ pub enum StopError {
 
 /// Shared progress counters, used to name the busy component of a forced stop.
 #[derive(Debug, Default)]
-struct Progress {
+pub(crate) struct Progress {
     input_running: AtomicBool,
-    buffered: AtomicUsize,
+    /// Batches a memory buffer holds (stored, or sent on and not yet acknowledged).
+    pub(crate) buffered: AtomicUsize,
     processing: AtomicUsize,
     writing: AtomicUsize,
 }
@@ -121,6 +123,8 @@ pub struct RunningStream {
     output: SharedOutput,
     names: (String, String),
     metrics: StreamMetrics,
+    /// The memory buffer, when the stream has one.
+    buffer: Option<MemoryBuffer>,
 }
 
 impl std::fmt::Debug for RunningStream {
@@ -177,6 +181,7 @@ impl RunningStream {
             p.input_running.store(false, Ordering::SeqCst);
         }));
 
+        let mut memory_buffer = None;
         let work_rx = match buffer {
             BufferPlan::None => in_rx,
             BufferPlan::Memory {
@@ -184,7 +189,7 @@ impl RunningStream {
                 batch_policy,
             } => {
                 let (out_tx, out_rx) = mpsc::channel::<Transaction>(threads);
-                let (t1, t2) = spawn_memory_buffer(
+                let (handle, t1, t2) = memory_buffer::spawn(
                     in_rx,
                     out_tx,
                     limit,
@@ -194,6 +199,7 @@ impl RunningStream {
                 );
                 tasks.push(t1);
                 tasks.push(t2);
+                memory_buffer = Some(handle);
                 out_rx
             }
         };
@@ -274,6 +280,17 @@ impl RunningStream {
             output,
             names: (input_name, output_name),
             metrics,
+            buffer: memory_buffer,
+        }
+    }
+
+    /// Before this stream stops for `next` (a PUT): if both have memory buffers, what this
+    /// one holds and has not yet sent to its pipeline goes to `next`'s (see
+    /// [`memory_buffer`]), so a replace never loses acknowledged data nor waits for a slow
+    /// output to drain it.
+    pub fn hand_over_buffer_to(&self, next: &RunningStream) {
+        if let (Some(mine), Some(theirs)) = (&self.buffer, &next.buffer) {
+            mine.hand_over_to(theirs);
         }
     }
 
@@ -355,7 +372,10 @@ impl RunningStream {
         } else if p.processing.load(Ordering::SeqCst) > 0 {
             "pipeline (root.pipeline) was still processing messages".to_string()
         } else if p.buffered.load(Ordering::SeqCst) > 0 {
-            "buffer (root.buffer) still held messages".to_string()
+            format!(
+                "buffer (root.buffer) still held {} acknowledged batches, which are lost",
+                p.buffered.load(Ordering::SeqCst)
+            )
         } else if p.input_running.load(Ordering::SeqCst) {
             format!(
                 "input {} (root.input) was still waiting for acknowledgements",
@@ -533,112 +553,4 @@ async fn run_batcher(
             return;
         }
     }
-}
-
-/// Spawns the memory buffer: an intake task that stores batches (acknowledging the input at
-/// once, blocking when `limit` bytes are held) and a forwarding task that sends them on in
-/// order and retries nacked ones with backoff.
-fn spawn_memory_buffer(
-    mut rx: mpsc::Receiver<Transaction>,
-    tx: mpsc::Sender<Transaction>,
-    limit: usize,
-    policy: BatchPolicy,
-    progress: Arc<Progress>,
-    metrics: &StreamMetrics,
-) -> (JoinHandle<()>, JoinHandle<()>) {
-    type Stored = (Batch, tokio::sync::OwnedSemaphorePermit);
-    let limit = limit.clamp(1, u32::MAX as usize);
-    let sem = Arc::new(Semaphore::new(limit));
-    let (store_tx, mut store_rx) = mpsc::unbounded_channel::<Stored>();
-    let received = metrics.counter("buffer_received", "", "root.buffer");
-    let sent = metrics.counter("buffer_sent", "", "root.buffer");
-    let p = progress.clone();
-    let intake = tokio::spawn(async move {
-        while let Some(t) = rx.recv().await {
-            let size = t.byte_size().clamp(1, limit) as u32;
-            let Ok(permit) = sem.clone().acquire_many_owned(size).await else {
-                break;
-            };
-            let (batch, _responses, acker) = t.into_parts();
-            received.add(batch.len() as u64);
-            p.buffered.fetch_add(1, Ordering::SeqCst);
-            acker.ack(Ok(()));
-            if store_tx.send((batch, permit)).is_err() {
-                break;
-            }
-        }
-    });
-    let forward = tokio::spawn(async move {
-        let mut retries = tokio::task::JoinSet::new();
-        // The group being built (one stored batch per group without a policy).
-        let mut group: Vec<Stored> = Vec::new();
-        let mut deadline: Option<tokio::time::Instant> = None;
-        loop {
-            let next = match deadline {
-                Some(d) => tokio::select! {
-                    n = store_rx.recv() => Some(n),
-                    _ = tokio::time::sleep_until(d) => None,
-                },
-                None => Some(store_rx.recv().await),
-            };
-            let closed = matches!(next, Some(None));
-            let timed_out = next.is_none();
-            if let Some(Some(stored)) = next {
-                group.push(stored);
-                if deadline.is_none() {
-                    deadline = policy.period.map(|d| tokio::time::Instant::now() + d);
-                }
-            }
-            let count: usize = group.iter().map(|(b, _)| b.len()).sum();
-            let bytes: usize = group
-                .iter()
-                .flat_map(|(b, _)| b.iter())
-                .map(|m| m.payload.len())
-                .sum();
-            let full = !policy.is_active()
-                || (policy.count > 0 && count >= policy.count)
-                || (policy.byte_size > 0 && bytes >= policy.byte_size);
-            if !group.is_empty() && (full || timed_out || closed) {
-                deadline = None;
-                let stored = std::mem::take(&mut group);
-                let parts = stored.len();
-                let (batch, permits): (Vec<Batch>, Vec<_>) = stored.into_iter().unzip();
-                let batch: Batch = batch.into_iter().flatten().collect();
-                let n = batch.len() as u64;
-                let (t, ack) = Transaction::new(batch.clone());
-                if tx.send(t).await.is_err() {
-                    break;
-                }
-                let tx = tx.clone();
-                let progress = progress.clone();
-                let sent = sent.clone();
-                retries.spawn(async move {
-                    let _permits = permits;
-                    let mut ack = ack;
-                    let mut backoff = Duration::from_millis(100);
-                    loop {
-                        if ack.wait().await.is_ok() {
-                            break;
-                        }
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        let (t, next) = Transaction::new(batch.clone());
-                        if tx.send(t).await.is_err() {
-                            break;
-                        }
-                        ack = next;
-                    }
-                    sent.add(n);
-                    progress.buffered.fetch_sub(parts, Ordering::SeqCst);
-                });
-                while retries.try_join_next().is_some() {}
-            }
-            if closed {
-                break;
-            }
-        }
-        // Graceful stop: flush what is still in flight.
-        while retries.join_next().await.is_some() {}
-    });
-    (intake, forward)
 }

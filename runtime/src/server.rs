@@ -1,0 +1,132 @@
+//! The accept loop of every HTTP server sluice runs (the API's, and `http_server` components'
+//! own addresses): optional TLS, bounded waits for slow or idle clients, the peer's address
+//! for handlers (`ConnectInfo`), and a graceful stop.
+//!
+//! Timeouts: a request's headers must arrive within `header_timeout`, counted from when the
+//! connection is ready for a request, so the same bound closes idle keep-alive connections
+//! (and slowloris ones); a request body may pause at most `body_timeout` between chunks; a TLS
+//! handshake must finish within `header_timeout`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tower::ServiceExt;
+
+/// How a server treats its connections.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// TLS, when the server serves HTTPS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Time allowed to receive a request's headers (and to wait idle for the next request).
+    pub header_timeout: Duration,
+    /// Longest pause while receiving a request body.
+    pub body_timeout: Duration,
+    /// How long a stop waits for open connections to finish their requests.
+    pub drain_timeout: Duration,
+}
+
+/// Default of [`ServerOptions::header_timeout`].
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`ServerOptions::body_timeout`].
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            tls: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            drain_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting at once (the
+/// port is released when this returns) and gives open connections up to
+/// `opts.drain_timeout` to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    opts: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(opts.header_timeout))
+        .keep_alive_timeout(opts.header_timeout);
+    let acceptor = opts.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let body_timeout = opts.body_timeout;
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let mut req =
+                req.map(|b| Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, b)));
+            req.extensions_mut().insert(ConnectInfo(remote));
+            app.clone().oneshot(req)
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        let handshake_timeout = opts.header_timeout;
+        tokio::spawn(async move {
+            let result = match acceptor {
+                None => {
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %remote, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %remote, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::trace!(peer = %remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(opts.drain_timeout, graceful.shutdown()).await;
+}
