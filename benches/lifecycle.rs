@@ -45,6 +45,7 @@ async fn main() {
         .stdout(Stdio::null())
         .spawn()
         .expect("start sluice");
+    sluice_runtime::tls::install_provider();
     let c = reqwest::Client::new();
     for _ in 0..100 {
         if c.get(format!("{}/ping", base)).send().await.is_ok() {

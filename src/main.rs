@@ -22,6 +22,8 @@ fn main() -> ExitCode {
     {
         sluice_compiler::limits::set_message_memory(bytes);
     }
+    // Every TLS config (API server, HTTP clients) uses ring through rustls.
+    sluice_runtime::tls::install_provider();
     let args = cli::Cli::parse();
     cli::run(args)
 }

@@ -48,6 +48,7 @@ fn ids(m: &serde_json::Map<String, serde_json::Value>) -> Vec<&str> {
 async fn the_walkthrough_runs_verbatim() {
     let s = Sluice::start_on("127.0.0.1:4195", &[]).await;
     let base = "http://localhost:4195";
+    sluice_runtime::tls::install_provider();
     let c = reqwest::Client::new();
     let send = |m: reqwest::Method, path: &str, body: Option<&str>| {
         let mut r = c.request(m, format!("{}{}", base, path));

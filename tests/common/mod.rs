@@ -17,6 +17,7 @@ pub struct Sluice {
 /// An HTTP client that does not keep idle connections (so the server's connection tasks end
 /// with each request, and task counts are comparable).
 pub fn client() -> reqwest::Client {
+    sluice_runtime::tls::install_provider();
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -50,7 +51,24 @@ impl Sluice {
         Sluice::start_full(&addr, extra, env).await
     }
 
+    /// Starts `sluice streams` whose server requires basic authentication; waits for `/ping`
+    /// with `auth`.
+    pub async fn start_auth(extra: &[&str], auth: (&str, &str)) -> Sluice {
+        let addr = format!("127.0.0.1:{}", free_port());
+        Sluice::start_with(&addr, extra, &[], Some(auth)).await
+    }
+
     async fn start_full(addr: &str, extra: &[&str], env: &[(&str, &str)]) -> Sluice {
+        Sluice::start_with(addr, extra, env, None).await
+    }
+
+    async fn start_with(
+        addr: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        auth: Option<(&str, &str)>,
+    ) -> Sluice {
+        sluice_runtime::tls::install_provider();
         let mut args = vec!["streams", "--http-address", addr];
         args.extend_from_slice(extra);
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -68,7 +86,11 @@ impl Sluice {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(r) = s.client.get(s.url("/ping")).send().await {
+            let mut ping = s.client.get(s.url("/ping"));
+            if let Some((u, p)) = auth {
+                ping = ping.basic_auth(u, Some(p));
+            }
+            if let Ok(r) = ping.send().await {
                 if r.status() == 200 {
                     return s;
                 }
@@ -167,8 +189,8 @@ pub struct Captured {
     pub child: Child,
     pub base: String,
     pub client: reqwest::Client,
-    out: std::thread::JoinHandle<String>,
-    err: std::thread::JoinHandle<String>,
+    out: Option<std::thread::JoinHandle<String>>,
+    err: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Captured {
@@ -196,8 +218,8 @@ impl Captured {
             child,
             base: format!("http://{addr}"),
             client: client(),
-            out,
-            err,
+            out: Some(out),
+            err: Some(err),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while c
@@ -222,7 +244,8 @@ impl Captured {
             .send()
             .await
             .expect("request");
-        assert_eq!(r.status(), 200, "creating {id}");
+        let status = r.status();
+        assert_eq!(status, 200, "creating {id}: {}", r.text().await.unwrap_or_default());
     }
 
     /// Stops the process (SIGTERM) and returns what it printed: (stdout, stderr).
@@ -232,9 +255,25 @@ impl Captured {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
-        (
-            self.out.join().unwrap_or_default(),
-            self.err.join().unwrap_or_default(),
-        )
+        let join = |h: Option<std::thread::JoinHandle<String>>| {
+            h.and_then(|h| h.join().ok()).unwrap_or_default()
+        };
+        (join(self.out.take()), join(self.err.take()))
+    }
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A child process killed when dropped (so a failing test leaves nothing running).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
