@@ -21,7 +21,13 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 /// Runs `sluice streams -o ROOT` expecting it to refuse to start; returns its stderr.
 fn refused(root: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["streams", "--http-address", &format!("127.0.0.1:{}", free_port()), "-o", root])
+        .args([
+            "streams",
+            "--http-address",
+            &format!("127.0.0.1:{}", free_port()),
+            "-o",
+            root,
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("run sluice");
@@ -68,15 +74,26 @@ async fn basic_auth_table_of_upstream() {
         let s = Sluice::start_auth(&["-o", &root], ("myuser", "secret")).await;
         let c = common::client();
         let v = s.url("/version");
-        assert_eq!(status(&c, &v, Some(("myuser", "secret"))).await, 200, "{algorithm}");
-        assert_eq!(status(&c, &v, Some(("myuser", "wrong"))).await, 401, "{algorithm}");
+        assert_eq!(
+            status(&c, &v, Some(("myuser", "secret"))).await,
+            200,
+            "{algorithm}"
+        );
+        assert_eq!(
+            status(&c, &v, Some(("myuser", "wrong"))).await,
+            401,
+            "{algorithm}"
+        );
         assert_eq!(status(&c, &v, None).await, 401, "{algorithm}");
     }
     // Disabled: anything goes.
     let root = auth_root(&dir, "sha256", HASHES[0].1, false);
     let s = Sluice::start(&["-o", &root]).await;
     let c = common::client();
-    assert_eq!(status(&c, &s.url("/version"), Some(("myuser", "wrong"))).await, 200);
+    assert_eq!(
+        status(&c, &s.url("/version"), Some(("myuser", "wrong"))).await,
+        200
+    );
     assert_eq!(status(&c, &s.url("/version"), None).await, 200);
 }
 
@@ -116,7 +133,11 @@ async fn basic_auth_guards_every_route() {
             "Basic realm=\"restricted\", charset=\"UTF-8\"",
             "{path}"
         );
-        assert_eq!(status(&c, &s.url(path), Some(("myuser", "nope"))).await, 401, "{path}");
+        assert_eq!(
+            status(&c, &s.url(path), Some(("myuser", "nope"))).await,
+            401,
+            "{path}"
+        );
         assert_eq!(status(&c, &s.url(path), ok).await, 200, "{path}");
     }
     let post = |auth: bool| {
@@ -130,7 +151,10 @@ async fn basic_auth_guards_every_route() {
     assert_eq!(post(true).await.unwrap().status(), 200);
     for (verb, path) in [("DELETE", "/streams/guarded"), ("POST", "/streams/other")] {
         let r = c
-            .request(reqwest::Method::from_bytes(verb.as_bytes()).unwrap(), s.url(path))
+            .request(
+                reqwest::Method::from_bytes(verb.as_bytes()).unwrap(),
+                s.url(path),
+            )
             .body("input: {generate: {mapping: 'root = 1'}}\noutput: {drop: {}}\n")
             .send()
             .await
@@ -153,14 +177,22 @@ async fn preflight(s: &Sluice, origin: &str) -> reqwest::Response {
 #[tokio::test]
 async fn cors_as_upstream_tests_it() {
     let dir = tempfile::tempdir().unwrap();
-    let any = write(&dir, "any.yaml", "http:\n  cors:\n    enabled: true\n    allowed_origins: ['*']\n");
+    let any = write(
+        &dir,
+        "any.yaml",
+        "http:\n  cors:\n    enabled: true\n    allowed_origins: ['*']\n",
+    );
     let s = Sluice::start(&["-o", &any]).await;
     let r = preflight(&s, "meow").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     drop(s);
 
-    let some = write(&dir, "some.yaml", "http:\n  cors:\n    enabled: true\n    allowed_origins: [foo, bar]\n");
+    let some = write(
+        &dir,
+        "some.yaml",
+        "http:\n  cors:\n    enabled: true\n    allowed_origins: [foo, bar]\n",
+    );
     let s = Sluice::start(&["-o", &some]).await;
     for origin in ["foo", "bar"] {
         let r = preflight(&s, origin).await;
@@ -182,7 +214,10 @@ async fn cors_as_upstream_tests_it() {
 
     let none = write(&dir, "none.yaml", "http:\n  cors:\n    enabled: true\n");
     let err = refused(&none);
-    assert!(err.contains("must specify at least one allowed origin"), "{err}");
+    assert!(
+        err.contains("must specify at least one allowed origin"),
+        "{err}"
+    );
 }
 
 /// Preflights never need credentials (CORS answers them before authentication).
@@ -214,20 +249,37 @@ async fn bad_root_configs_refuse_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let unknown = write(&dir, "unknown.yaml", "http:\n  nope: 1\n");
     let err = refused(&unknown);
-    assert!(err.contains(&format!("{unknown}:2:1")) && err.contains("field nope not recognised"), "{err}");
+    assert!(
+        err.contains(&format!("{unknown}:2:1")) && err.contains("field nope not recognised"),
+        "{err}"
+    );
 
-    let no_hash = write(&dir, "nohash.yaml", "http:\n  basic_auth:\n    enabled: true\n    username: u\n");
+    let no_hash = write(
+        &dir,
+        "nohash.yaml",
+        "http:\n  basic_auth:\n    enabled: true\n    username: u\n",
+    );
     let err = refused(&no_hash);
-    assert!(err.contains("both username and password_hash are required"), "{err}");
+    assert!(
+        err.contains("both username and password_hash are required"),
+        "{err}"
+    );
     assert!(err.contains(&format!("{no_hash}:3:")), "{err}");
 
-    let bad_algo = write(&dir, "algo.yaml", "http:\n  basic_auth: {enabled: true, username: u, password_hash: x, algorithm: sha1}\n");
+    let bad_algo = write(
+        &dir,
+        "algo.yaml",
+        "http:\n  basic_auth: {enabled: true, username: u, password_hash: x, algorithm: sha1}\n",
+    );
     let err = refused(&bad_algo);
     assert!(err.contains("sha1"), "{err}");
 
     let half_tls = write(&dir, "tls.yaml", "http:\n  cert_file: /nonexistent.pem\n");
     let err = refused(&half_tls);
-    assert!(err.contains("both cert_file and key_file must be specified"), "{err}");
+    assert!(
+        err.contains("both cert_file and key_file must be specified"),
+        "{err}"
+    );
 }
 
 /// The root path (`/benthos` by default) is configurable: every route answers under it.
@@ -290,7 +342,9 @@ fn pki(dir: &tempfile::TempDir) -> TestPki {
     params
         .subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let cert = params.signed_by(&key, &issuer).unwrap();
     TestPki {
@@ -310,12 +364,21 @@ async fn tls_in_and_out() {
     let root = write(
         &dir,
         "root.yaml",
-        &format!("http:\n  cert_file: {}\n  key_file: {}\n", pki.cert, pki.key),
+        &format!(
+            "http:\n  cert_file: {}\n  key_file: {}\n",
+            pki.cert, pki.key
+        ),
     );
     let sink = dir.path().join("sink.jsonl");
     let server = common::KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["streams", "--http-address", &format!("127.0.0.1:{port}"), "-o", &root])
+            .args([
+                "streams",
+                "--http-address",
+                &format!("127.0.0.1:{port}"),
+                "-o",
+                &root,
+            ])
             .env("SLUICE_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -404,7 +467,10 @@ async fn dynamic_mappings_cannot_read_the_host() {
     assert_eq!(s.req("POST", "/streams/dyn", conf).await.0, 200);
     for (mapping, leak) in [
         (r#"root = env("SLUICE_TEST_SECRET")"#, "hunter2-env"),
-        (r#"root = file("/proc/self/environ").string()"#, "hunter2-env"),
+        (
+            r#"root = file("/proc/self/environ").string()"#,
+            "hunter2-env",
+        ),
         (r#"root = hostname()"#, ""),
     ] {
         let body = serde_json::json!({"body": {}, "mapping": mapping}).to_string();
@@ -457,7 +523,12 @@ async fn secrets_never_leave() {
         "/metrics",
         "/streams",
     ] {
-        let r = c.client.get(format!("{}{path}", c.base)).send().await.unwrap();
+        let r = c
+            .client
+            .get(format!("{}{path}", c.base))
+            .send()
+            .await
+            .unwrap();
         seen.push_str(&r.text().await.unwrap());
     }
     let get = c
@@ -470,7 +541,10 @@ async fn secrets_never_leave() {
         .await
         .unwrap();
     assert!(get.contains("!!!SECRET_SCRUBBED!!!"), "{get}");
-    assert!(get.contains("application/json"), "non-secret headers stay: {get}");
+    assert!(
+        get.contains("application/json"),
+        "non-secret headers stay: {get}"
+    );
     // An error response that echoes the config (a bad PATCH).
     let r = c
         .client
@@ -489,7 +563,10 @@ async fn secrets_never_leave() {
         assert_eq!(mode(&state_dir.join("leaky.yaml")), 0o600);
     }
     let (out, err) = c.stop();
-    assert!(out.contains("HTTP request failed"), "the output did fail: {out}");
+    assert!(
+        out.contains("HTTP request failed"),
+        "the output did fail: {out}"
+    );
     seen.push_str(&out);
     seen.push_str(&err);
     for s in secrets {

@@ -245,7 +245,12 @@ impl Captured {
             .await
             .expect("request");
         let status = r.status();
-        assert_eq!(status, 200, "creating {id}: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            status,
+            200,
+            "creating {id}: {}",
+            r.text().await.unwrap_or_default()
+        );
     }
 
     /// Stops the process (SIGTERM) and returns what it printed: (stdout, stderr).
