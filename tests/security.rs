@@ -573,3 +573,67 @@ async fn secrets_never_leave() {
         assert!(!seen.contains(s), "{s} leaked:\n{seen}");
     }
 }
+
+/// An `http_server` input on its own address serves HTTPS with its `cert_file`/`key_file`
+/// and answers CORS preflights with its `cors` settings.
+#[tokio::test]
+async fn own_address_http_server_has_tls_and_cors() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(&dir);
+    let s = Sluice::start(&[]).await;
+    let port = free_port();
+    let conf = format!(
+        "input:\n  http_server:\n    address: 127.0.0.1:{port}\n    path: /in\n    cert_file: {}\n    key_file: {}\n    cors: {{enabled: true, allowed_origins: [app]}}\n\
+         pipeline: {{processors: [{{mapping: 'root = \"got \" + content().string()'}}]}}\n\
+         output: {{sync_response: {{}}}}\n",
+        pki.cert, pki.key
+    );
+    let (code, text) = s.req("POST", "/streams/tls", &conf).await;
+    assert_eq!(code, 200, "{text}");
+    let url = format!("https://127.0.0.1:{port}/in");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "5",
+            "--cacert",
+            &pki.ca,
+            "--data-binary",
+            "hello",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got hello", "{out:?}");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-i",
+            "--max-time",
+            "5",
+            "--cacert",
+            &pki.ca,
+            "-X",
+            "OPTIONS",
+            "-H",
+            "Origin: app",
+            "-H",
+            "Access-Control-Request-Method: POST",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(
+        head.starts_with("http/2 200") || head.starts_with("http/1.1 200"),
+        "{head}"
+    );
+    assert!(head.contains("access-control-allow-origin: app"), "{head}");
+    // Plain HTTP to the TLS port does not get through.
+    let plain = common::client()
+        .post(format!("http://127.0.0.1:{port}/in"))
+        .body("x")
+        .send()
+        .await;
+    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+}

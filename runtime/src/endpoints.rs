@@ -119,19 +119,30 @@ impl EndpointRegistry {
     /// The server on `address` for stream `stream`: the one already listening there for the
     /// same stream (its other components, or its predecessor during a PUT), or a new one bound
     /// now. An address another stream listens on is an error.
-    pub fn own_server(&self, address: &str, stream: &str) -> Result<Arc<OwnServer>, String> {
+    pub fn own_server(
+        &self,
+        address: &str,
+        stream: &str,
+        settings: OwnSettings,
+    ) -> Result<Arc<OwnServer>, String> {
         let mut servers = self.own_servers.lock().unwrap_or_else(|p| p.into_inner());
         servers.retain(|_, s| s.strong_count() > 0);
         if let Some(existing) = servers.get(address).and_then(Weak::upgrade) {
-            if existing.stream == stream {
-                return Ok(existing);
+            if existing.stream != stream {
+                return Err(format!(
+                    "failed to bind {}: the address is in use by stream {}",
+                    address, existing.stream
+                ));
             }
-            return Err(format!(
-                "failed to bind {}: the address is in use by stream {}",
-                address, existing.stream
-            ));
+            if existing.settings != settings {
+                return Err(format!(
+                    "{} is listening with other TLS or CORS settings: a replace keeps the listener, so delete the stream and create it again to change them",
+                    address
+                ));
+            }
+            return Ok(existing);
         }
-        let server = Arc::new(OwnServer::bind(address, stream)?);
+        let server = Arc::new(OwnServer::bind(address, stream, settings)?);
         servers.insert(address.to_string(), Arc::downgrade(&server));
         Ok(server)
     }
@@ -149,6 +160,7 @@ impl EndpointRegistry {
 /// own registry. It stops accepting (and releases the port) when the last holder drops it.
 pub struct OwnServer {
     stream: String,
+    settings: OwnSettings,
     endpoints: EndpointRegistry,
     stop: tokio_util::sync::CancellationToken,
 }
@@ -161,17 +173,42 @@ impl std::fmt::Debug for OwnServer {
     }
 }
 
+/// How a component's own server serves: TLS files and CORS origins (`None`: CORS off).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnSettings {
+    /// Certificate chain file (PEM); TLS when set with `key_file`.
+    pub cert_file: String,
+    /// Private key file (PEM).
+    pub key_file: String,
+    /// Allowed CORS origins, when CORS is enabled.
+    pub cors_origins: Option<Vec<String>>,
+}
+
 impl OwnServer {
     /// Binds `address` now (a bind failure fails the component's construction, as in the
     /// reference) and starts serving on the current runtime.
-    fn bind(address: &str, stream: &str) -> Result<OwnServer, String> {
+    fn bind(address: &str, stream: &str, settings: OwnSettings) -> Result<OwnServer, String> {
+        let mut options = crate::server::ServerOptions::default();
+        match (settings.cert_file.as_str(), settings.key_file.as_str()) {
+            ("", "") => {}
+            ("", _) | (_, "") => {
+                return Err("both cert_file and key_file must be specified, or neither".into())
+            }
+            (cert, key) => {
+                options.tls = Some(crate::tls::server_config(cert, key).map_err(|e| e.to_string())?)
+            }
+        }
+        let cors = match &settings.cors_origins {
+            None => None,
+            Some(origins) => Some(Arc::new(crate::server::cors::Cors::new(origins.clone())?)),
+        };
         let listener = std::net::TcpListener::bind(address)
             .map_err(|e| format!("failed to bind {}: {}", address, e))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
         let endpoints = EndpointRegistry::new();
         let routes = endpoints.clone();
-        let app = axum::Router::new().fallback(move |req: Request<Body>| {
+        let mut app = axum::Router::new().fallback(move |req: Request<Body>| {
             let handler = routes.lookup(req.uri().path());
             async move {
                 match handler {
@@ -180,16 +217,22 @@ impl OwnServer {
                 }
             }
         });
+        if let Some(cors) = cors {
+            app = app.layer(axum::middleware::from_fn_with_state(
+                cors,
+                crate::server::cors::apply,
+            ));
+        }
         let stop = tokio_util::sync::CancellationToken::new();
         let stopped = stop.clone();
         let address = address.to_string();
         tokio::spawn(async move {
-            crate::server::serve(listener, app, Default::default(), stopped.cancelled_owned())
-                .await;
+            crate::server::serve(listener, app, options, stopped.cancelled_owned()).await;
             tracing::debug!(address = %address, "own HTTP server closed");
         });
         Ok(OwnServer {
             stream: stream.to_string(),
+            settings,
             endpoints,
             stop,
         })

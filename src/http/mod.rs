@@ -3,7 +3,6 @@
 //! authentication, CORS, TLS and connection timeouts.
 
 pub mod basic_auth;
-pub mod cors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, Uri};
 use axum::Router;
 use sluice_runtime::config::Field;
-use sluice_runtime::server::ServerOptions;
+use sluice_runtime::server::{cors, ServerOptions};
 use tower::ServiceExt;
 
 /// The `http` section, validated.

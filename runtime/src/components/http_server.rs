@@ -45,13 +45,33 @@ struct Server {
 impl Server {
     /// Prepares the server: for a custom address, binds the port now (or joins the stream's
     /// listener already there); a bind failure fails the construction, as in the reference.
-    fn new(address: &str, ctx: &BuildContext) -> Result<Server, ComponentError> {
+    fn new(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<Server, ComponentError> {
+        let address = cfg.str("address").unwrap_or("");
+        let text = |name: &str| cfg.str(name).unwrap_or("").to_string();
         let own = if address.is_empty() {
+            if !text("cert_file").is_empty() || cfg.bool("cors.enabled") == Some(true) {
+                return Err(ComponentError::new(
+                    "cert_file, key_file and cors are only valid with a custom address",
+                ));
+            }
             None
         } else {
+            let settings = crate::endpoints::OwnSettings {
+                cert_file: text("cert_file"),
+                key_file: text("key_file"),
+                cors_origins: (cfg.bool("cors.enabled") == Some(true)).then(|| {
+                    cfg.field("cors.allowed_origins")
+                        .and_then(|f| f.as_array())
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|f| f.as_str())
+                        .map(str::to_string)
+                        .collect()
+                }),
+            };
             Some(
                 ctx.endpoints
-                    .own_server(address, &ctx.stream)
+                    .own_server(address, &ctx.stream, settings)
                     .map_err(ComponentError::new)?,
             )
         };
@@ -206,7 +226,7 @@ impl HttpServerInput {
                 route: route_for(address, path, ctx),
                 ws_route: route_for(address, ws_path, ctx),
                 ws_welcome: cfg.str("ws_welcome_message").unwrap_or("").to_string(),
-                server: Server::new(address, ctx)?,
+                server: Server::new(cfg, ctx)?,
                 verbs: verbs(cfg, "POST")?,
                 timeout: timeout_field(cfg)?,
                 sync: SyncResponse { status, headers },
@@ -654,7 +674,7 @@ impl HttpServerOutput {
         ctx: &BuildContext,
     ) -> Result<HttpServerOutput, ComponentError> {
         let address = cfg.str("address").unwrap_or("");
-        let server = Server::new(address, ctx)?;
+        let server = Server::new(cfg, ctx)?;
         let timeout = timeout_field(cfg)?;
         let verbs = Arc::new(verbs(cfg, "GET")?);
         let path = cfg.str("path").unwrap_or("/get");

@@ -7,6 +7,8 @@
 //! (and slowloris ones); a request body may pause at most `body_timeout` between chunks; a TLS
 //! handshake must finish within `header_timeout`.
 
+pub mod cors;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
