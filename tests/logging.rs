@@ -93,3 +93,41 @@ fn run_with_a_stdout_output_keeps_logs_off_stdout() {
     assert_eq!(stdout, "{\"n\":1}\n{\"n\":2}\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("level="));
 }
+
+/// `sluice -c FILE` (older Benthos command lines) runs a whole config: its `logger` and
+/// `http` sections apply beside the stream; `-c` with another subcommand is refused.
+#[test]
+fn dash_c_runs_a_whole_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "http:\n  address: 127.0.0.1:{}\nlogger:\n  level: warn\n  format: json\ninput:\n  generate:\n    count: 2\n    interval: ''\n    mapping: 'root = {{\"n\": counter()}}'\noutput:\n  stdout: {{}}\n",
+            common::free_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("-c")
+        .arg(&path)
+        .env_remove("SLUICE_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"n\":1}\n{\"n\":2}\n"
+    );
+    // Level warn: the info lines of a normal run are not there.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("stream created"), "{stderr}");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("-c")
+        .arg(&path)
+        .args(["list"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}

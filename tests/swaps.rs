@@ -372,3 +372,29 @@ async fn slow_clients_are_cut_off() {
     assert!(read.is_ok(), "the idle connection stayed open");
     assert!(String::from_utf8_lossy(&buf).contains("pong"));
 }
+
+/// Bulk `POST /streams` stops the streams it replaces concurrently: two streams stuck on an
+/// output that never answers are forced once each in parallel, not one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bulk_post_stops_replaced_streams_concurrently() {
+    let (sink, _) = slow_receiver(Duration::from_secs(3600)).await;
+    let s = Sluice::start(&["--shutdown-timeout", "6s"]).await;
+    let stuck = format!(
+        "input: {{generate: {{count: 1, interval: '', mapping: 'root = {{}}'}}}}\n\
+         output: {{http_client: {{url: '{sink}', verb: POST, timeout: 1h}}}}\n"
+    );
+    for id in ["a", "b"] {
+        assert_eq!(
+            s.req("POST", &format!("/streams/{id}"), &stuck).await.0,
+            200
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let body = serde_json::json!({"a": {"input": {"generate": {"mapping": "root = 1", "interval": "1s"}}, "output": {"drop": {}}}, "b": {"input": {"generate": {"mapping": "root = 2", "interval": "1s"}}, "output": {"drop": {}}}}).to_string();
+    let start = Instant::now();
+    let (code, text) = s.req("POST", "/streams", &body).await;
+    let took = start.elapsed();
+    assert_eq!(code, 200, "{text}");
+    // Each stop is forced after ¾ of 6 s; one after the other would take at least 9 s.
+    assert!(took < Duration::from_secs(8), "bulk replace took {took:?}");
+}

@@ -206,15 +206,27 @@ impl StreamsManager {
         env: bool,
         chilled: bool,
     ) -> Result<ParsedStream, ManagerError> {
+        self.parse_in(body, Scope::Stream, env, chilled)
+    }
+
+    /// [`StreamsManager::parse`] for a document of `scope` (a whole config, with `http`,
+    /// `logger`... beside the stream, for `sluice run`).
+    pub fn parse_in(
+        &self,
+        body: &[u8],
+        scope: Scope,
+        env: bool,
+        chilled: bool,
+    ) -> Result<ParsedStream, ManagerError> {
         let lookup = config::process_env;
         let opts = LoadOptions {
-            scope: Scope::Stream,
+            scope,
             env: if env { Some(&lookup) } else { None },
             lint: !chilled,
             ..LoadOptions::default()
         };
         let (doc, read_lints) = config::read_document(body, &opts).map_err(config_error)?;
-        let mut parsed = self.parse_node(&doc, read_lints, chilled, "")?;
+        let mut parsed = self.parse_node(&doc, scope, read_lints, chilled, "")?;
         parsed.from_api = !env;
         Ok(parsed)
     }
@@ -230,18 +242,18 @@ impl StreamsManager {
     fn parse_node(
         &self,
         doc: &Node,
+        scope: Scope,
         mut lints: Vec<Lint>,
         chilled: bool,
         prefix: &str,
     ) -> Result<ParsedStream, ManagerError> {
-        let (config, more) =
-            config::decode_stream(doc, Scope::Stream, !chilled).map_err(|e| match e {
-                ConfigError::Invalid { error, lints } if !chilled && !lints.is_empty() => {
-                    let _ = error;
-                    ManagerError::Lints(lint_strings(&lints, prefix))
-                }
-                other => config_error(other),
-            })?;
+        let (config, more) = config::decode_stream(doc, scope, !chilled).map_err(|e| match e {
+            ConfigError::Invalid { error, lints } if !chilled && !lints.is_empty() => {
+                let _ = error;
+                ManagerError::Lints(lint_strings(&lints, prefix))
+            }
+            other => config_error(other),
+        })?;
         if !chilled {
             lints.extend(more);
             if !lints.is_empty() {
@@ -286,6 +298,7 @@ impl StreamsManager {
             }
             match self.parse_node(
                 &e.value,
+                Scope::Stream,
                 Vec::new(),
                 chilled,
                 &format!("stream '{}': ", e.key),
@@ -677,12 +690,25 @@ impl StreamsManager {
         }
     }
 
-    /// Creates the state directory (if configured) readable by the owner only (0700): stream
-    /// configs hold credentials.
+    /// Creates the state directory (if configured and missing) readable by the owner only
+    /// (0700): stream configs hold credentials. An existing directory keeps its mode (a
+    /// warning says when others can read it); the files in it are 0600 either way.
     pub fn prepare_state_dir(&self) -> std::io::Result<()> {
         let Some(dir) = &self.opts.state_dir else {
             return Ok(());
         };
+        if dir.exists() {
+            // Someone else's directory keeps its mode; say so if others can read it.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(dir)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the state directory is readable by others; its files are not");
+                }
+            }
+            return Ok(());
+        }
         std::fs::create_dir_all(dir)?;
         #[cfg(unix)]
         {
@@ -726,6 +752,12 @@ impl StreamsManager {
             };
             if id.starts_with('.') || !valid_id(id) {
                 continue;
+            }
+            // Files left by older versions become private too.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
             }
             let result = match std::fs::read(&path) {
                 Ok(text) => match self.parse(&text, false, true) {

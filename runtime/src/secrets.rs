@@ -100,8 +100,10 @@ pub fn scrub_text(s: &str) -> String {
     let mut rest = s;
     while let Some(i) = rest.find("://") {
         let start = rest[..i]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map(|p| p + 1)
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map(|(p, c)| p + c.len_utf8())
             .unwrap_or(0);
         let end = rest[i..]
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | '<' | '`'))
@@ -167,5 +169,6 @@ mod tests {
             format!("error sending request for url (http://u:{SCRUBBED}@h:1/_bulk?token={SCRUBBED}): refused")
         );
         assert_eq!(scrub_text("no urls here"), "no urls here");
+        assert_eq!(scrub_text("é://x"), "é://x");
     }
 }

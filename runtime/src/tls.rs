@@ -112,14 +112,21 @@ pub fn client_config(tls: Option<&Field>) -> Result<ClientConfig, TlsError> {
         builder.with_root_certificates(roots)
     };
     let client_cert = if enabled {
-        on("client_certs")
+        let certs = on("client_certs")
             .and_then(Field::as_array)
-            .and_then(|a| a.first())
-            .map(client_certificate)
-            .transpose()?
+            .unwrap_or_default();
+        if certs.len() > 1 {
+            return Err(TlsError::Pem(
+                "client_certs: only one client certificate is supported".into(),
+            ));
+        }
+        certs.first().map(client_certificate).transpose()?
     } else {
         None
     };
+    if enabled && on("enable_renegotiation").and_then(Field::as_bool) == Some(true) {
+        tracing::warn!("tls.enable_renegotiation is ignored: rustls never renegotiates");
+    }
     Ok(match client_cert {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
         None => builder.with_no_client_auth(),

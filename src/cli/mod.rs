@@ -48,6 +48,12 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             streams::run(a)
         }
+        Some(Command::Run(_) | Command::Compile(_) | Command::List(_) | Command::Blobl(_))
+            if cli.config.is_some() =>
+        {
+            eprintln!("sluice: -c/--config goes with `streams` (the root config) or alone (the config to run)");
+            ExitCode::from(2)
+        }
         Some(Command::Run(a)) => streams::run_single(a),
         None => match cli.config {
             Some(file) => streams::run_single(streams::RunArgs {

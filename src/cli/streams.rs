@@ -247,6 +247,8 @@ struct ServiceOptions {
     chilled: bool,
     shutdown_timeout: Duration,
     files: Vec<(String, PathBuf)>,
+    /// What the files hold: streams (`sluice streams`), or a whole config (`sluice run`).
+    file_scope: sluice_runtime::config::Scope,
     state_dir: Option<PathBuf>,
     /// Exit when every stream has ended (`sluice run`).
     exit_when_done: bool,
@@ -292,6 +294,7 @@ pub fn run(args: StreamsArgs) -> ExitCode {
         chilled: args.chilled,
         shutdown_timeout,
         files,
+        file_scope: sluice_runtime::config::Scope::Stream,
         state_dir: args.state_dir,
         exit_when_done: false,
     })
@@ -299,14 +302,27 @@ pub fn run(args: StreamsArgs) -> ExitCode {
 
 /// Runs `sluice run FILE`.
 pub fn run_single(args: RunArgs) -> ExitCode {
+    // The file is a whole config: its `http`, `logger` and `shutdown_timeout` apply too.
+    let settings = match root_settings(Some(&args.file)) {
+        Ok(s) => s,
+        Err(_) if args.chilled => RootSettings {
+            http: HttpSettings::default(),
+            logger: LoggerConfig::default(),
+            shutdown_timeout: None,
+        },
+        Err(e) => {
+            eprintln!("{}", e);
+            return ExitCode::from(1);
+        }
+    };
     let logger = LoggerConfig {
         stderr: writes_to_stdout(&args.file),
-        ..LoggerConfig::default()
+        ..settings.logger
     };
     if let Err(code) = init_logging(logger, args.log_level.as_deref()) {
         return code;
     }
-    let mut http = HttpSettings::default();
+    let mut http = settings.http;
     if let Some(a) = args.http_address {
         http.address = a;
     }
@@ -315,8 +331,9 @@ pub fn run_single(args: RunArgs) -> ExitCode {
         no_api: true,
         prefix: false,
         chilled: args.chilled,
-        shutdown_timeout: Duration::from_secs(30),
+        shutdown_timeout: settings.shutdown_timeout.unwrap_or(Duration::from_secs(30)),
         files: vec![("root".into(), args.file)],
+        file_scope: sluice_runtime::config::Scope::Config,
         state_dir: None,
         exit_when_done: true,
     })
@@ -415,15 +432,22 @@ async fn serve_async(opts: ServiceOptions, data: tokio::runtime::Handle) -> Exit
     } else {
         None
     };
-    let app = opts.http.wrap(api::router(
-        ApiState {
-            manager: manager.clone(),
-            endpoints,
-        },
-        opts.no_api,
-    ));
+    let registered = {
+        let endpoints = endpoints.clone();
+        move |path: &str| endpoints.lookup(path).is_some()
+    };
+    let app = opts.http.wrap(
+        api::router(
+            ApiState {
+                manager: manager.clone(),
+                endpoints,
+            },
+            opts.no_api,
+        ),
+        registered,
+    );
     for (id, path) in &opts.files {
-        if let Err(e) = load_file(&manager, id, path, opts.chilled).await {
+        if let Err(e) = load_file(&manager, id, path, opts.file_scope, opts.chilled).await {
             tracing::error!("failed to create stream ({}): {}", id, e);
             let _ = manager.shutdown(opts.shutdown_timeout).await;
             return ExitCode::from(1);
@@ -483,10 +507,11 @@ async fn load_file(
     manager: &StreamsManager,
     id: &str,
     path: &Path,
+    scope: sluice_runtime::config::Scope,
     chilled: bool,
 ) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e))?;
-    let parsed = match manager.parse(&text, true, chilled) {
+    let parsed = match manager.parse_in(&text, scope, true, chilled) {
         Ok(p) => p,
         Err(ManagerError::Lints(lints)) => {
             for l in &lints {

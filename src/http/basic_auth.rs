@@ -34,7 +34,13 @@ pub struct BasicAuth {
     /// SHA-256 digests of `Authorization` values already accepted, so slow hashes (bcrypt,
     /// scrypt) run once per credential rather than once per request.
     accepted: Mutex<Vec<[u8; 32]>>,
+    /// Bounds the slow hash checks running at once (scrypt takes 32 MiB each): beyond it,
+    /// requests get 503 at once instead of queueing memory and threads.
+    slow_checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many credential checks may run at once.
+const SLOW_CHECKS: usize = 4;
 
 /// How many accepted credentials [`BasicAuth`] remembers.
 const ACCEPTED_CAP: usize = 64;
@@ -83,19 +89,24 @@ impl BasicAuth {
             algorithm,
             salt,
             accepted: Mutex::new(Vec::new()),
+            slow_checks: Arc::new(tokio::sync::Semaphore::new(SLOW_CHECKS)),
         })
+    }
+
+    /// Whether these credentials were accepted before (cheap: no hashing of the password).
+    fn remembered(&self, authorization: Option<&[u8]>) -> bool {
+        let digest: [u8; 32] = sha2::Sha256::digest(authorization.unwrap_or_default()).into();
+        self.accepted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&digest)
     }
 
     /// Checks the credentials of an `Authorization` header value (missing = empty user and
     /// password). Slow hashes run here: call it off the async workers.
     fn check(&self, authorization: Option<&[u8]>) -> Verdict {
         let digest: [u8; 32] = sha2::Sha256::digest(authorization.unwrap_or_default()).into();
-        if self
-            .accepted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&digest)
-        {
+        if self.remembered(authorization) {
             return Verdict::Allowed;
         }
         let (user, pass) = authorization.and_then(credentials).unwrap_or_default();
@@ -174,10 +185,27 @@ pub async fn require(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
-    let checker = auth.clone();
-    let verdict = tokio::task::spawn_blocking(move || checker.check(value.as_deref()))
+    let verdict = if auth.remembered(value.as_deref()) {
+        Verdict::Allowed
+    } else if auth.algorithm == Algorithm::Md5 || auth.algorithm == Algorithm::Sha256 {
+        auth.check(value.as_deref())
+    } else {
+        let Ok(permit) = auth.slow_checks.clone().try_acquire_owned() else {
+            return Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .header(header::RETRY_AFTER, "1")
+                .body(Body::from("Too many authentication attempts in progress\n"))
+                .unwrap_or_default();
+        };
+        let checker = auth.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            checker.check(value.as_deref())
+        })
         .await
-        .unwrap_or(Verdict::Broken);
+        .unwrap_or(Verdict::Broken)
+    };
     match verdict {
         Verdict::Allowed => next.run(req).await,
         Verdict::Denied => auth.unauthorized(),

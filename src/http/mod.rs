@@ -137,13 +137,23 @@ impl HttpSettings {
     }
 
     /// Puts `root_path`, basic authentication and CORS around `router` (CORS outermost, so
-    /// preflights never need credentials).
-    pub fn wrap(&self, router: Router) -> Router {
+    /// preflights never need credentials). A path `registered` answers as it is (a stream
+    /// named like the root path keeps its routes); any other loses the root path in front.
+    pub fn wrap(
+        &self,
+        router: Router,
+        registered: impl Fn(&str) -> bool + Clone + Send + Sync + 'static,
+    ) -> Router {
         let root = self.root_path.trim_end_matches('/').to_string();
         let inner = router;
         let mut app =
             Router::new().fallback_service(tower::service_fn(move |req: Request<Body>| {
-                inner.clone().oneshot(strip_root(req, &root))
+                let req = if registered(req.uri().path()) {
+                    req
+                } else {
+                    strip_root(req, &root)
+                };
+                inner.clone().oneshot(req)
             }));
         if let Some(auth) = &self.basic_auth {
             app = app.layer(axum::middleware::from_fn_with_state(

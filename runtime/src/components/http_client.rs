@@ -398,5 +398,10 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
         }
         source = err.source();
     }
+    // The URL exactly as reqwest prints it (its user info may hold `)` or `'`, where a
+    // search for URLs in free text would stop), then any other URL in the text.
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), &crate::secrets::scrub_url(url.as_str()));
+    }
     crate::secrets::scrub_text(&text)
 }

@@ -49,7 +49,10 @@ impl Server {
         let address = cfg.str("address").unwrap_or("");
         let text = |name: &str| cfg.str(name).unwrap_or("").to_string();
         let own = if address.is_empty() {
-            if !text("cert_file").is_empty() || cfg.bool("cors.enabled") == Some(true) {
+            if !text("cert_file").is_empty()
+                || !text("key_file").is_empty()
+                || cfg.bool("cors.enabled") == Some(true)
+            {
                 return Err(ComponentError::new(
                     "cert_file, key_file and cors are only valid with a custom address",
                 ));
@@ -299,6 +302,16 @@ impl Input for HttpServerInput {
         // Wait for the requests in flight to be resolved.
         let _ = shared.in_flight.acquire_many(MAX_IN_FLIGHT).await;
         Ok(())
+    }
+}
+
+impl Drop for HttpServerInput {
+    /// However the input ends (also aborted by a forced stop before it ever ran), its routes
+    /// are disabled: their handlers hold the input, and an own server's registry holds the
+    /// handlers, so this is what lets the listener go.
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.server.close("Server closing");
     }
 }
 

@@ -61,6 +61,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    if opts.tls.is_none() {
+        // HTTP/2 only over TLS (ALPN), as Go's server does: cleartext HTTP/2 would have no
+        // header timeout.
+        builder = builder.http1_only();
+    }
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -72,6 +77,7 @@ pub async fn serve(
         .keep_alive_timeout(opts.header_timeout);
     let acceptor = opts.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -99,7 +105,8 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
         let handshake_timeout = opts.header_timeout;
-        tokio::spawn(async move {
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
             let result = match acceptor {
                 None => {
                     let conn =
@@ -130,5 +137,8 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // Open connections finish their requests within the drain bound; then they are closed
+    // (long polls, streams and websockets included).
     let _ = tokio::time::timeout(opts.drain_timeout, graceful.shutdown()).await;
+    connections.abort_all();
 }
