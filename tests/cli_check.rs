@@ -162,7 +162,7 @@ fn list_json_has_every_component_with_fields_and_defaults() {
     }
     assert_eq!(
         items.len(),
-        sluice_runtime::registry::registry().all().len()
+        sluice_runtime::components::catalog::registry().all().len()
     );
     let generate = find("input", "generate");
     let field = |c: &serde_json::Value, f: &str| {
@@ -208,7 +208,7 @@ fn list_text_mentions_every_component() {
     let out = sluice(&["list"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    for c in sluice_runtime::registry::registry().all() {
+    for c in sluice_runtime::components::catalog::registry().all() {
         assert!(
             text.contains(&format!("  {}: ", c.name)),
             "{} missing",

@@ -20,13 +20,13 @@ fuzz_target!(|data: &[u8]| {
     let opts = LoadOptions {
         scope: Scope::Stream,
         lint: true,
-        ..LoadOptions::default()
+        ..LoadOptions::new(sluice_runtime::components::catalog::registry())
     };
     let Ok((doc, _lints)) = config::read_document(data, &opts) else {
         return;
     };
     let _ = doc.to_json();
-    let Ok((cfg, _more)) = config::decode_stream(&doc, Scope::Stream, true) else {
+    let Ok((cfg, _more)) = config::decode_stream(sluice_runtime::components::catalog::registry(), &doc, Scope::Stream, true) else {
         return;
     };
     let _ = cfg.render();

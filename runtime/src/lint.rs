@@ -80,8 +80,12 @@ impl fmt::Display for Lint {
 
 /// Lints a parsed document against the stream spec of `scope` (a lint-only view of
 /// [`config::decode_stream`]).
-pub fn lint_document(doc: &Node, scope: Scope) -> Vec<Lint> {
-    match config::decode_stream(doc, scope, true) {
+pub fn lint_document(
+    registry: &'static crate::registry::Registry,
+    doc: &Node,
+    scope: Scope,
+) -> Vec<Lint> {
+    match config::decode_stream(registry, doc, scope, true) {
         Ok((_, lints)) => lints,
         Err(config::ConfigError::Invalid { lints, .. }) => lints,
         Err(e) => vec![Lint::error(1, e.to_string())],

@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::http::{Response, StatusCode};
 use tokio::sync::Mutex;
 
-use crate::components::{build_plan, BuildError, PlanContext};
+use crate::components::{build_plan, catalog, BuildError, PlanContext};
 use crate::config::document::Node;
 use crate::config::stream::{Scope, StreamConfig};
 use crate::config::{self, ConfigError, LoadOptions};
@@ -223,7 +223,7 @@ impl StreamsManager {
             scope,
             env: if env { Some(&lookup) } else { None },
             lint: !chilled,
-            ..LoadOptions::default()
+            ..LoadOptions::new(catalog::registry())
         };
         let (doc, read_lints) = config::read_document(body, &opts).map_err(config_error)?;
         let mut parsed = self.parse_node(&doc, scope, read_lints, chilled, "")?;
@@ -233,8 +233,8 @@ impl StreamsManager {
 
     /// Parses a YAML or JSON body into a generic value (a PATCH body).
     pub fn parse_value(&self, body: &[u8]) -> Result<serde_json::Value, ManagerError> {
-        let (doc, _) =
-            config::read_document(body, &LoadOptions::default()).map_err(config_error)?;
+        let (doc, _) = config::read_document(body, &LoadOptions::new(catalog::registry()))
+            .map_err(config_error)?;
         Ok(doc.to_json())
     }
 
@@ -247,13 +247,14 @@ impl StreamsManager {
         chilled: bool,
         prefix: &str,
     ) -> Result<ParsedStream, ManagerError> {
-        let (config, more) = config::decode_stream(doc, scope, !chilled).map_err(|e| match e {
-            ConfigError::Invalid { error, lints } if !chilled && !lints.is_empty() => {
-                let _ = error;
-                ManagerError::Lints(lint_strings(&lints, prefix))
-            }
-            other => config_error(other),
-        })?;
+        let (config, more) = config::decode_stream(catalog::registry(), doc, scope, !chilled)
+            .map_err(|e| match e {
+                ConfigError::Invalid { error, lints } if !chilled && !lints.is_empty() => {
+                    let _ = error;
+                    ManagerError::Lints(lint_strings(&lints, prefix))
+                }
+                other => config_error(other),
+            })?;
         if !chilled {
             lints.extend(more);
             if !lints.is_empty() {
@@ -278,7 +279,7 @@ impl StreamsManager {
             scope: Scope::Stream,
             env: None,
             lint: !chilled,
-            ..LoadOptions::default()
+            ..LoadOptions::new(catalog::registry())
         };
         let (doc, _) = config::read_document(body, &opts).map_err(config_error)?;
         if doc.is_null() {
@@ -536,15 +537,17 @@ impl StreamsManager {
         let (config, lints) = {
             let opts = LoadOptions {
                 lint: !chilled,
-                ..LoadOptions::default()
+                ..LoadOptions::new(catalog::registry())
             };
             let (doc, _) = config::read_document(body, &opts).map_err(config_error)?;
-            config::decode_component(kind, &doc, !chilled).map_err(|e| match e {
-                ConfigError::Invalid { lints, .. } if !chilled && !lints.is_empty() => {
-                    ManagerError::Lints(lint_strings(&lints, ""))
-                }
-                other => config_error(other),
-            })?
+            config::decode_component(catalog::registry(), kind, &doc, !chilled).map_err(
+                |e| match e {
+                    ConfigError::Invalid { lints, .. } if !chilled && !lints.is_empty() => {
+                        ManagerError::Lints(lint_strings(&lints, ""))
+                    }
+                    other => config_error(other),
+                },
+            )?
         };
         if !lints.is_empty() {
             return Err(ManagerError::Lints(lint_strings(&lints, "")));

@@ -16,7 +16,7 @@ fn lint(scope: Scope, text: &[u8]) -> Vec<String> {
     let opts = LoadOptions {
         scope,
         env: Some(&env),
-        ..LoadOptions::default()
+        ..LoadOptions::new(sluice_runtime::components::catalog::registry())
     };
     check(text, &opts).iter().map(ToString::to_string).collect()
 }
@@ -276,7 +276,7 @@ fn invalid_utf8_is_a_warning() {
     let opts = LoadOptions {
         scope: Scope::Config,
         env: Some(&env),
-        ..LoadOptions::default()
+        ..LoadOptions::new(sluice_runtime::components::catalog::registry())
     };
     let lints = check(b"input:\n  stdin: {}\nhttp:\n  address: \"\xff\"\n", &opts);
     assert_eq!(lints.len(), 1, "{lints:?}");
@@ -289,13 +289,19 @@ fn invalid_utf8_is_a_warning() {
 
 #[test]
 fn inference_lints_are_warnings() {
-    let lints = check("input:\n  foo: {}\n", &LoadOptions::default());
+    let lints = check(
+        "input:\n  foo: {}\n",
+        &LoadOptions::new(sluice_runtime::components::catalog::registry()),
+    );
     assert_eq!(lints[0].severity, Severity::Warning);
 }
 
 #[test]
 fn yaml_syntax_errors_are_positioned() {
-    let lints = check("input:\n  stdin: {\n", &LoadOptions::default());
+    let lints = check(
+        "input:\n  stdin: {\n",
+        &LoadOptions::new(sluice_runtime::components::catalog::registry()),
+    );
     assert_eq!(lints.len(), 1);
     assert!(
         lints[0].message.starts_with("yaml: line "),

@@ -8,7 +8,11 @@ const FOO: &str = include_str!("../../tests/fixtures/streams/foo.yaml");
 
 #[test]
 fn foo_renders_with_defaults() {
-    let (cfg, lints) = load_stream(FOO, &LoadOptions::default()).unwrap();
+    let (cfg, lints) = load_stream(
+        FOO,
+        &LoadOptions::new(sluice_runtime::components::catalog::registry()),
+    )
+    .unwrap();
     assert!(lints.is_empty(), "{lints:?}");
     let v = cfg.render();
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
@@ -31,7 +35,11 @@ fn foo_renders_with_defaults() {
 
 #[test]
 fn absent_sections_get_reference_defaults() {
-    let (cfg, _) = load_stream("{}", &LoadOptions::default()).unwrap();
+    let (cfg, _) = load_stream(
+        "{}",
+        &LoadOptions::new(sluice_runtime::components::catalog::registry()),
+    )
+    .unwrap();
     let v = cfg.render();
     assert_eq!(v["buffer"], json!({"none": {}}));
     assert_eq!(v["pipeline"], json!({"threads": -1, "processors": []}));
@@ -58,7 +66,11 @@ output:
       username: elastic
       password: changeme
 "#;
-    let (cfg, lints) = load_stream(text, &LoadOptions::default()).unwrap();
+    let (cfg, lints) = load_stream(
+        text,
+        &LoadOptions::new(sluice_runtime::components::catalog::registry()),
+    )
+    .unwrap();
     assert!(lints.is_empty(), "{lints:?}");
     let v = cfg.render();
     assert_eq!(

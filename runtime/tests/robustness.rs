@@ -22,7 +22,7 @@ fn exercise(bytes: &[u8]) {
         let opts = LoadOptions {
             scope,
             env: Some(&env),
-            ..LoadOptions::default()
+            ..LoadOptions::new(sluice_runtime::components::catalog::registry())
         };
         let _ = check(bytes, &opts);
         if let Ok((cfg, _)) = load_stream(bytes, &opts) {
@@ -96,7 +96,7 @@ fn valid_seeds_load() {
         let opts = LoadOptions {
             scope,
             env: Some(&env),
-            ..LoadOptions::default()
+            ..LoadOptions::new(sluice_runtime::components::catalog::registry())
         };
         let lints = check(text, &opts);
         if i == 3 {

@@ -78,7 +78,7 @@ pub fn run(args: CompileArgs) -> ExitCode {
     let opts = LoadOptions {
         scope: Scope::Config,
         env: Some(&env),
-        ..LoadOptions::default()
+        ..LoadOptions::new(sluice_runtime::components::catalog::registry())
     };
     let mut found = Vec::new();
     for file in &files {

@@ -5,9 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use sluice_runtime::registry::{
-    registry, ComponentSpec, FieldKind, FieldSpec, FieldType, Presence,
-};
+use sluice_runtime::registry::{ComponentSpec, FieldKind, FieldSpec, FieldType, Presence};
 
 /// Output format of the listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,7 +37,11 @@ pub fn run(args: ListArgs) -> ExitCode {
                 k == c.kind.as_str() || (k == "rate_limit" && c.kind.as_str() == "rate_limit")
             })
     };
-    let components: Vec<&ComponentSpec> = registry().all().iter().filter(|c| wanted(c)).collect();
+    let components: Vec<&ComponentSpec> = sluice_runtime::components::catalog::registry()
+        .all()
+        .iter()
+        .filter(|c| wanted(c))
+        .collect();
     let mut out = String::new();
     match args.format {
         Format::Json => {

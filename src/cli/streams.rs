@@ -88,7 +88,7 @@ fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
     let opts = sluice_runtime::config::LoadOptions {
         scope: sluice_runtime::config::Scope::Config,
         env: Some(&sluice_runtime::config::process_env),
-        ..Default::default()
+        ..sluice_runtime::config::LoadOptions::new(sluice_runtime::components::catalog::registry())
     };
     let lints = sluice_runtime::config::check(&text, &opts);
     let errors: Vec<String> = lints
@@ -101,7 +101,7 @@ fn root_settings(path: Option<&Path>) -> Result<RootSettings, String> {
     }
     let (doc, _) = sluice_runtime::config::read_document(&text, &opts)
         .map_err(|e| format!("{}: {}", path.display(), e))?;
-    let (config, _) = sluice_runtime::config::decode_stream(&doc, opts.scope, false)
+    let (config, _) = sluice_runtime::config::decode_stream(opts.registry, &doc, opts.scope, false)
         .map_err(|e| format!("{}: {}", path.display(), e))?;
     let section = |name: &str| {
         config
@@ -353,7 +353,10 @@ fn writes_to_stdout(path: &Path) -> bool {
     let Ok(text) = std::fs::read(path) else {
         return false;
     };
-    let Ok((doc, _)) = sluice_runtime::config::read_document(&text, &Default::default()) else {
+    let Ok((doc, _)) = sluice_runtime::config::read_document(
+        &text,
+        &sluice_runtime::config::LoadOptions::new(sluice_runtime::components::catalog::registry()),
+    ) else {
         return false;
     };
     let v = doc.to_json();

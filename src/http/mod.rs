@@ -148,7 +148,9 @@ impl HttpSettings {
         let inner = router;
         let mut app =
             Router::new().fallback_service(tower::service_fn(move |req: Request<Body>| {
-                let req = if registered(req.uri().path()) {
+                let path = req.uri().path();
+                let req = if root.is_empty() || !path.starts_with(root.as_str()) || registered(path)
+                {
                     req
                 } else {
                     strip_root(req, &root)

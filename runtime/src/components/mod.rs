@@ -8,6 +8,7 @@
 //! direction in [`inputs`], [`outputs`]; [`processors`] holds the processors; [`codec`] the
 //! framing shared by readers and writers.
 
+pub mod catalog;
 pub mod codec;
 pub mod elasticsearch;
 pub mod http_client;
@@ -17,8 +18,6 @@ pub mod kafka;
 pub mod outputs;
 pub mod processors;
 pub mod rate_limit;
-
-use std::sync::Arc;
 
 use crate::config::stream::{ComponentConfig, StreamConfig};
 use crate::endpoints::EndpointRegistry;
@@ -199,47 +198,30 @@ pub(crate) fn basic_auth(cfg: &ComponentConfig) -> Option<(String, String)> {
     })
 }
 
-/// Builds an input.
+/// Builds an input through its registration in the [`catalog`].
 pub fn build_input(
     cfg: &ComponentConfig,
     ctx: &BuildContext,
 ) -> Result<Box<dyn Input>, ComponentError> {
-    Ok(match cfg.name {
-        "http_server" => Box::new(http_server::HttpServerInput::new(cfg, ctx)?),
-        "http_client" => Box::new(http_client::HttpClientInput::new(cfg)?),
-        "generate" => Box::new(inputs::Generate::new(cfg)?),
-        "stdin" => Box::new(inputs::ReaderInput::stdin(cfg)?),
-        "file" => Box::new(inputs::ReaderInput::file(cfg)?),
-        "kafka" => Box::new(kafka::KafkaInput::new(cfg)?),
-        other => {
-            return Err(ComponentError::new(format!(
-                "input type '{}' cannot run in sluice yet",
-                other
-            )))
-        }
-    })
+    match catalog::builder(cfg.kind, cfg.name) {
+        Some(catalog::Builder::Input(build)) => build(cfg, ctx),
+        _ => Err(ComponentError::new(format!(
+            "input type '{}' cannot run in sluice yet",
+            cfg.name
+        ))),
+    }
 }
 
-/// Builds an output.
+/// Builds an output through its registration in the [`catalog`].
 pub fn build_output(
     cfg: &ComponentConfig,
     ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
-    Ok(match cfg.name {
-        "http_server" => Arc::new(http_server::HttpServerOutput::new(cfg, ctx)?),
-        "http_client" => Arc::new(http_client::HttpClientOutput::new(cfg)?),
-        "stdout" => Arc::new(outputs::Stdout::new(cfg)?),
-        "file" => Arc::new(outputs::FileOutput::new(cfg)?),
-        "drop" => Arc::new(outputs::Drop),
-        "kafka" => Arc::new(kafka::KafkaOutput::new(cfg)?),
-        "elasticsearch" => Arc::new(elasticsearch::Elasticsearch::new(cfg)?),
-        "reject" => Arc::new(outputs::Reject::new(cfg)?),
-        "sync_response" => Arc::new(outputs::SyncResponse),
-        other => {
-            return Err(ComponentError::new(format!(
-                "output type '{}' cannot run in sluice yet",
-                other
-            )))
-        }
-    })
+    match catalog::builder(cfg.kind, cfg.name) {
+        Some(catalog::Builder::Output(build)) => build(cfg, ctx),
+        _ => Err(ComponentError::new(format!(
+            "output type '{}' cannot run in sluice yet",
+            cfg.name
+        ))),
+    }
 }

@@ -18,30 +18,56 @@ use crate::config::stream::ComponentConfig;
 use crate::metrics::{Counter, Timer};
 use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
 
-/// Builds a processor (wrapped with its metrics) from its config.
+/// Builds a processor (wrapped with its metrics) through its registration in the catalog.
 pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
-    let inner: SharedProcessor = match cfg.name {
-        "mapping" | "bloblang" | "mutation" => {
-            let p = MappingProcessor::new(mapping_source(cfg)?, cfg.name == "mutation")?;
-            record_backend(ctx, &p.mapping);
-            Arc::new(p)
-        }
-        "log" => Arc::new(Log::new(cfg, ctx)?),
-        "switch" => Arc::new(Switch::new(cfg, ctx)?),
-        "catch" => Arc::new(Catch {
-            processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)?,
-        }),
-        "try" => Arc::new(Try {
-            processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)?,
-        }),
-        other => {
+    let inner = match super::catalog::builder(cfg.kind, cfg.name) {
+        Some(super::catalog::Builder::Processor(build)) => build(cfg, ctx)?,
+        _ => {
             return Err(ComponentError::new(format!(
                 "processor type '{}' is registered but cannot run in sluice yet",
-                other
+                cfg.name
             )))
         }
     };
     Ok(Arc::new(Metered::new(inner, ctx)))
+}
+
+/// `mapping`, `bloblang` and `mutation`: a compiled mapping (its back end recorded in the
+/// stream's metrics).
+pub fn mapping(
+    cfg: &ComponentConfig,
+    ctx: &BuildContext,
+) -> Result<SharedProcessor, ComponentError> {
+    let p = MappingProcessor::new(mapping_source(cfg)?, cfg.name == "mutation")?;
+    record_backend(ctx, &p.mapping);
+    Ok(Arc::new(p))
+}
+
+/// `log`.
+pub fn log(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
+    Ok(Arc::new(Log::new(cfg, ctx)?))
+}
+
+/// `switch`.
+pub fn switch(
+    cfg: &ComponentConfig,
+    ctx: &BuildContext,
+) -> Result<SharedProcessor, ComponentError> {
+    Ok(Arc::new(Switch::new(cfg, ctx)?))
+}
+
+/// `catch`: child processors run on the messages that failed.
+pub fn catch(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
+    Ok(Arc::new(Catch {
+        processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)?,
+    }))
+}
+
+/// `try`: child processors run until one fails a message.
+pub fn r#try(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
+    Ok(Arc::new(Try {
+        processors: children(cfg.config.as_array().unwrap_or(&[]), ctx)?,
+    }))
 }
 
 fn mapping_source(cfg: &ComponentConfig) -> Result<&str, ComponentError> {

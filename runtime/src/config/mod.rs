@@ -20,7 +20,7 @@ pub use stream::{
 };
 
 use crate::lint::{Lint, Severity};
-use crate::registry::{registry, ComponentKind};
+use crate::registry::{ComponentKind, Registry};
 use decode::Walker;
 use document::NodeKind;
 
@@ -62,6 +62,9 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// How to load a config.
 #[derive(Clone, Copy)]
 pub struct LoadOptions<'a> {
+    /// The component specs the document is decoded against
+    /// (`components::catalog::registry()` for sluice's own).
+    pub registry: &'static Registry,
     /// Which sections the document may hold.
     pub scope: Scope,
     /// Environment lookup for `${VAR}` interpolation; `None` keeps the text literally (configs
@@ -73,9 +76,11 @@ pub struct LoadOptions<'a> {
     pub limits: Limits,
 }
 
-impl Default for LoadOptions<'_> {
-    fn default() -> Self {
+impl LoadOptions<'_> {
+    /// Stream scope, no env interpolation, linting on, default limits.
+    pub fn new(registry: &'static Registry) -> LoadOptions<'static> {
         LoadOptions {
+            registry,
             scope: Scope::Stream,
             env: None,
             lint: true,
@@ -143,7 +148,7 @@ pub fn load_stream(
     opts: &LoadOptions<'_>,
 ) -> Result<(StreamConfig, Vec<Lint>), ConfigError> {
     let (doc, mut lints) = read_document(source.as_ref(), opts)?;
-    let (config, more) = decode_stream(&doc, opts.scope, opts.lint)?;
+    let (config, more) = decode_stream(opts.registry, &doc, opts.scope, opts.lint)?;
     if !opts.lint {
         lints.clear();
     }
@@ -160,7 +165,7 @@ pub fn check(source: impl AsRef<[u8]>, opts: &LoadOptions<'_>) -> Vec<Lint> {
     };
     match read_document(source.as_ref(), &opts) {
         Ok((doc, mut lints)) => {
-            match decode_stream(&doc, opts.scope, true) {
+            match decode_stream(opts.registry, &doc, opts.scope, true) {
                 Ok((_, more)) => lints.extend(more),
                 Err(ConfigError::Invalid { lints: more, .. }) => lints.extend(more),
                 Err(e) => lints.push(Lint::error(1, e.to_string())),
@@ -177,11 +182,12 @@ pub fn check(source: impl AsRef<[u8]>, opts: &LoadOptions<'_>) -> Vec<Lint> {
 
 /// Decodes (and lints, when `lint`) an already-parsed document as a config of `scope`.
 pub fn decode_stream(
+    registry: &'static Registry,
     doc: &Node,
     scope: Scope,
     lint: bool,
 ) -> Result<(StreamConfig, Vec<Lint>), ConfigError> {
-    let mut w = Walker::new(registry());
+    let mut w = Walker::new(registry);
     let spec = root_spec(scope);
     let root = if doc.is_null() {
         // An empty document: linted like the reference, decoded as all defaults.
@@ -216,11 +222,12 @@ pub fn decode_stream(
 /// Decodes (and lints, when `lint`) one component of `kind`, as posted to
 /// `POST /resources/{type}/{id}`.
 pub fn decode_component(
+    registry: &'static Registry,
     kind: ComponentKind,
     doc: &Node,
     lint: bool,
 ) -> Result<(ComponentConfig, Vec<Lint>), ConfigError> {
-    let mut w = Walker::new(registry());
+    let mut w = Walker::new(registry);
     let component = w.component(kind, doc);
     let mut lints = std::mem::take(&mut w.lints);
     lints.sort_by_key(|l| l.line);

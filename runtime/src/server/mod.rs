@@ -96,8 +96,7 @@ pub async fn serve(
         let app = app.clone();
         let body_timeout = opts.body_timeout;
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-            let mut req =
-                req.map(|b| Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, b)));
+            let mut req = req.map(|b| Body::new(BodyTimeout::new(b, body_timeout)));
             req.extensions_mut().insert(ConnectInfo(remote));
             app.clone().oneshot(req)
         });
@@ -141,4 +140,77 @@ pub async fn serve(
     // (long polls, streams and websockets included).
     let _ = tokio::time::timeout(opts.drain_timeout, graceful.shutdown()).await;
     connections.abort_all();
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails when it makes no progress for `timeout`. The timer is armed
+    /// only while the body is waiting for data, so a body that is already there (the common
+    /// case) costs no timer at all.
+    struct BodyTimeout<B> {
+        #[pin]
+        body: B,
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+        timeout: Duration,
+    }
+}
+
+impl<B> BodyTimeout<B> {
+    fn new(body: B, timeout: Duration) -> BodyTimeout<B> {
+        BodyTimeout {
+            body,
+            sleep: None,
+            timeout,
+        }
+    }
+}
+
+/// The body paused for longer than the server's body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("request body timed out")]
+struct BodyTimedOut;
+
+impl<B> http_body::Body for BodyTimeout<B>
+where
+    B: http_body::Body,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = B::Data;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, axum::BoxError>>> {
+        use std::task::Poll;
+        let mut this = self.project();
+        match this.body.poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.sleep.set(None);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if this.sleep.is_none() {
+                    this.sleep.set(Some(tokio::time::sleep(*this.timeout)));
+                }
+                let expired = this
+                    .sleep
+                    .as_pin_mut()
+                    .is_some_and(|sleep| sleep.poll(cx).is_ready());
+                if expired {
+                    Poll::Ready(Some(Err(Box::new(BodyTimedOut))))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -1,0 +1,295 @@
+//! The one list of components: every component's spec paired with its builder. The spec
+//! drives parsing, defaults, lint, rendering and `sluice list`; the builder constructs it for a
+//! stream. A spec cannot be registered without saying how it is built, and a test builds every
+//! registered component from its spec's defaults (plus an example where fields are required).
+//!
+//! Config decoding takes the registry as a value ([`registry`] gives the process-wide one), so
+//! the config model never depends on the components that use it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use super::{
+    elasticsearch, http_client, http_server, inputs, kafka, outputs, processors, ComponentError,
+};
+use crate::config::stream::ComponentConfig;
+use crate::registry::{self, ComponentKind, ComponentSpec, Registry};
+use crate::stream::{BuildContext, Input, SharedOutput, SharedProcessor};
+
+/// Builds an input.
+pub type InputBuilder =
+    fn(&ComponentConfig, &BuildContext) -> Result<Box<dyn Input>, ComponentError>;
+/// Builds a processor (metering is added by the caller).
+pub type ProcessorBuilder =
+    fn(&ComponentConfig, &BuildContext) -> Result<SharedProcessor, ComponentError>;
+/// Builds an output.
+pub type OutputBuilder =
+    fn(&ComponentConfig, &BuildContext) -> Result<SharedOutput, ComponentError>;
+
+/// How a registered component is constructed.
+#[derive(Clone, Copy)]
+pub enum Builder {
+    /// A stream's input.
+    Input(InputBuilder),
+    /// A buffer: turned into the running stream's buffer plan by `build_plan`.
+    Buffer,
+    /// A processor.
+    Processor(ProcessorBuilder),
+    /// A stream's output.
+    Output(OutputBuilder),
+    /// A resource the manager keeps (caches, rate limits), built when it is set.
+    Resource,
+    /// A root-config section (metrics exporter, tracer) the service reads itself.
+    Service,
+}
+
+/// One registered component.
+pub struct Registration {
+    /// Its spec.
+    pub spec: fn() -> ComponentSpec,
+    /// How it is built.
+    pub build: Builder,
+}
+
+const fn reg(spec: fn() -> ComponentSpec, build: Builder) -> Registration {
+    Registration { spec, build }
+}
+
+/// Every component sluice has, one line each.
+pub const ALL: &[Registration] = &[
+    // Inputs.
+    reg(
+        registry::inputs::file,
+        Builder::Input(|c, _| Ok(Box::new(inputs::ReaderInput::file(c)?))),
+    ),
+    reg(
+        registry::inputs::generate,
+        Builder::Input(|c, _| Ok(Box::new(inputs::Generate::new(c)?))),
+    ),
+    reg(
+        registry::inputs::http_client,
+        Builder::Input(|c, _| Ok(Box::new(http_client::HttpClientInput::new(c)?))),
+    ),
+    reg(
+        registry::inputs::http_server,
+        Builder::Input(|c, x| Ok(Box::new(http_server::HttpServerInput::new(c, x)?))),
+    ),
+    reg(
+        registry::inputs::kafka,
+        Builder::Input(|c, _| Ok(Box::new(kafka::KafkaInput::new(c)?))),
+    ),
+    reg(
+        registry::inputs::stdin,
+        Builder::Input(|c, _| Ok(Box::new(inputs::ReaderInput::stdin(c)?))),
+    ),
+    // Buffers.
+    reg(registry::buffers::memory, Builder::Buffer),
+    reg(registry::buffers::none, Builder::Buffer),
+    // Processors.
+    reg(
+        registry::processors::bloblang,
+        Builder::Processor(processors::mapping),
+    ),
+    reg(
+        registry::processors::catch,
+        Builder::Processor(processors::catch),
+    ),
+    reg(
+        registry::processors::log,
+        Builder::Processor(processors::log),
+    ),
+    reg(
+        registry::processors::mapping,
+        Builder::Processor(processors::mapping),
+    ),
+    reg(
+        registry::processors::mutation,
+        Builder::Processor(processors::mapping),
+    ),
+    reg(
+        registry::processors::switch,
+        Builder::Processor(processors::switch),
+    ),
+    reg(
+        registry::processors::r#try,
+        Builder::Processor(processors::r#try),
+    ),
+    // Outputs.
+    reg(
+        registry::outputs::drop,
+        Builder::Output(|_, _| Ok(Arc::new(outputs::Drop))),
+    ),
+    reg(
+        registry::outputs::elasticsearch,
+        Builder::Output(|c, _| Ok(Arc::new(elasticsearch::Elasticsearch::new(c)?))),
+    ),
+    reg(
+        registry::outputs::file,
+        Builder::Output(|c, _| Ok(Arc::new(outputs::FileOutput::new(c)?))),
+    ),
+    reg(
+        registry::outputs::http_client,
+        Builder::Output(|c, _| Ok(Arc::new(http_client::HttpClientOutput::new(c)?))),
+    ),
+    reg(
+        registry::outputs::http_server,
+        Builder::Output(|c, x| Ok(Arc::new(http_server::HttpServerOutput::new(c, x)?))),
+    ),
+    reg(
+        registry::outputs::kafka,
+        Builder::Output(|c, _| Ok(Arc::new(kafka::KafkaOutput::new(c)?))),
+    ),
+    reg(
+        registry::outputs::reject,
+        Builder::Output(|c, _| Ok(Arc::new(outputs::Reject::new(c)?))),
+    ),
+    reg(
+        registry::outputs::stdout,
+        Builder::Output(|c, _| Ok(Arc::new(outputs::Stdout::new(c)?))),
+    ),
+    reg(
+        registry::outputs::sync_response,
+        Builder::Output(|_, _| Ok(Arc::new(outputs::SyncResponse))),
+    ),
+    // Resources.
+    reg(registry::caches::memory, Builder::Resource),
+    reg(registry::rate_limits::local, Builder::Resource),
+    // Root-config sections.
+    reg(registry::observability::metrics_json_api, Builder::Service),
+    reg(registry::observability::metrics_none, Builder::Service),
+    reg(
+        registry::observability::metrics_prometheus,
+        Builder::Service,
+    ),
+    reg(registry::observability::tracer_none, Builder::Service),
+];
+
+/// The process-wide registry of every component's spec.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry::new(&ALL.iter().map(|r| r.spec).collect::<Vec<_>>()))
+}
+
+/// The builder of component `name` of `kind`.
+pub fn builder(kind: ComponentKind, name: &str) -> Option<Builder> {
+    static INDEX: OnceLock<HashMap<(ComponentKind, &'static str), Builder>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            ALL.iter()
+                .map(|r| {
+                    let spec = (r.spec)();
+                    ((spec.kind, spec.name), r.build)
+                })
+                .collect()
+        })
+        .get(&(kind, name))
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::document;
+    use crate::endpoints::EndpointRegistry;
+    use crate::metrics::StreamMetrics;
+
+    /// Configs for components whose spec requires fields; every other component is built
+    /// from `{}` (its defaults).
+    fn example(kind: ComponentKind, name: &str) -> &'static str {
+        match (kind, name) {
+            (ComponentKind::Input, "file") => "file: {paths: [/dev/null]}",
+            (ComponentKind::Input, "http_client") => "http_client: {url: 'http://127.0.0.1:1/x'}",
+            (ComponentKind::Input, "kafka") => {
+                "kafka: {addresses: ['127.0.0.1:1'], topics: [t], consumer_group: g}"
+            }
+            (ComponentKind::Input, "generate") => "generate: {mapping: 'root = 1'}",
+            (ComponentKind::Processor, "mapping" | "bloblang" | "mutation") => {
+                "mapping: 'root = this'"
+            }
+            (ComponentKind::Processor, "switch") => "switch: []",
+            (ComponentKind::Processor, "catch" | "try") => "catch: []",
+            (ComponentKind::Processor, "log") => "log: {message: hi}",
+            (ComponentKind::Output, "elasticsearch") => {
+                "elasticsearch: {urls: ['http://127.0.0.1:1'], index: x}"
+            }
+            (ComponentKind::Output, "file") => "file: {path: /dev/null}",
+            (ComponentKind::Output, "http_client") => "http_client: {url: 'http://127.0.0.1:1/x'}",
+            (ComponentKind::Output, "kafka") => "kafka: {addresses: ['127.0.0.1:1'], topic: t}",
+            (ComponentKind::Output, "reject") => "reject: no",
+            _ => "",
+        }
+    }
+
+    /// No spec without a builder of its kind, and every stream component builds from its
+    /// spec's defaults (or the example above): a spec cannot pass lint and fail to build.
+    #[tokio::test]
+    async fn every_registered_component_builds() {
+        let ctx = BuildContext {
+            stream: "t".into(),
+            prefix_endpoints: true,
+            endpoints: EndpointRegistry::new(),
+            rate_limits: Default::default(),
+            metrics: StreamMetrics::new("t"),
+            path: "root.x".into(),
+            label: String::new(),
+        };
+        assert_eq!(
+            registry().all().len(),
+            ALL.len(),
+            "a (kind, name) is registered twice"
+        );
+        for r in ALL {
+            let spec = (r.spec)();
+            let matches = matches!(
+                (spec.kind, r.build),
+                (ComponentKind::Input, Builder::Input(_))
+                    | (ComponentKind::Buffer, Builder::Buffer)
+                    | (ComponentKind::Processor, Builder::Processor(_))
+                    | (ComponentKind::Output, Builder::Output(_))
+                    | (
+                        ComponentKind::Cache | ComponentKind::RateLimit,
+                        Builder::Resource
+                    )
+                    | (
+                        ComponentKind::Metrics | ComponentKind::Tracer,
+                        Builder::Service
+                    )
+            );
+            assert!(
+                matches,
+                "{} {} has a builder of another kind",
+                spec.kind, spec.name
+            );
+            if !matches!(
+                r.build,
+                Builder::Input(_) | Builder::Processor(_) | Builder::Output(_)
+            ) {
+                continue;
+            }
+            let text = match example(spec.kind, spec.name) {
+                "" => format!("{}: {{}}", spec.name),
+                // Shared examples name one component: put this one's name in front.
+                t => match t.split_once(':') {
+                    Some((_, rest)) => format!("{}:{}", spec.name, rest),
+                    None => t.to_string(),
+                },
+            };
+            let doc = document::parse(&text).unwrap();
+            let (cfg, lints) = crate::config::decode_component(registry(), spec.kind, &doc, true)
+                .unwrap_or_else(|e| panic!("{} {}: {}", spec.kind, spec.name, e));
+            assert!(lints.is_empty(), "{} {}: {:?}", spec.kind, spec.name, lints);
+            let built = match r.build {
+                Builder::Input(b) => b(&cfg, &ctx).map(|_| ()),
+                Builder::Processor(b) => b(&cfg, &ctx).map(|_| ()),
+                Builder::Output(b) => b(&cfg, &ctx).map(|_| ()),
+                _ => Ok(()),
+            };
+            if let Err(e) = built {
+                panic!(
+                    "{} {} does not build from its example: {}",
+                    spec.kind, spec.name, e
+                );
+            }
+        }
+    }
+}
