@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use super::{
-    elasticsearch, http_client, http_server, inputs, kafka, outputs, processors, ComponentError,
+    compression, elasticsearch, http_client, http_server, inputs, kafka, noop, outputs, processors,
+    sleep, ComponentError,
 };
 use crate::config::stream::ComponentConfig;
 use crate::registry::{self, ComponentKind, ComponentSpec, Registry};
@@ -95,6 +96,14 @@ pub const ALL: &[Registration] = &[
         Builder::Processor(processors::catch),
     ),
     reg(
+        compression::compress_spec,
+        Builder::Processor(compression::build_compress),
+    ),
+    reg(
+        compression::decompress_spec,
+        Builder::Processor(compression::build_decompress),
+    ),
+    reg(
         registry::processors::log,
         Builder::Processor(processors::log),
     ),
@@ -106,6 +115,8 @@ pub const ALL: &[Registration] = &[
         registry::processors::mutation,
         Builder::Processor(processors::mapping),
     ),
+    reg(noop::spec, Builder::Processor(noop::build)),
+    reg(sleep::spec, Builder::Processor(sleep::build)),
     reg(
         registry::processors::switch,
         Builder::Processor(processors::switch),
@@ -209,6 +220,8 @@ mod tests {
             (ComponentKind::Processor, "switch") => "switch: []",
             (ComponentKind::Processor, "catch" | "try") => "catch: []",
             (ComponentKind::Processor, "log") => "log: {message: hi}",
+            (ComponentKind::Processor, "compress" | "decompress") => "compress: {algorithm: gzip}",
+            (ComponentKind::Processor, "sleep") => "sleep: {duration: 1ms}",
             (ComponentKind::Output, "elasticsearch") => {
                 "elasticsearch: {urls: ['http://127.0.0.1:1'], index: x}"
             }

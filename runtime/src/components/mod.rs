@@ -10,14 +10,17 @@
 
 pub mod catalog;
 pub mod codec;
+pub mod compression;
 pub mod elasticsearch;
 pub mod http_client;
 pub mod http_server;
 pub mod inputs;
 pub mod kafka;
+pub mod noop;
 pub mod outputs;
 pub mod processors;
 pub mod rate_limit;
+pub mod sleep;
 
 use crate::config::stream::{ComponentConfig, StreamConfig};
 use crate::endpoints::EndpointRegistry;

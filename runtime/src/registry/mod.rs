@@ -3,7 +3,8 @@
 //!
 //! That one spec drives decoding (with defaults), linting, the defaults-filled and
 //! secret-scrubbed rendering shown by `GET /streams/{id}`, and `sluice list`. Adding a
-//! component is one function in the module of its kind plus one line in [`COMPONENTS`].
+//! component is one function in the module of its kind plus one line, with its builder, in
+//! `components::catalog::ALL` (which also builds the process-wide [`Registry`]).
 //! Field groups several components share (`tls`, `batching`, `basic_auth`, `backoff`, the HTTP
 //! client fields, ...) are functions in `shared`, never copies.
 

@@ -1,0 +1,87 @@
+//! Components of "Components I", tested as a user runs them (`sluice run` with a `stdout`
+//! output, `sluice compile --check`).
+
+mod common;
+
+use std::process::Command;
+
+/// Runs `sluice run` on `config` and returns its stdout.
+fn run(config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "run",
+            "--http-address",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
+        .arg(&path)
+        .env("SLUICE_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn pipeline(processors: &str) -> String {
+    format!(
+        "input:\n  generate: {{count: 1, interval: '', mapping: 'root = \"hello\"'}}\n\
+         pipeline:\n  processors:\n{processors}\
+         output:\n  stdout: {{}}\n"
+    )
+}
+
+#[test]
+fn compress_decompress_noop_and_sleep_round_trip() {
+    for algorithm in ["gzip", "zlib", "flate", "snappy", "lz4", "zstd", "pgzip"] {
+        let out = run(&pipeline(&format!(
+            "    - compress: {{algorithm: {algorithm}, level: 5}}\n\
+             \x20   - mapping: 'root = if content() == \"hello\" {{ \"not compressed\" }} else {{ content() }}'\n\
+             \x20   - decompress: {{algorithm: {algorithm}}}\n\
+             \x20   - noop: {{}}\n\
+             \x20   - sleep: {{duration: 10ms}}\n"
+        )));
+        assert_eq!(out, "hello\n", "{algorithm}");
+    }
+}
+
+#[test]
+fn compress_output_is_what_bloblang_decompresses() {
+    let out = run(&pipeline(
+        "    - compress: {algorithm: zstd}\n    - mapping: 'root = content().decompress(\"zstd\").string().uppercase()'\n",
+    ));
+    assert_eq!(out, "HELLO\n");
+}
+
+#[test]
+fn decompressing_garbage_flags_the_message() {
+    let out = run(&pipeline(
+        "    - decompress: {algorithm: gzip}\n    - mapping: 'root = if errored() { \"flagged\" } else { \"not flagged\" }'\n",
+    ));
+    assert_eq!(out, "flagged\n");
+}
+
+#[test]
+fn unknown_algorithms_and_missing_fields_are_lint_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        pipeline("    - decompress: {algorithm: bzip3}\n    - sleep: {}\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["compile", "--check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("value bzip3 is not a valid option"), "{text}");
+    assert!(text.contains("field duration is required"), "{text}");
+}
