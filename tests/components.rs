@@ -85,3 +85,55 @@ fn unknown_algorithms_and_missing_fields_are_lint_errors() {
     assert!(text.contains("value bzip3 is not a valid option"), "{text}");
     assert!(text.contains("field duration is required"), "{text}");
 }
+
+/// Scanners of the `file` input: `lines` (empty lines kept unless `omit_empty`, custom
+/// delimiters), `chunker`, `to_the_end`, `skip_bom`; an unknown scanner is a lint error.
+#[test]
+fn file_scanners_cut_bytes_into_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.txt");
+    std::fs::write(&data, "\u{feff}a\n\nbb|c\n").unwrap();
+    let conf = |scanner: &str| {
+        format!(
+            "input:\n  file: {{paths: [{}], scanner: {scanner}}}\n\
+             pipeline:\n  threads: 1\n  processors:\n    - mapping: 'root = content().string().escape_url_query()'\n\
+             output:\n  stdout: {{}}\n",
+            data.display()
+        )
+    };
+    assert_eq!(run(&conf("{lines: {}}")), "%EF%BB%BFa\n\nbb%7Cc\n");
+    assert_eq!(
+        run(&conf("{lines: {omit_empty: true}}")),
+        "%EF%BB%BFa\nbb%7Cc\n"
+    );
+    assert_eq!(
+        run(&conf("{lines: {custom_delimiter: '|'}}")),
+        "%EF%BB%BFa%0A%0Abb\nc%0A\n"
+    );
+    assert_eq!(
+        run(&conf("{chunker: {size: 4}}")),
+        "%EF%BB%BFa\n%0A%0Abb\n%7Cc%0A\n"
+    );
+    assert_eq!(
+        run(&conf("{skip_bom: {into: {lines: {omit_empty: true}}}}")),
+        "a\nbb%7Cc\n"
+    );
+    assert_eq!(
+        run(&conf("{to_the_end: {}}")),
+        "%EF%BB%BFa%0A%0Abb%7Cc%0A\n"
+    );
+
+    std::fs::write(dir.path().join("bad.yaml"), conf("{bogus: {}}")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["compile", "--check"])
+        .arg(dir.path().join("bad.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("bogus"), "{text}");
+}

@@ -43,7 +43,10 @@ fn absent_sections_get_reference_defaults() {
     let v = cfg.render();
     assert_eq!(v["buffer"], json!({"none": {}}));
     assert_eq!(v["pipeline"], json!({"threads": -1, "processors": []}));
-    assert_eq!(v["input"]["stdin"]["scanner"], json!({"lines": {}}));
+    assert_eq!(
+        v["input"]["stdin"]["scanner"],
+        json!({"lines": {"max_buffer_size": 65536, "omit_empty": false}})
+    );
     assert_eq!(v["output"], json!({"stdout": {"codec": "lines"}}));
 }
 

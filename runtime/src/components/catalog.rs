@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::{
     compression, elasticsearch, http_client, http_server, inputs, kafka, noop, outputs, processors,
-    sleep, ComponentError,
+    scanners, sleep, ComponentError,
 };
 use crate::config::stream::ComponentConfig;
 use crate::registry::{self, ComponentKind, ComponentSpec, Registry};
@@ -42,6 +42,8 @@ pub enum Builder {
     Resource,
     /// A root-config section (metrics exporter, tracer) the service reads itself.
     Service,
+    /// A scanner: the codec a byte-stream input reads with.
+    Scanner(fn(&ComponentConfig) -> Result<super::codec::Codec, ComponentError>),
 }
 
 /// One registered component.
@@ -164,6 +166,17 @@ pub const ALL: &[Registration] = &[
     ),
     // Resources.
     reg(registry::caches::memory, Builder::Resource),
+    // Scanners.
+    reg(scanners::chunker_spec, Builder::Scanner(scanners::chunker)),
+    reg(scanners::lines_spec, Builder::Scanner(scanners::lines)),
+    reg(
+        scanners::skip_bom_spec,
+        Builder::Scanner(scanners::skip_bom),
+    ),
+    reg(
+        scanners::to_the_end_spec,
+        Builder::Scanner(scanners::to_the_end),
+    ),
     reg(registry::rate_limits::local, Builder::Resource),
     // Root-config sections.
     reg(registry::observability::metrics_json_api, Builder::Service),
@@ -267,6 +280,7 @@ mod tests {
                         ComponentKind::Metrics | ComponentKind::Tracer,
                         Builder::Service
                     )
+                    | (ComponentKind::Scanner, Builder::Scanner(_))
             );
             assert!(
                 matches,

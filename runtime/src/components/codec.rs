@@ -11,6 +11,18 @@ pub enum Codec {
     Delim(Vec<u8>),
     /// The whole stream is one message.
     AllBytes,
+    /// The `lines` scanner: messages separated by `delimiter` (default `\n`, then a trailing
+    /// `\r` is dropped too); empty messages kept unless `omit_empty`.
+    Scanned {
+        /// The separator (`custom_delimiter`), empty for the default line ending.
+        delimiter: Vec<u8>,
+        /// Whether empty messages are dropped.
+        omit_empty: bool,
+    },
+    /// The `chunker` scanner: messages of `size` bytes (the last one shorter).
+    Chunks(usize),
+    /// The `skip_bom` scanner: a leading UTF-8 byte order mark removed, then the inner one.
+    SkipBom(Box<Codec>),
 }
 
 impl Codec {
@@ -34,7 +46,10 @@ impl Codec {
         match self {
             Codec::Lines => b"\n",
             Codec::Delim(d) => d,
-            Codec::AllBytes => b"",
+            Codec::AllBytes | Codec::Chunks(_) => b"",
+            Codec::Scanned { delimiter, .. } if !delimiter.is_empty() => delimiter,
+            Codec::Scanned { .. } => b"\n",
+            Codec::SkipBom(inner) => inner.separator(),
         }
     }
 
@@ -53,6 +68,37 @@ impl Codec {
                 .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
                 .filter(|l| !l.is_empty())
                 .collect(),
+            Codec::Scanned {
+                delimiter,
+                omit_empty,
+            } => {
+                let mut parts: Vec<&[u8]> = if delimiter.is_empty() {
+                    data.split(|b| *b == b'\n')
+                        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                        .collect()
+                } else {
+                    let mut out = Vec::new();
+                    let mut rest = data;
+                    while let Some(i) = find(rest, delimiter) {
+                        out.push(&rest[..i]);
+                        rest = &rest[i + delimiter.len()..];
+                    }
+                    out.push(rest);
+                    out
+                };
+                // A final separator ends the last message rather than starting an empty one.
+                if parts.last().is_some_and(|p| p.is_empty()) {
+                    parts.pop();
+                }
+                if *omit_empty {
+                    parts.retain(|p| !p.is_empty());
+                }
+                parts
+            }
+            Codec::Chunks(size) => data.chunks((*size).max(1)).collect(),
+            Codec::SkipBom(inner) => {
+                inner.split(data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data))
+            }
             Codec::Delim(d) => {
                 let mut out = Vec::new();
                 let mut rest = data;

@@ -53,28 +53,9 @@ fn codec_of(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
     if let Some(c) = cfg.str("codec") {
         return Codec::parse(c).map_err(ComponentError::new);
     }
-    match cfg
-        .field("scanner")
-        .and_then(|f| f.as_object())
-        .and_then(|o| o.first().map(|(k, v)| (k.clone(), v.clone())))
-    {
+    match cfg.field("scanner").and_then(|f| f.as_component()) {
+        Some(scanner) => super::scanners::codec(scanner),
         None => Ok(Codec::Lines),
-        Some((name, v)) => match name.as_str() {
-            "lines" => Ok(Codec::Lines),
-            "to_the_end" => Ok(Codec::AllBytes),
-            "delim" => {
-                let d = v.as_str().map(str::to_string).or_else(|| {
-                    v.get("delimiter")
-                        .and_then(|f| f.as_str())
-                        .map(str::to_string)
-                });
-                Ok(Codec::Delim(d.unwrap_or_default().into_bytes()))
-            }
-            other => Err(ComponentError::new(format!(
-                "scanner {} is not supported (use lines, delim or to_the_end)",
-                other
-            ))),
-        },
     }
 }
 

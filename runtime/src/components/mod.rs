@@ -20,6 +20,7 @@ pub mod noop;
 pub mod outputs;
 pub mod processors;
 pub mod rate_limit;
+pub mod scanners;
 pub mod sleep;
 
 use crate::config::stream::{ComponentConfig, StreamConfig};

@@ -41,11 +41,13 @@ pub enum ComponentKind {
     Metrics,
     /// A tracer (root config).
     Tracer,
+    /// Cuts a byte stream into messages (`scanner` of `file`, `stdin`, ...).
+    Scanner,
 }
 
 impl ComponentKind {
     /// Every kind, in listing order.
-    pub const ALL: [ComponentKind; 8] = [
+    pub const ALL: [ComponentKind; 9] = [
         ComponentKind::Input,
         ComponentKind::Buffer,
         ComponentKind::Processor,
@@ -54,6 +56,7 @@ impl ComponentKind {
         ComponentKind::RateLimit,
         ComponentKind::Metrics,
         ComponentKind::Tracer,
+        ComponentKind::Scanner,
     ];
 
     /// The name used in config messages: `input`, `buffer`, `processor`, `output`, `cache`,
@@ -68,6 +71,7 @@ impl ComponentKind {
             ComponentKind::RateLimit => "rate_limit",
             ComponentKind::Metrics => "metrics",
             ComponentKind::Tracer => "tracer",
+            ComponentKind::Scanner => "scanner",
         }
     }
 

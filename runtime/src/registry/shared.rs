@@ -283,7 +283,7 @@ pub fn output_codec() -> F {
 
 /// The `scanner` of byte-stream inputs (a scanner config, `lines` by default).
 pub fn input_scanner() -> F {
-    F::any("scanner", "The scanner by which the stream of bytes consumed will be broken out into individual messages.")
+    F::component("scanner", super::ComponentKind::Scanner, "The scanner by which the stream of bytes consumed will be broken out into individual messages.")
         .default(json!({"lines": {}}))
 }
 
