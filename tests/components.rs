@@ -137,3 +137,71 @@ fn file_scanners_cut_bytes_into_messages() {
     );
     assert!(text.contains("bogus"), "{text}");
 }
+
+/// A generated batch of three messages (`1`, `2`, `3`) through `processors`.
+fn batch_of_three(processors: &str) -> String {
+    format!(
+        "input:\n  generate: {{count: 3, batch_size: 3, interval: '', mapping: 'root = counter()'}}\n\
+         pipeline:\n  threads: 1\n  processors:\n{processors}\
+         output:\n  stdout: {{}}\n"
+    )
+}
+
+#[test]
+fn batch_processors_select_bound_and_split_per_message() {
+    assert_eq!(
+        run(&batch_of_three(
+            "    - select_parts: {parts: [2, 0, -1, 7]}\n"
+        )),
+        "3\n1\n3\n"
+    );
+    assert_eq!(
+        run(&batch_of_three("    - bounds_check: {max_parts: 2}\n")),
+        ""
+    );
+    assert_eq!(
+        run(&batch_of_three("    - bounds_check: {max_parts: 5}\n")),
+        "1\n2\n3\n"
+    );
+    // Each message is a batch of one inside for_each: selecting the first keeps them all.
+    assert_eq!(
+        run(&batch_of_three("    - select_parts: {parts: [0]}\n")),
+        "1\n"
+    );
+    assert_eq!(
+        run(&batch_of_three(
+            "    - for_each:\n        - select_parts: {parts: [0]}\n"
+        )),
+        "1\n2\n3\n"
+    );
+}
+
+#[test]
+fn document_processors_convert_and_validate() {
+    let one = |mapping: &str, processors: &str| {
+        run(&format!(
+            "input:\n  generate: {{count: 1, interval: '', mapping: '{mapping}'}}\n\
+             pipeline:\n  processors:\n{processors}\
+             output:\n  stdout: {{}}\n"
+        ))
+    };
+    assert_eq!(
+        one(
+            r#"root = "<a><b>1</b></a>""#,
+            "    - xml: {operator: to_json, cast: true}\n"
+        ),
+        "{\"a\":{\"b\":1}}\n"
+    );
+    assert_eq!(
+        one(
+            r#"root = {"a": 1, "b": [true]}"#,
+            "    - msgpack: {operator: from_json}\n    - mapping: 'root = if content().string().contains(\"{\") { \"still json\" } else { content() }'\n    - msgpack: {operator: to_json}\n"
+        ),
+        "{\"a\":1,\"b\":[true]}\n"
+    );
+    let schema = r#"    - json_schema: {schema: '{"type": "object", "properties": {"a": {"type": "integer"}}}'}
+    - mapping: 'root = if errored() { "bad" } else { "good" }'
+"#;
+    assert_eq!(one(r#"root = {"a": 1}"#, schema), "good\n");
+    assert_eq!(one(r#"root = {"a": "x"}"#, schema), "bad\n");
+}

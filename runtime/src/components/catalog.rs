@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use super::{
-    compression, elasticsearch, http_client, http_server, inputs, kafka, noop, outputs, processors,
-    scanners, sleep, ComponentError,
+    bounds_check, compression, documents, elasticsearch, for_each, http_client, http_server,
+    inputs, kafka, noop, outputs, processors, scanners, select_parts, sleep, ComponentError,
 };
 use crate::config::stream::ComponentConfig;
 use crate::registry::{self, ComponentKind, ComponentSpec, Registry};
@@ -118,6 +118,18 @@ pub const ALL: &[Registration] = &[
         Builder::Processor(processors::mapping),
     ),
     reg(noop::spec, Builder::Processor(noop::build)),
+    reg(bounds_check::spec, Builder::Processor(bounds_check::build)),
+    reg(for_each::spec, Builder::Processor(for_each::build)),
+    reg(select_parts::spec, Builder::Processor(select_parts::build)),
+    reg(documents::xml_spec, Builder::Processor(documents::xml)),
+    reg(
+        documents::msgpack_spec,
+        Builder::Processor(documents::msgpack),
+    ),
+    reg(
+        documents::json_schema_spec,
+        Builder::Processor(documents::json_schema),
+    ),
     reg(sleep::spec, Builder::Processor(sleep::build)),
     reg(
         registry::processors::switch,
@@ -235,6 +247,12 @@ mod tests {
             (ComponentKind::Processor, "log") => "log: {message: hi}",
             (ComponentKind::Processor, "compress" | "decompress") => "compress: {algorithm: gzip}",
             (ComponentKind::Processor, "sleep") => "sleep: {duration: 1ms}",
+            (ComponentKind::Processor, "for_each") => "for_each: []",
+            (ComponentKind::Processor, "xml") => "xml: {operator: to_json}",
+            (ComponentKind::Processor, "msgpack") => "msgpack: {operator: to_json}",
+            (ComponentKind::Processor, "json_schema") => {
+                "json_schema: {schema: '{\"type\": \"object\"}'}"
+            }
             (ComponentKind::Output, "elasticsearch") => {
                 "elasticsearch: {urls: ['http://127.0.0.1:1'], index: x}"
             }

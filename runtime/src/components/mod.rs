@@ -8,10 +8,13 @@
 //! direction in [`inputs`], [`outputs`]; [`processors`] holds the processors; [`codec`] the
 //! framing shared by readers and writers.
 
+pub mod bounds_check;
 pub mod catalog;
 pub mod codec;
 pub mod compression;
+pub mod documents;
 pub mod elasticsearch;
+pub mod for_each;
 pub mod http_client;
 pub mod http_server;
 pub mod inputs;
@@ -21,6 +24,7 @@ pub mod outputs;
 pub mod processors;
 pub mod rate_limit;
 pub mod scanners;
+pub mod select_parts;
 pub mod sleep;
 
 use crate::config::stream::{ComponentConfig, StreamConfig};

@@ -76,8 +76,9 @@ fn mapping_source(cfg: &ComponentConfig) -> Result<&str, ComponentError> {
         .ok_or_else(|| ComponentError::new("expected a mapping string"))
 }
 
-/// Builds the processors held by an array field (the items are components).
-fn children(
+/// Builds the processors held by an array field (the items are components), each under its
+/// index in `ctx.path`.
+pub(crate) fn children(
     items: &[crate::config::stream::Field],
     ctx: &BuildContext,
 ) -> Result<Vec<SharedProcessor>, ComponentError> {
@@ -95,7 +96,7 @@ fn children(
 }
 
 /// Runs processors in order over a batch.
-fn run_all(processors: &[SharedProcessor], mut batch: Batch) -> Batch {
+pub(crate) fn run_all(processors: &[SharedProcessor], mut batch: Batch) -> Batch {
     for p in processors {
         if batch.is_empty() {
             break;
