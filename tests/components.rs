@@ -205,3 +205,67 @@ fn document_processors_convert_and_validate() {
     assert_eq!(one(r#"root = {"a": 1}"#, schema), "good\n");
     assert_eq!(one(r#"root = {"a": "x"}"#, schema), "bad\n");
 }
+
+/// `dedupe` over a `memory` cache declared in the config's `cache_resources` (`sluice run`
+/// takes a whole config).
+#[test]
+fn dedupe_drops_keys_already_seen() {
+    let out = run(
+        "cache_resources:\n  - label: seen\n    memory: {}\n\
+         input:\n  generate: {count: 4, interval: '', mapping: 'root = {\"id\": counter() % 2}'}\n\
+         pipeline:\n  threads: 1\n  processors:\n    - dedupe: {cache: seen, key: '${! json(\"id\") }'}\n\
+         output:\n  stdout: {}\n",
+    );
+    assert_eq!(out, "{\"id\":1}\n{\"id\":0}\n");
+}
+
+/// The `cache` processor against a cache resource set over the REST API: get, a missing key
+/// flagged (and caught), set then get, and a replaced resource applying at once.
+#[tokio::test]
+async fn cache_processor_uses_api_resources() {
+    let s = common::Sluice::start(&[]).await;
+    let set_cache = |greeting: &'static str| {
+        let s = &s;
+        async move {
+            s.req(
+                "POST",
+                "/resources/cache/shared",
+                &format!("memory:\n  init_values:\n    a: {greeting}\n"),
+            )
+            .await
+        }
+    };
+    assert_eq!(set_cache("hello").await.0, 200);
+    let conf = "input: {http_server: {path: /c}}\n\
+                pipeline:\n  processors:\n\
+                \x20   - switch:\n\
+                \x20       - check: 'content().string().has_prefix(\"set:\")'\n\
+                \x20         processors:\n\
+                \x20           - cache: {resource: shared, operator: set, key: '${! content().string().trim_prefix(\"set:\") }', value: 'v-${! content().string().trim_prefix(\"set:\") }'}\n\
+                \x20           - mapping: 'root = content().string().trim_prefix(\"set:\")'\n\
+                \x20   - cache: {resource: shared, operator: get, key: '${! content() }'}\n\
+                \x20   - catch:\n\
+                \x20       - mapping: 'root = \"missing\"'\n\
+                output: {sync_response: {}}\n";
+    let (code, text) = s.req("POST", "/streams/cached", conf).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(s.req("POST", "/cached/c", "a").await, (200, "hello".into()));
+    assert_eq!(
+        s.req("POST", "/cached/c", "b").await,
+        (200, "missing".into())
+    );
+    assert_eq!(
+        s.req("POST", "/cached/c", "set:x").await,
+        (200, "v-x".into())
+    );
+    assert_eq!(set_cache("bye").await.0, 200);
+    assert_eq!(s.req("POST", "/cached/c", "a").await, (200, "bye".into()));
+    // A stream naming a cache that does not exist is refused when it is built.
+    let bad = "input: {generate: {mapping: 'root = 1'}}\npipeline: {processors: [{dedupe: {cache: nope, key: k}}]}\noutput: {drop: {}}\n";
+    let (code, text) = s.req("POST", "/streams/bad", bad).await;
+    assert_eq!(code, 502, "{text}");
+    assert!(
+        text.contains("cache resource 'nope' was not found"),
+        "{text}"
+    );
+}

@@ -52,6 +52,7 @@ pub fn chain() -> (FusedMappings, Vec<MappingProcessor>) {
         prefix_endpoints: true,
         endpoints: sluice_runtime::endpoints::EndpointRegistry::new(),
         rate_limits: Default::default(),
+        caches: Default::default(),
         metrics: sluice_runtime::metrics::StreamMetrics::new("bench"),
         path: "root.pipeline.processors.0".into(),
         label: String::new(),

@@ -110,6 +110,7 @@ pub struct StreamsManager {
     streams: Mutex<BTreeMap<String, Arc<Managed>>>,
     resources: Mutex<BTreeMap<(String, String), Resource>>,
     rate_limits: crate::components::rate_limit::RateLimits,
+    caches: crate::components::cache::Caches,
     opts: ManagerOptions,
     closed: AtomicBool,
     me: Weak<StreamsManager>,
@@ -181,6 +182,7 @@ impl StreamsManager {
             streams: Mutex::new(BTreeMap::new()),
             resources: Mutex::new(BTreeMap::new()),
             rate_limits: Default::default(),
+            caches: Default::default(),
             opts,
             closed: AtomicBool::new(false),
             me: me.clone(),
@@ -321,6 +323,7 @@ impl StreamsManager {
             endpoints: self.opts.endpoints.clone(),
             prefix_endpoints: self.opts.prefix_endpoints,
             rate_limits: self.rate_limits.clone(),
+            caches: self.caches.clone(),
         }
     }
 
@@ -561,21 +564,26 @@ impl StreamsManager {
                 config.label, id
             )));
         }
-        if kind == ComponentKind::RateLimit {
-            let limit = match config.name {
-                "local" => {
-                    crate::components::rate_limit::LocalRateLimit::new(&config).map_err(|e| {
-                        ManagerError::Build(format!("failed to init rate_limit '{}': {}", id, e))
-                    })?
-                }
-                other => {
-                    return Err(ManagerError::Build(format!(
-                        "rate_limit type '{}' cannot run in sluice yet",
-                        other
-                    )))
-                }
-            };
-            self.rate_limits.set(id, limit);
+        // Caches and rate limits are built now (through the catalog) and replace the one of
+        // the same name at once for every stream using it.
+        let failed = |e: crate::stream::ComponentError| {
+            ManagerError::Build(format!("failed to init {} '{}': {}", kind.as_str(), id, e))
+        };
+        match catalog::builder(kind, config.name) {
+            Some(catalog::Builder::RateLimit(build)) => {
+                self.rate_limits.set(id, build(&config).map_err(failed)?)
+            }
+            Some(catalog::Builder::Cache(build)) => {
+                self.caches.set(id, build(&config).map_err(failed)?)
+            }
+            _ if matches!(kind, ComponentKind::RateLimit | ComponentKind::Cache) => {
+                return Err(ManagerError::Build(format!(
+                    "{} type '{}' cannot run in sluice yet",
+                    kind.as_str(),
+                    config.name
+                )))
+            }
+            _ => {}
         }
         self.resources.lock().await.insert(
             (kind.as_str().to_string(), id.to_string()),

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use super::{
-    bounds_check, compression, documents, elasticsearch, for_each, http_client, http_server,
-    inputs, kafka, noop, outputs, processors, scanners, select_parts, sleep, ComponentError,
+    bounds_check, cache_processor, compression, dedupe, documents, elasticsearch, for_each,
+    http_client, http_server, inputs, kafka, memory_cache, noop, outputs, processors, scanners,
+    select_parts, sleep, ComponentError,
 };
 use crate::config::stream::ComponentConfig;
 use crate::registry::{self, ComponentKind, ComponentSpec, Registry};
@@ -38,8 +39,10 @@ pub enum Builder {
     Processor(ProcessorBuilder),
     /// A stream's output.
     Output(OutputBuilder),
-    /// A resource the manager keeps (caches, rate limits), built when it is set.
-    Resource,
+    /// A cache resource.
+    Cache(fn(&ComponentConfig) -> Result<super::cache::SharedCache, ComponentError>),
+    /// A rate limit resource.
+    RateLimit(fn(&ComponentConfig) -> Result<super::rate_limit::LocalRateLimit, ComponentError>),
     /// A root-config section (metrics exporter, tracer) the service reads itself.
     Service,
     /// A scanner: the codec a byte-stream input reads with.
@@ -118,6 +121,11 @@ pub const ALL: &[Registration] = &[
         Builder::Processor(processors::mapping),
     ),
     reg(noop::spec, Builder::Processor(noop::build)),
+    reg(
+        cache_processor::spec,
+        Builder::Processor(cache_processor::build),
+    ),
+    reg(dedupe::spec, Builder::Processor(dedupe::build)),
     reg(bounds_check::spec, Builder::Processor(bounds_check::build)),
     reg(for_each::spec, Builder::Processor(for_each::build)),
     reg(select_parts::spec, Builder::Processor(select_parts::build)),
@@ -177,7 +185,7 @@ pub const ALL: &[Registration] = &[
         Builder::Output(|_, _| Ok(Arc::new(outputs::SyncResponse))),
     ),
     // Resources.
-    reg(registry::caches::memory, Builder::Resource),
+    reg(memory_cache::spec, Builder::Cache(memory_cache::build)),
     // Scanners.
     reg(scanners::chunker_spec, Builder::Scanner(scanners::chunker)),
     reg(scanners::lines_spec, Builder::Scanner(scanners::lines)),
@@ -189,7 +197,10 @@ pub const ALL: &[Registration] = &[
         scanners::to_the_end_spec,
         Builder::Scanner(scanners::to_the_end),
     ),
-    reg(registry::rate_limits::local, Builder::Resource),
+    reg(
+        registry::rate_limits::local,
+        Builder::RateLimit(super::rate_limit::LocalRateLimit::new),
+    ),
     // Root-config sections.
     reg(registry::observability::metrics_json_api, Builder::Service),
     reg(registry::observability::metrics_none, Builder::Service),
@@ -229,6 +240,14 @@ mod tests {
     use crate::endpoints::EndpointRegistry;
     use crate::metrics::StreamMetrics;
 
+    /// A `memory` cache's decoded config (all defaults).
+    fn cache_config() -> ComponentConfig {
+        let doc = document::parse("memory: {}").unwrap();
+        crate::config::decode_component(registry(), ComponentKind::Cache, &doc, true)
+            .unwrap()
+            .0
+    }
+
     /// Configs for components whose spec requires fields; every other component is built
     /// from `{}` (its defaults).
     fn example(kind: ComponentKind, name: &str) -> &'static str {
@@ -247,6 +266,8 @@ mod tests {
             (ComponentKind::Processor, "log") => "log: {message: hi}",
             (ComponentKind::Processor, "compress" | "decompress") => "compress: {algorithm: gzip}",
             (ComponentKind::Processor, "sleep") => "sleep: {duration: 1ms}",
+            (ComponentKind::Processor, "cache") => "cache: {resource: c, operator: get, key: k}",
+            (ComponentKind::Processor, "dedupe") => "dedupe: {cache: c, key: k}",
             (ComponentKind::Processor, "for_each") => "for_each: []",
             (ComponentKind::Processor, "xml") => "xml: {operator: to_json}",
             (ComponentKind::Processor, "msgpack") => "msgpack: {operator: to_json}",
@@ -273,6 +294,11 @@ mod tests {
             prefix_endpoints: true,
             endpoints: EndpointRegistry::new(),
             rate_limits: Default::default(),
+            caches: {
+                let caches = crate::components::cache::Caches::default();
+                caches.set("c", memory_cache::build(&cache_config()).unwrap());
+                caches
+            },
             metrics: StreamMetrics::new("t"),
             path: "root.x".into(),
             label: String::new(),
@@ -290,10 +316,8 @@ mod tests {
                     | (ComponentKind::Buffer, Builder::Buffer)
                     | (ComponentKind::Processor, Builder::Processor(_))
                     | (ComponentKind::Output, Builder::Output(_))
-                    | (
-                        ComponentKind::Cache | ComponentKind::RateLimit,
-                        Builder::Resource
-                    )
+                    | (ComponentKind::Cache, Builder::Cache(_))
+                    | (ComponentKind::RateLimit, Builder::RateLimit(_))
                     | (
                         ComponentKind::Metrics | ComponentKind::Tracer,
                         Builder::Service

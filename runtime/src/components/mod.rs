@@ -9,9 +9,12 @@
 //! framing shared by readers and writers.
 
 pub mod bounds_check;
+pub mod cache;
+pub mod cache_processor;
 pub mod catalog;
 pub mod codec;
 pub mod compression;
+pub mod dedupe;
 pub mod documents;
 pub mod elasticsearch;
 pub mod for_each;
@@ -19,6 +22,7 @@ pub mod http_client;
 pub mod http_server;
 pub mod inputs;
 pub mod kafka;
+pub mod memory_cache;
 pub mod noop;
 pub mod outputs;
 pub mod processors;
@@ -78,16 +82,20 @@ pub struct PlanContext {
     pub prefix_endpoints: bool,
     /// The rate limit resources.
     pub rate_limits: rate_limit::RateLimits,
+    /// The cache resources.
+    pub caches: cache::Caches,
 }
 
 /// Builds every component of a stream.
 pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, BuildError> {
+    register_resources(cfg, pc)?;
     let metrics = StreamMetrics::new(pc.stream.clone());
     let ctx = |path: &str, label: &str| BuildContext {
         stream: pc.stream.clone(),
         prefix_endpoints: pc.prefix_endpoints,
         endpoints: pc.endpoints.clone(),
         rate_limits: pc.rate_limits.clone(),
+        caches: pc.caches.clone(),
         metrics: metrics.clone(),
         path: path.to_string(),
         label: label.to_string(),
@@ -145,6 +153,36 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
         output: (output, cfg.output.name.to_string()),
         metrics,
     })
+}
+
+/// Builds the resources a config declares (`cache_resources`, `rate_limit_resources` of a
+/// whole config, as `sluice run` takes it) into the tables components look them up in.
+fn register_resources(cfg: &StreamConfig, pc: &PlanContext) -> Result<(), BuildError> {
+    for (i, c) in cfg.resources.caches.iter().enumerate() {
+        let path = format!("root.cache_resources.{}", i);
+        let cache = match catalog::builder(c.kind, c.name) {
+            Some(catalog::Builder::Cache(build)) => build(c),
+            _ => Err(ComponentError::new(format!(
+                "cache type '{}' cannot run in sluice yet",
+                c.name
+            ))),
+        }
+        .map_err(|e| build_error("cache", c, &path, e))?;
+        pc.caches.set(&c.label, cache);
+    }
+    for (i, r) in cfg.resources.rate_limits.iter().enumerate() {
+        let path = format!("root.rate_limit_resources.{}", i);
+        let limit = match catalog::builder(r.kind, r.name) {
+            Some(catalog::Builder::RateLimit(build)) => build(r),
+            _ => Err(ComponentError::new(format!(
+                "rate_limit type '{}' cannot run in sluice yet",
+                r.name
+            ))),
+        }
+        .map_err(|e| build_error("rate_limit", r, &path, e))?;
+        pc.rate_limits.set(&r.label, limit);
+    }
+    Ok(())
 }
 
 /// A batching policy field (`batching` of outputs, `batch_policy` of the memory buffer):

@@ -704,6 +704,7 @@ mod tests {
             prefix_endpoints: true,
             endpoints: EndpointRegistry::new(),
             rate_limits: Default::default(),
+            caches: Default::default(),
             metrics: StreamMetrics::new("t"),
             path: "root.pipeline.processors.0".into(),
             label: String::new(),

@@ -9,7 +9,6 @@
 //! client fields, ...) are functions in `shared`, never copies.
 
 pub mod buffers;
-pub mod caches;
 pub mod inputs;
 pub mod observability;
 pub mod outputs;

@@ -38,6 +38,8 @@ pub struct BuildContext {
     pub endpoints: EndpointRegistry,
     /// The rate limit resources, looked up by name.
     pub rate_limits: crate::components::rate_limit::RateLimits,
+    /// The cache resources, looked up by name.
+    pub caches: crate::components::cache::Caches,
     /// The stream's metrics.
     pub metrics: StreamMetrics,
     /// The component's config path (`root.input`, `root.pipeline.processors.0`, ...).
