@@ -269,3 +269,39 @@ async fn cache_processor_uses_api_resources() {
         "{text}"
     );
 }
+
+/// `inproc` between two API-created streams: acknowledgements cross the pipe (the writer's
+/// request returns only once the reader's output wrote the message), and a PUT of the reader
+/// takes the name over without losing what the writer sends meanwhile.
+#[tokio::test]
+async fn inproc_connects_streams_end_to_end() {
+    let s = common::Sluice::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let reader = |tag: &str| {
+        format!(
+            "input: {{inproc: pipe}}\npipeline: {{processors: [{{mapping: 'root = content().string() + \" {tag}\"'}}]}}\noutput: {{file: {{path: {}}}}}\n",
+            out.display()
+        )
+    };
+    assert_eq!(s.req("POST", "/streams/reader", &reader("a")).await.0, 200);
+    let writer = "input: {http_server: {path: /in}}\noutput: {inproc: pipe}\n";
+    assert_eq!(s.req("POST", "/streams/writer", writer).await.0, 200);
+    assert_eq!(s.req("POST", "/writer/in", "one").await.0, 200);
+    // Acknowledged means written.
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "one a\n");
+    let (code, text) = s.req("PUT", "/streams/reader", &reader("b")).await;
+    assert_eq!(code, 200, "{text}");
+    for n in 0..20 {
+        assert_eq!(s.req("POST", "/writer/in", &format!("m{n}")).await.0, 200);
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    for n in 0..20 {
+        assert!(text.contains(&format!("m{n} b\n")), "{text}");
+    }
+    // Without a reader, a write waits briefly, then fails: the request gets the error.
+    assert_eq!(s.req("DELETE", "/streams/reader", "").await.0, 200);
+    let (code, body) = s.req("POST", "/writer/in", "lost?").await;
+    assert_eq!(code, 502, "{body}");
+    assert!(body.contains("no input is connected"), "{body}");
+}

@@ -5,9 +5,9 @@
 //! the contract: `GET /streams/{id}` shows the normalised config with defaults (components as
 //! `{name: {...}}`, no `type` key), and API bodies are never `${VAR}`-interpolated.
 //!
-//! `TestTypeAPISetResources` (a cache resource replaced under a running `inproc` → `cache`
-//! stream) is not ported: sluice has no `inproc` input, `cache` output or `file` cache yet
-//! (issue "Components I").
+//! `TestTypeAPISetResources` feeds its `inproc` input from the Go test itself; here a second
+//! stream (`http_server` → `inproc`) does, so each POST returns once the message is in the
+//! cache (acknowledgements cross the pipe).
 
 mod common;
 
@@ -391,6 +391,46 @@ async fn type_api_get_stats() {
     assert_eq!(code, 200);
     let v = json(&body);
     assert!(!v.as_object().unwrap().is_empty(), "{v}");
+}
+
+#[tokio::test]
+async fn type_api_set_resources() {
+    let s = Sluice::start(&[]).await;
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file_cache =
+        |d: &tempfile::TempDir| format!("file:\n  directory: {}\n", d.path().display());
+    let (code, text) = s
+        .req(
+            "POST",
+            "/resources/cache/foocache?chilled=true",
+            &file_cache(&dir1),
+        )
+        .await;
+    assert_eq!(code, 200, "{text}");
+    let (code, text) = s
+        .req(
+            "POST",
+            "/streams/foo?chilled=true",
+            "input:\n  inproc: feed_in\noutput:\n  cache:\n    target: foocache\n    key: '${! content() }'\n",
+        )
+        .await;
+    assert_eq!(code, 200, "{text}");
+    let feeder = "input: {http_server: {path: /send}}\noutput: {inproc: feed_in}\n";
+    assert_eq!(s.req("POST", "/streams/feeder", feeder).await.0, 200);
+    assert_eq!(s.req("POST", "/feeder/send", "first").await.0, 200);
+    let (code, text) = s
+        .req(
+            "POST",
+            "/resources/cache/foocache?chilled=true",
+            &file_cache(&dir2),
+        )
+        .await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(s.req("POST", "/feeder/send", "second").await.0, 200);
+    let read = |d: &tempfile::TempDir, f: &str| std::fs::read_to_string(d.path().join(f)).ok();
+    assert_eq!(read(&dir1, "first").as_deref(), Some("first"));
+    assert_eq!(read(&dir2, "second").as_deref(), Some("second"));
+    assert_eq!(read(&dir1, "second"), None);
 }
 
 #[tokio::test]

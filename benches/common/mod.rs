@@ -53,6 +53,7 @@ pub fn chain() -> (FusedMappings, Vec<MappingProcessor>) {
         endpoints: sluice_runtime::endpoints::EndpointRegistry::new(),
         rate_limits: Default::default(),
         caches: Default::default(),
+        pipes: Default::default(),
         metrics: sluice_runtime::metrics::StreamMetrics::new("bench"),
         path: "root.pipeline.processors.0".into(),
         label: String::new(),

@@ -111,6 +111,7 @@ pub struct StreamsManager {
     resources: Mutex<BTreeMap<(String, String), Resource>>,
     rate_limits: crate::components::rate_limit::RateLimits,
     caches: crate::components::cache::Caches,
+    pipes: crate::components::inproc::Pipes,
     opts: ManagerOptions,
     closed: AtomicBool,
     me: Weak<StreamsManager>,
@@ -183,6 +184,7 @@ impl StreamsManager {
             resources: Mutex::new(BTreeMap::new()),
             rate_limits: Default::default(),
             caches: Default::default(),
+            pipes: Default::default(),
             opts,
             closed: AtomicBool::new(false),
             me: me.clone(),
@@ -324,6 +326,7 @@ impl StreamsManager {
             prefix_endpoints: self.opts.prefix_endpoints,
             rate_limits: self.rate_limits.clone(),
             caches: self.caches.clone(),
+            pipes: self.pipes.clone(),
         }
     }
 

@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use super::{
     bounds_check, cache_processor, compression, dedupe, documents, elasticsearch, for_each,
-    http_client, http_server, inputs, kafka, memory_cache, noop, outputs, processors, scanners,
-    select_parts, sleep, ComponentError,
+    http_client, http_server, inproc, inputs, kafka, memory_cache, noop, outputs, processors,
+    scanners, select_parts, sleep, ComponentError,
 };
 use crate::config::stream::ComponentConfig;
 use crate::registry::{self, ComponentKind, ComponentSpec, Registry};
@@ -88,6 +88,7 @@ pub const ALL: &[Registration] = &[
         registry::inputs::stdin,
         Builder::Input(|c, _| Ok(Box::new(inputs::ReaderInput::stdin(c)?))),
     ),
+    reg(inproc::input_spec, Builder::Input(inproc::build_input)),
     // Buffers.
     reg(registry::buffers::memory, Builder::Buffer),
     reg(registry::buffers::none, Builder::Buffer),
@@ -184,8 +185,17 @@ pub const ALL: &[Registration] = &[
         registry::outputs::sync_response,
         Builder::Output(|_, _| Ok(Arc::new(outputs::SyncResponse))),
     ),
+    reg(inproc::output_spec, Builder::Output(inproc::build_output)),
+    reg(
+        super::cache_output::spec,
+        Builder::Output(super::cache_output::build),
+    ),
     // Resources.
     reg(memory_cache::spec, Builder::Cache(memory_cache::build)),
+    reg(
+        super::file_cache::spec,
+        Builder::Cache(super::file_cache::build),
+    ),
     // Scanners.
     reg(scanners::chunker_spec, Builder::Scanner(scanners::chunker)),
     reg(scanners::lines_spec, Builder::Scanner(scanners::lines)),
@@ -268,6 +278,8 @@ mod tests {
             (ComponentKind::Processor, "sleep") => "sleep: {duration: 1ms}",
             (ComponentKind::Processor, "cache") => "cache: {resource: c, operator: get, key: k}",
             (ComponentKind::Processor, "dedupe") => "dedupe: {cache: c, key: k}",
+            (ComponentKind::Input | ComponentKind::Output, "inproc") => "inproc: pipe",
+            (ComponentKind::Output, "cache") => "cache: {target: c}",
             (ComponentKind::Processor, "for_each") => "for_each: []",
             (ComponentKind::Processor, "xml") => "xml: {operator: to_json}",
             (ComponentKind::Processor, "msgpack") => "msgpack: {operator: to_json}",
@@ -294,6 +306,7 @@ mod tests {
             prefix_endpoints: true,
             endpoints: EndpointRegistry::new(),
             rate_limits: Default::default(),
+            pipes: Default::default(),
             caches: {
                 let caches = crate::components::cache::Caches::default();
                 caches.set("c", memory_cache::build(&cache_config()).unwrap());

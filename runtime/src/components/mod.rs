@@ -10,6 +10,7 @@
 
 pub mod bounds_check;
 pub mod cache;
+pub mod cache_output;
 pub mod cache_processor;
 pub mod catalog;
 pub mod codec;
@@ -17,9 +18,11 @@ pub mod compression;
 pub mod dedupe;
 pub mod documents;
 pub mod elasticsearch;
+pub mod file_cache;
 pub mod for_each;
 pub mod http_client;
 pub mod http_server;
+pub mod inproc;
 pub mod inputs;
 pub mod kafka;
 pub mod memory_cache;
@@ -84,6 +87,8 @@ pub struct PlanContext {
     pub rate_limits: rate_limit::RateLimits,
     /// The cache resources.
     pub caches: cache::Caches,
+    /// The `inproc` pipes between streams.
+    pub pipes: inproc::Pipes,
 }
 
 /// Builds every component of a stream.
@@ -96,6 +101,7 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
         endpoints: pc.endpoints.clone(),
         rate_limits: pc.rate_limits.clone(),
         caches: pc.caches.clone(),
+        pipes: pc.pipes.clone(),
         metrics: metrics.clone(),
         path: path.to_string(),
         label: label.to_string(),

@@ -705,6 +705,7 @@ mod tests {
             endpoints: EndpointRegistry::new(),
             rate_limits: Default::default(),
             caches: Default::default(),
+            pipes: Default::default(),
             metrics: StreamMetrics::new("t"),
             path: "root.pipeline.processors.0".into(),
             label: String::new(),

@@ -40,6 +40,8 @@ pub struct BuildContext {
     pub rate_limits: crate::components::rate_limit::RateLimits,
     /// The cache resources, looked up by name.
     pub caches: crate::components::cache::Caches,
+    /// The `inproc` pipes between streams, by name.
+    pub pipes: crate::components::inproc::Pipes,
     /// The stream's metrics.
     pub metrics: StreamMetrics,
     /// The component's config path (`root.input`, `root.pipeline.processors.0`, ...).
