@@ -305,3 +305,99 @@ async fn inproc_connects_streams_end_to_end() {
     assert_eq!(code, 502, "{body}");
     assert!(body.contains("no input is connected"), "{body}");
 }
+
+/// `switch` output with `continue: true`: a message goes to every passing case until one
+/// without `continue`; messages no case takes are dropped.
+#[test]
+fn switch_output_routes_and_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    run(&format!(
+        "input:\n  generate: {{count: 3, interval: '', mapping: 'root = {{\"n\": counter()}}'}}\n\
+         pipeline: {{threads: 1}}\n\
+         output:\n  switch:\n    cases:\n\
+         \x20     - check: 'this.n == 1'\n        continue: true\n        output: {{file: {{path: {a}}}}}\n\
+         \x20     - check: 'this.n <= 2'\n        output: {{file: {{path: {b}}}}}\n",
+        a = a.display(),
+        b = b.display()
+    ));
+    assert_eq!(std::fs::read_to_string(&a).unwrap(), "{\"n\":1}\n");
+    assert_eq!(
+        std::fs::read_to_string(&b).unwrap(),
+        "{\"n\":1}\n{\"n\":2}\n"
+    );
+}
+
+/// A receiver that fails its first `failures` requests, then records bodies.
+async fn flaky_receiver(
+    failures: usize,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::body::Bytes;
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<String>>> = Default::default();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/in",
+        axum::routing::post(move |body: Bytes| {
+            let (g, seen) = (g.clone(), seen.clone());
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) < failures {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                g.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// `broker` `fan_out` where one output fails at first: it is retried alone until it
+/// succeeds, so nothing is lost and the other output gets each message once. `fallback`
+/// tries outputs in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_fan_out_retries_the_failing_output_and_fallback_goes_in_order() {
+    let (url, got) = flaky_receiver(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fan.txt");
+    let s = common::Sluice::start(&[]).await;
+    let conf = format!(
+        "input: {{http_server: {{path: /in}}}}\n\
+         output:\n  broker:\n    pattern: fan_out\n    outputs:\n\
+         \x20     - file: {{path: {}}}\n\
+         \x20     - http_client: {{url: '{url}', verb: POST, retries: 0}}\n",
+        file.display()
+    );
+    assert_eq!(s.req("POST", "/streams/fan", &conf).await.0, 200);
+    for n in 0..2 {
+        assert_eq!(s.req("POST", "/fan/in", &format!("m{n}")).await.0, 200);
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "m0\nm1\n");
+    assert_eq!(
+        *got.lock().unwrap(),
+        vec!["m0".to_string(), "m1".to_string()]
+    );
+
+    let (first, second) = (dir.path().join("first.txt"), dir.path().join("second.txt"));
+    let conf = format!(
+        "input: {{http_server: {{path: /in}}}}\n\
+         output:\n  fallback:\n\
+         \x20   - http_client: {{url: 'http://127.0.0.1:1/x', retries: 0, timeout: 1s}}\n\
+         \x20   - file: {{path: {}}}\n\
+         \x20   - file: {{path: {}}}\n",
+        first.display(),
+        second.display()
+    );
+    assert_eq!(s.req("POST", "/streams/fb", &conf).await.0, 200);
+    assert_eq!(s.req("POST", "/fb/in", "x").await.0, 200);
+    assert_eq!(std::fs::read_to_string(&first).unwrap(), "x\n");
+    assert!(!second.exists());
+}

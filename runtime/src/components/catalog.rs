@@ -190,6 +190,15 @@ pub const ALL: &[Registration] = &[
         super::cache_output::spec,
         Builder::Output(super::cache_output::build),
     ),
+    reg(super::broker::spec, Builder::Output(super::broker::build)),
+    reg(
+        super::fallback::spec,
+        Builder::Output(super::fallback::build),
+    ),
+    reg(
+        super::switch_output::spec,
+        Builder::Output(super::switch_output::build),
+    ),
     // Resources.
     reg(memory_cache::spec, Builder::Cache(memory_cache::build)),
     reg(
@@ -280,6 +289,9 @@ mod tests {
             (ComponentKind::Processor, "dedupe") => "dedupe: {cache: c, key: k}",
             (ComponentKind::Input | ComponentKind::Output, "inproc") => "inproc: pipe",
             (ComponentKind::Output, "cache") => "cache: {target: c}",
+            (ComponentKind::Output, "broker") => "broker: {outputs: [{drop: {}}, {drop: {}}]}",
+            (ComponentKind::Output, "fallback") => "fallback: [{drop: {}}]",
+            (ComponentKind::Output, "switch") => "switch: {cases: [{output: {drop: {}}}]}",
             (ComponentKind::Processor, "for_each") => "for_each: []",
             (ComponentKind::Processor, "xml") => "xml: {operator: to_json}",
             (ComponentKind::Processor, "msgpack") => "msgpack: {operator: to_json}",

@@ -9,15 +9,18 @@
 //! framing shared by readers and writers.
 
 pub mod bounds_check;
+pub mod broker;
 pub mod cache;
 pub mod cache_output;
 pub mod cache_processor;
 pub mod catalog;
+pub mod child_outputs;
 pub mod codec;
 pub mod compression;
 pub mod dedupe;
 pub mod documents;
 pub mod elasticsearch;
+pub mod fallback;
 pub mod file_cache;
 pub mod for_each;
 pub mod http_client;
@@ -33,6 +36,7 @@ pub mod rate_limit;
 pub mod scanners;
 pub mod select_parts;
 pub mod sleep;
+pub mod switch_output;
 
 use crate::config::stream::{ComponentConfig, StreamConfig};
 use crate::endpoints::EndpointRegistry;
