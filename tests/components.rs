@@ -401,3 +401,41 @@ async fn broker_fan_out_retries_the_failing_output_and_fallback_goes_in_order() 
     assert_eq!(std::fs::read_to_string(&first).unwrap(), "x\n");
     assert!(!second.exists());
 }
+
+/// Caches by kind, through `dedupe`: `lru` evicts the least recently used key (so a key seen
+/// long enough ago passes again), `multilevel` reads and writes through its levels, `noop`
+/// remembers nothing.
+#[test]
+fn lru_multilevel_and_noop_caches() {
+    let dedupe_over = |caches: &str, cache: &str| {
+        run(&format!(
+            "cache_resources:\n{caches}\
+             input:\n  generate: {{count: 3, interval: '', mapping: 'root = [\"a\", \"b\", \"a\"].index(counter() - 1)'}}\n\
+             pipeline:\n  threads: 1\n  processors:\n    - dedupe: {{cache: {cache}, key: '${{! content() }}'}}\n\
+             output:\n  stdout: {{}}\n"
+        ))
+    };
+    assert_eq!(
+        dedupe_over("  - label: l\n    lru: {cap: 1}\n", "l"),
+        "a\nb\na\n"
+    );
+    assert_eq!(
+        dedupe_over("  - label: l\n    lru: {cap: 2}\n", "l"),
+        "a\nb\n"
+    );
+    assert_eq!(
+        dedupe_over("  - label: t\n    ttlru: {cap: 5}\n", "t"),
+        "a\nb\n"
+    );
+    assert_eq!(
+        dedupe_over(
+            "  - label: m1\n    memory: {}\n  - label: m2\n    memory: {}\n  - label: ml\n    multilevel: [m1, m2]\n",
+            "ml"
+        ),
+        "a\nb\n"
+    );
+    assert_eq!(
+        dedupe_over("  - label: n\n    noop: {}\n", "n"),
+        "a\nb\na\n"
+    );
+}

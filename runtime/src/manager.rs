@@ -576,9 +576,9 @@ impl StreamsManager {
             Some(catalog::Builder::RateLimit(build)) => {
                 self.rate_limits.set(id, build(&config).map_err(failed)?)
             }
-            Some(catalog::Builder::Cache(build)) => {
-                self.caches.set(id, build(&config).map_err(failed)?)
-            }
+            Some(catalog::Builder::Cache(build)) => self
+                .caches
+                .set(id, build(&config, &self.caches).map_err(failed)?),
             _ if matches!(kind, ComponentKind::RateLimit | ComponentKind::Cache) => {
                 return Err(ManagerError::Build(format!(
                     "{} type '{}' cannot run in sluice yet",

@@ -40,7 +40,12 @@ pub enum Builder {
     /// A stream's output.
     Output(OutputBuilder),
     /// A cache resource.
-    Cache(fn(&ComponentConfig) -> Result<super::cache::SharedCache, ComponentError>),
+    Cache(
+        fn(
+            &ComponentConfig,
+            &super::cache::Caches,
+        ) -> Result<super::cache::SharedCache, ComponentError>,
+    ),
     /// A rate limit resource.
     RateLimit(fn(&ComponentConfig) -> Result<super::rate_limit::LocalRateLimit, ComponentError>),
     /// A root-config section (metrics exporter, tracer) the service reads itself.
@@ -205,6 +210,22 @@ pub const ALL: &[Registration] = &[
         super::file_cache::spec,
         Builder::Cache(super::file_cache::build),
     ),
+    reg(
+        super::noop_cache::spec,
+        Builder::Cache(super::noop_cache::build),
+    ),
+    reg(
+        super::lru_cache::lru_spec,
+        Builder::Cache(super::lru_cache::build_lru),
+    ),
+    reg(
+        super::lru_cache::ttlru_spec,
+        Builder::Cache(super::lru_cache::build_ttlru),
+    ),
+    reg(
+        super::multilevel_cache::spec,
+        Builder::Cache(super::multilevel_cache::build),
+    ),
     // Scanners.
     reg(scanners::chunker_spec, Builder::Scanner(scanners::chunker)),
     reg(scanners::lines_spec, Builder::Scanner(scanners::lines)),
@@ -289,6 +310,8 @@ mod tests {
             (ComponentKind::Processor, "dedupe") => "dedupe: {cache: c, key: k}",
             (ComponentKind::Input | ComponentKind::Output, "inproc") => "inproc: pipe",
             (ComponentKind::Output, "cache") => "cache: {target: c}",
+            (ComponentKind::Cache, "file") => "file: {directory: /tmp/sluice-catalog-test}",
+            (ComponentKind::Cache, "multilevel") => "multilevel: [c, c]",
             (ComponentKind::Output, "broker") => "broker: {outputs: [{drop: {}}, {drop: {}}]}",
             (ComponentKind::Output, "fallback") => "fallback: [{drop: {}}]",
             (ComponentKind::Output, "switch") => "switch: {cases: [{output: {drop: {}}}]}",
@@ -321,7 +344,10 @@ mod tests {
             pipes: Default::default(),
             caches: {
                 let caches = crate::components::cache::Caches::default();
-                caches.set("c", memory_cache::build(&cache_config()).unwrap());
+                caches.set(
+                    "c",
+                    memory_cache::build(&cache_config(), &Default::default()).unwrap(),
+                );
                 caches
             },
             metrics: StreamMetrics::new("t"),
@@ -356,7 +382,7 @@ mod tests {
             );
             if !matches!(
                 r.build,
-                Builder::Input(_) | Builder::Processor(_) | Builder::Output(_)
+                Builder::Input(_) | Builder::Processor(_) | Builder::Output(_) | Builder::Cache(_)
             ) {
                 continue;
             }
@@ -376,6 +402,7 @@ mod tests {
                 Builder::Input(b) => b(&cfg, &ctx).map(|_| ()),
                 Builder::Processor(b) => b(&cfg, &ctx).map(|_| ()),
                 Builder::Output(b) => b(&cfg, &ctx).map(|_| ()),
+                Builder::Cache(b) => b(&cfg, &ctx.caches).map(|_| ()),
                 _ => Ok(()),
             };
             if let Err(e) = built {

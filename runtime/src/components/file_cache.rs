@@ -24,7 +24,10 @@ pub fn spec() -> ComponentSpec {
 }
 
 /// Builds it.
-pub fn build(cfg: &ComponentConfig) -> Result<SharedCache, ComponentError> {
+pub fn build(
+    cfg: &ComponentConfig,
+    _caches: &super::cache::Caches,
+) -> Result<SharedCache, ComponentError> {
     let dir = PathBuf::from(cfg.str("directory").unwrap_or(""));
     if dir.as_os_str().is_empty() {
         return Err(ComponentError::new("directory is required"));

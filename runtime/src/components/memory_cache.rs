@@ -37,7 +37,10 @@ pub fn spec() -> ComponentSpec {
 }
 
 /// Builds it.
-pub fn build(cfg: &ComponentConfig) -> Result<SharedCache, ComponentError> {
+pub fn build(
+    cfg: &ComponentConfig,
+    _caches: &super::cache::Caches,
+) -> Result<SharedCache, ComponentError> {
     let duration = |name: &str| -> Result<Option<Duration>, ComponentError> {
         match cfg.str(name).unwrap_or("") {
             "" => Ok(None),

@@ -28,8 +28,11 @@ pub mod http_server;
 pub mod inproc;
 pub mod inputs;
 pub mod kafka;
+pub mod lru_cache;
 pub mod memory_cache;
+pub mod multilevel_cache;
 pub mod noop;
+pub mod noop_cache;
 pub mod outputs;
 pub mod processors;
 pub mod rate_limit;
@@ -171,7 +174,7 @@ fn register_resources(cfg: &StreamConfig, pc: &PlanContext) -> Result<(), BuildE
     for (i, c) in cfg.resources.caches.iter().enumerate() {
         let path = format!("root.cache_resources.{}", i);
         let cache = match catalog::builder(c.kind, c.name) {
-            Some(catalog::Builder::Cache(build)) => build(c),
+            Some(catalog::Builder::Cache(build)) => build(c, &pc.caches),
             _ => Err(ComponentError::new(format!(
                 "cache type '{}' cannot run in sluice yet",
                 c.name
