@@ -439,3 +439,47 @@ fn lru_multilevel_and_noop_caches() {
         "a\nb\na\n"
     );
 }
+
+/// Decoding scanners of the `file` input: `csv` (header row), `json_documents`, `re_match`,
+/// and `decompress` into `lines`.
+#[test]
+fn decoding_scanners() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let read = |path: &std::path::Path, scanner: &str| {
+        run(&format!(
+            "input:\n  file: {{paths: [{}], scanner: {scanner}}}\npipeline: {{threads: 1}}\noutput:\n  stdout: {{}}\n",
+            path.display()
+        ))
+    };
+    let csv = file("a.csv", b"name,n\nfoo,1\nbar,2\n");
+    assert_eq!(
+        read(&csv, "{csv: {}}"),
+        "{\"n\":\"1\",\"name\":\"foo\"}\n{\"n\":\"2\",\"name\":\"bar\"}\n"
+    );
+    assert_eq!(
+        read(&csv, "{csv: {parse_header_row: false}}"),
+        "[\"name\",\"n\"]\n[\"foo\",\"1\"]\n[\"bar\",\"2\"]\n"
+    );
+    let docs = file("d.json", b"{\"a\":1} {\"b\":\n2}\n[3]");
+    assert_eq!(
+        read(&docs, "{json_documents: {}}"),
+        "{\"a\":1}\n{\"b\":2}\n[3]\n"
+    );
+    let log = file("l.log", b"2024 one\ncont\n2025 two\n");
+    assert_eq!(
+        read(&log, "{re_match: {pattern: '(?m)^\\d{4} '}}"),
+        "2024 one\ncont\n\n2025 two\n\n"
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"x\ny\n").unwrap();
+    let gz = file("z.gz", &gz.finish().unwrap());
+    assert_eq!(
+        read(&gz, "{decompress: {algorithm: gzip, into: {lines: {}}}}"),
+        "x\ny\n"
+    );
+}

@@ -228,6 +228,19 @@ pub const ALL: &[Registration] = &[
     ),
     // Scanners.
     reg(scanners::chunker_spec, Builder::Scanner(scanners::chunker)),
+    reg(scanners::csv_spec, Builder::Scanner(scanners::csv)),
+    reg(
+        scanners::decompress_spec,
+        Builder::Scanner(scanners::decompress),
+    ),
+    reg(
+        scanners::json_documents_spec,
+        Builder::Scanner(scanners::json_documents),
+    ),
+    reg(
+        scanners::re_match_spec,
+        Builder::Scanner(scanners::re_match),
+    ),
     reg(scanners::lines_spec, Builder::Scanner(scanners::lines)),
     reg(
         scanners::skip_bom_spec,

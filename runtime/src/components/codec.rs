@@ -3,7 +3,7 @@
 //! `stdin`, `file` and `stdout` components).
 
 /// How messages are framed in a byte stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Codec {
     /// One message per line (`\n`, a trailing `\r` is dropped when reading).
     Lines,
@@ -23,6 +23,22 @@ pub enum Codec {
     Chunks(usize),
     /// The `skip_bom` scanner: a leading UTF-8 byte order mark removed, then the inner one.
     SkipBom(Box<Codec>),
+    /// The `decompress` scanner: the stream decompressed with `algorithm`, then the inner one.
+    Decompress(String, Box<Codec>),
+    /// The `json_documents` scanner: one message per JSON document in the stream.
+    JsonDocuments,
+    /// The `csv` scanner: one message per row, a JSON object keyed by the header row (or an
+    /// array without one).
+    Csv {
+        /// Field delimiter.
+        delimiter: u8,
+        /// Whether the first row names the fields.
+        header: bool,
+        /// Whether rows may have differing numbers of fields.
+        lazy_quotes: bool,
+    },
+    /// The `re_match` scanner: a new message starts at each match of the pattern.
+    ReMatch(regex::bytes::Regex),
 }
 
 impl Codec {
@@ -49,11 +65,97 @@ impl Codec {
             Codec::AllBytes | Codec::Chunks(_) => b"",
             Codec::Scanned { delimiter, .. } if !delimiter.is_empty() => delimiter,
             Codec::Scanned { .. } => b"\n",
-            Codec::SkipBom(inner) => inner.separator(),
+            Codec::SkipBom(inner) | Codec::Decompress(_, inner) => inner.separator(),
+            Codec::JsonDocuments | Codec::Csv { .. } | Codec::ReMatch(_) => b"\n",
         }
     }
 
-    /// Splits a complete buffer into messages.
+    /// Whether messages end at line breaks, so a stream can be cut after any `\n` (stdin
+    /// emits what it has at each line break; other scanners read to the end first).
+    pub fn line_framed(&self) -> bool {
+        match self {
+            Codec::Lines => true,
+            Codec::Scanned { delimiter, .. } => delimiter.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The messages of a complete buffer; fails when the data cannot be read as the scanner
+    /// says (bad compression, invalid JSON or CSV).
+    pub fn messages(&self, data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        match self {
+            Codec::Decompress(algorithm, inner) => {
+                let plain = sluice_compiler::stdlib::encoding::decompress(algorithm, data)
+                    .map_err(|e| e.to_string())?;
+                inner.messages(&plain)
+            }
+            Codec::SkipBom(inner) => {
+                inner.messages(data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data))
+            }
+            Codec::JsonDocuments => serde_json::Deserializer::from_slice(data)
+                .into_iter::<serde_json::Value>()
+                .map(|v| {
+                    v.map(|v| v.to_string().into_bytes())
+                        .map_err(|e| format!("invalid JSON document: {}", e))
+                })
+                .collect(),
+            Codec::Csv {
+                delimiter,
+                header,
+                lazy_quotes,
+            } => {
+                let mut r = csv::ReaderBuilder::new()
+                    .delimiter(*delimiter)
+                    .has_headers(*header)
+                    .flexible(*lazy_quotes)
+                    .from_reader(data);
+                let names: Vec<String> = if *header {
+                    r.headers()
+                        .map_err(|e| e.to_string())?
+                        .iter()
+                        .map(str::to_string)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let mut out = Vec::new();
+                for row in r.records() {
+                    let row = row.map_err(|e| e.to_string())?;
+                    let v = if *header {
+                        serde_json::Value::Object(
+                            names
+                                .iter()
+                                .cloned()
+                                .zip(row.iter().map(|f| f.into()))
+                                .collect(),
+                        )
+                    } else {
+                        serde_json::Value::Array(row.iter().map(|f| f.into()).collect())
+                    };
+                    out.push(v.to_string().into_bytes());
+                }
+                Ok(out)
+            }
+            Codec::ReMatch(re) => {
+                let mut out = Vec::new();
+                let mut from = 0;
+                for m in re.find_iter(data) {
+                    if m.start() > from {
+                        out.push(data[from..m.start()].to_vec());
+                        from = m.start();
+                    }
+                }
+                if from < data.len() {
+                    out.push(data[from..].to_vec());
+                }
+                Ok(out)
+            }
+            other => Ok(other.split(data).into_iter().map(<[u8]>::to_vec).collect()),
+        }
+    }
+
+    /// Splits a complete buffer into messages (the framing codecs; the decoding scanners go
+    /// through [`Codec::messages`]).
     pub fn split<'a>(&self, data: &'a [u8]) -> Vec<&'a [u8]> {
         match self {
             Codec::AllBytes => {
@@ -98,6 +200,12 @@ impl Codec {
             Codec::Chunks(size) => data.chunks((*size).max(1)).collect(),
             Codec::SkipBom(inner) => {
                 inner.split(data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data))
+            }
+            Codec::Decompress(..)
+            | Codec::JsonDocuments
+            | Codec::Csv { .. }
+            | Codec::ReMatch(_) => {
+                vec![data]
             }
             Codec::Delim(d) => {
                 let mut out = Vec::new();

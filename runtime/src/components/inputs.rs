@@ -216,9 +216,16 @@ impl ReaderInput {
         meta: &sluice_compiler::value::Object,
         pending: &mut JoinSet<()>,
     ) -> bool {
-        for part in self.codec.split(data) {
+        let parts = match self.codec.messages(data) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "the scanner could not read the data; it is skipped");
+                return true;
+            }
+        };
+        for part in parts {
             let m = Message {
-                payload: bytes::Bytes::copy_from_slice(part),
+                payload: bytes::Bytes::from(part),
                 metadata: meta.clone(),
                 error: None,
             };
@@ -249,7 +256,7 @@ impl Input for ReaderInput {
                         break;
                     }
                     buf.extend_from_slice(&chunk[..n]);
-                    if self.codec != Codec::AllBytes {
+                    if self.codec.line_framed() {
                         if let Some(last) = buf.iter().rposition(|b| *b == b'\n') {
                             let rest = buf.split_off(last + 1);
                             if !self.emit(&sink, &buf, &meta, &mut pending).await {

@@ -1,6 +1,7 @@
 //! Scanners: how `file`, `stdin` and other byte-stream inputs cut their bytes into messages
-//! (`lines`, `to_the_end`, `chunker`, `skip_bom`). Each is a spec and a builder producing the
-//! [`Codec`] the input reads with; `skip_bom` wraps another scanner.
+//! (`lines`, `to_the_end`, `chunker`, `skip_bom`, `decompress`, `json_documents`, `csv`,
+//! `re_match`). Each is a spec and a builder producing the [`Codec`] the input reads with;
+//! `skip_bom` and `decompress` wrap another scanner.
 
 use serde_json::json;
 
@@ -94,6 +95,105 @@ pub fn skip_bom(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
         None => Codec::AllBytes,
     };
     Ok(Codec::SkipBom(Box::new(inner)))
+}
+
+/// `decompress` spec.
+pub fn decompress_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "decompress",
+        Scanner,
+        "Decompress the stream of bytes according to an algorithm, before feeding it into a child scanner.",
+        vec![
+            F::string("algorithm", "One of `gzip`, `pgzip`, `zlib`, `flate`, `snappy`, `lz4`, `zstd`.")
+                .options(&["gzip", "pgzip", "zlib", "flate", "snappy", "lz4", "zstd"]),
+            F::component("into", Scanner, "The child scanner to feed the decompressed stream into.")
+                .default(json!({"to_the_end": {}})),
+        ],
+    )
+}
+
+/// `decompress` builder.
+pub fn decompress(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+    let inner = match cfg.field("into").and_then(Field::as_component) {
+        Some(c) => codec(c)?,
+        None => Codec::AllBytes,
+    };
+    Ok(Codec::Decompress(
+        cfg.str("algorithm").unwrap_or("").to_ascii_lowercase(),
+        Box::new(inner),
+    ))
+}
+
+/// `json_documents` spec.
+pub fn json_documents_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "json_documents",
+        Scanner,
+        "Consumes a stream of one or more JSON documents.",
+        vec![F::int("max_buffer_size", "Set the maximum buffer size for storing line data, this limits the maximum size that a message can be without causing an error.")
+            .default(65536)],
+    )
+}
+
+/// `json_documents` builder.
+pub fn json_documents(_cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+    Ok(Codec::JsonDocuments)
+}
+
+/// `csv` spec.
+pub fn csv_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "csv",
+        Scanner,
+        "Consume comma-separated values row by row, including support for custom delimiters.",
+        vec![
+            F::string("custom_delimiter", "Use a provided custom delimiter instead of the default comma.").optional(),
+            F::bool("parse_header_row", "Whether to reference the first row as a header row. If set to true the output structure for messages will be an object where field keys are determined by the header row. Otherwise, each message will consist of an array of values from the corresponding CSV row.")
+                .default(true),
+            F::bool("lazy_quotes", "If set to `true`, a quote may appear in an unquoted field and a non-doubled quote may appear in a quoted field.")
+                .default(false),
+            F::bool("continue_on_error", "If a row fails to parse due to any error emit an empty message marked with the error and then continue consuming subsequent rows when possible.")
+                .default(false),
+        ],
+    )
+}
+
+/// `csv` builder.
+pub fn csv(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+    let delimiter = match cfg.str("custom_delimiter").unwrap_or(",").as_bytes() {
+        [b] => *b,
+        _ => {
+            return Err(ComponentError::new(
+                "custom_delimiter must be a single byte",
+            ))
+        }
+    };
+    Ok(Codec::Csv {
+        delimiter,
+        header: cfg.bool("parse_header_row").unwrap_or(true),
+        lazy_quotes: cfg.bool("lazy_quotes").unwrap_or(false),
+    })
+}
+
+/// `re_match` spec.
+pub fn re_match_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "re_match",
+        Scanner,
+        "Split an input stream into segments matching against a regular expression.",
+        vec![
+            F::string("pattern", "The pattern to match against."),
+            F::int("max_buffer_size", "Set the maximum buffer size for storing line data, this limits the maximum size that a message can be without causing an error.")
+                .default(65536),
+        ],
+    )
+}
+
+/// `re_match` builder.
+pub fn re_match(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+    let re = regex::bytes::Regex::new(cfg.str("pattern").unwrap_or(""))
+        .map_err(|e| ComponentError::new(format!("pattern: {}", e)))?;
+    Ok(Codec::ReMatch(re))
 }
 
 /// The codec a scanner component builds, through its catalog registration.
