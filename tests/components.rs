@@ -483,3 +483,25 @@ fn decoding_scanners() {
         "x\ny\n"
     );
 }
+
+/// `sequence` reads its inputs one after another; `broker` merges them.
+#[test]
+fn sequence_and_broker_inputs() {
+    let gen = |count: u32, value: &str| {
+        format!("{{generate: {{count: {count}, interval: '', mapping: 'root = \"{value}\"'}}}}")
+    };
+    let out = run(&format!(
+        "input:\n  sequence:\n    inputs: [{}, {}]\npipeline: {{threads: 1}}\noutput:\n  stdout: {{}}\n",
+        gen(2, "a"),
+        gen(1, "b")
+    ));
+    assert_eq!(out, "a\na\nb\n");
+    let out = run(&format!(
+        "input:\n  broker:\n    copies: 2\n    inputs: [{}, {}]\noutput:\n  stdout: {{}}\n",
+        gen(2, "a"),
+        gen(1, "b")
+    ));
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["a", "a", "a", "a", "b", "b"]);
+}

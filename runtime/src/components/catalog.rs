@@ -94,6 +94,14 @@ pub const ALL: &[Registration] = &[
         Builder::Input(|c, _| Ok(Box::new(inputs::ReaderInput::stdin(c)?))),
     ),
     reg(inproc::input_spec, Builder::Input(inproc::build_input)),
+    reg(
+        super::broker_input::broker_spec,
+        Builder::Input(super::broker_input::build_broker),
+    ),
+    reg(
+        super::broker_input::sequence_spec,
+        Builder::Input(super::broker_input::build_sequence),
+    ),
     // Buffers.
     reg(registry::buffers::memory, Builder::Buffer),
     reg(registry::buffers::none, Builder::Buffer),
@@ -326,6 +334,9 @@ mod tests {
             (ComponentKind::Cache, "file") => "file: {directory: /tmp/sluice-catalog-test}",
             (ComponentKind::Cache, "multilevel") => "multilevel: [c, c]",
             (ComponentKind::Output, "broker") => "broker: {outputs: [{drop: {}}, {drop: {}}]}",
+            (ComponentKind::Input, "broker" | "sequence") => {
+                "broker: {inputs: [{generate: {mapping: 'root = 1'}}]}"
+            }
             (ComponentKind::Output, "fallback") => "fallback: [{drop: {}}]",
             (ComponentKind::Output, "switch") => "switch: {cases: [{output: {drop: {}}}]}",
             (ComponentKind::Processor, "for_each") => "for_each: []",
