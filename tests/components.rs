@@ -505,3 +505,49 @@ fn sequence_and_broker_inputs() {
     lines.sort();
     assert_eq!(lines, vec!["a", "a", "a", "a", "b", "b"]);
 }
+
+/// The `http` processor: each message is a request; the response body replaces it and the
+/// status becomes metadata; a failing request flags the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_processor_replaces_messages_with_responses() {
+    use axum::body::Bytes;
+    let app = axum::Router::new().route(
+        "/up",
+        axum::routing::post(|body: Bytes| async move {
+            (
+                [("x-echo", "yes")],
+                String::from_utf8_lossy(&body).to_uppercase(),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/up", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let conf = format!(
+        "input:\n  generate: {{count: 2, interval: '', mapping: 'root = [\"hello\", \"fail\"].index(counter() - 1)'}}\n\
+         pipeline:\n  threads: 1\n  processors:\n\
+         \x20   - mapping: |\n        root = content()\n        meta target = if content() == \"fail\" {{ \"http://127.0.0.1:1/x\" }} else {{ \"{url}\" }}\n\
+         \x20   - http: {{url: '${{! @target }}', verb: POST, retries: 0}}\n\
+         \x20   - mapping: 'root = if errored() {{ \"flagged\" }} else {{ content().string() + \" \" + @http_status_code.string() + \" \" + meta(\"x-echo\") }}'\n\
+         output:\n  stdout: {{}}\n"
+    );
+    let out = tokio::task::spawn_blocking(move || run(&conf))
+        .await
+        .unwrap();
+    assert_eq!(out, "HELLO 200 yes\nflagged\n");
+}
+
+/// `parallel` keeps input order and treats each message as a batch of one; `rate_limit`
+/// lets every message through (waiting for its resource).
+#[test]
+fn parallel_and_rate_limit_processors() {
+    let out = run(&batch_of_three(
+        "    - parallel:\n        cap: 2\n        processors:\n          - select_parts: {parts: [0]}\n          - mapping: 'root = content().string() + \"!\"'\n",
+    ));
+    assert_eq!(out, "1!\n2!\n3!\n");
+    let out = run(&format!(
+        "rate_limit_resources:\n  - label: slow\n    local: {{count: 2, interval: 50ms}}\n{}",
+        batch_of_three("    - rate_limit: {resource: slow}\n")
+    ));
+    assert_eq!(out, "1\n2\n3\n");
+}

@@ -141,6 +141,39 @@ pub fn with_interrupt<R>(interrupt: &Interrupt, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The current thread's interrupt flag, to install on helper threads that run part of the
+/// same work (e.g. a `parallel` processor's scoped threads); see [`with_inherited`].
+#[derive(Debug, Clone, Copy)]
+pub struct InheritedInterrupt(*const AtomicBool);
+
+// SAFETY: the pointer is only dereferenced through `with_inherited`, whose contract keeps the
+// flag alive; an `AtomicBool` may be read from any thread.
+unsafe impl Send for InheritedInterrupt {}
+// SAFETY: as above (shared reads of an atomic).
+unsafe impl Sync for InheritedInterrupt {}
+
+/// The interrupt flag in force on this thread (none outside [`with_interrupt`]).
+pub fn inherit() -> InheritedInterrupt {
+    InheritedInterrupt(INTERRUPT.with(Cell::get))
+}
+
+/// Runs `f` with an inherited flag as this thread's interrupt flag.
+///
+/// # Safety
+/// The [`with_interrupt`] scope `inherited` was taken in must outlive this call: use it only
+/// on threads that are joined before that scope ends (`std::thread::scope` inside it).
+pub unsafe fn with_inherited<R>(inherited: InheritedInterrupt, f: impl FnOnce() -> R) -> R {
+    struct Restore(*const AtomicBool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            INTERRUPT.with(|c| c.set(self.0));
+        }
+    }
+    let prev = INTERRUPT.with(|c| c.replace(inherited.0));
+    let _restore = Restore(prev);
+    f()
+}
+
 /// An evaluation in progress on this thread; the outermost one sets the memory baseline.
 /// Dropping it ends the evaluation.
 #[derive(Debug)]

@@ -136,6 +136,18 @@ pub const ALL: &[Registration] = &[
     ),
     reg(noop::spec, Builder::Processor(noop::build)),
     reg(
+        super::parallel::spec,
+        Builder::Processor(super::parallel::build),
+    ),
+    reg(
+        super::rate_limit_processor::spec,
+        Builder::Processor(super::rate_limit_processor::build),
+    ),
+    reg(
+        http_client::processor_spec,
+        Builder::Processor(http_client::build_processor),
+    ),
+    reg(
         cache_processor::spec,
         Builder::Processor(cache_processor::build),
     ),
@@ -350,6 +362,8 @@ mod tests {
             }
             (ComponentKind::Output, "file") => "file: {path: /dev/null}",
             (ComponentKind::Output, "http_client") => "http_client: {url: 'http://127.0.0.1:1/x'}",
+            (ComponentKind::Processor, "http") => "http: {url: 'http://127.0.0.1:1/x'}",
+            (ComponentKind::Processor, "rate_limit") => "rate_limit: {resource: r}",
             (ComponentKind::Output, "kafka") => "kafka: {addresses: ['127.0.0.1:1'], topic: t}",
             (ComponentKind::Output, "reject") => "reject: no",
             _ => "",
@@ -364,7 +378,22 @@ mod tests {
             stream: "t".into(),
             prefix_endpoints: true,
             endpoints: EndpointRegistry::new(),
-            rate_limits: Default::default(),
+            rate_limits: {
+                let limits = crate::components::rate_limit::RateLimits::default();
+                let doc = document::parse("local: {}").unwrap();
+                let (cfg, _) = crate::config::decode_component(
+                    registry(),
+                    ComponentKind::RateLimit,
+                    &doc,
+                    true,
+                )
+                .unwrap();
+                limits.set(
+                    "r",
+                    super::super::rate_limit::LocalRateLimit::new(&cfg).unwrap(),
+                );
+                limits
+            },
             pipes: Default::default(),
             caches: {
                 let caches = crate::components::cache::Caches::default();

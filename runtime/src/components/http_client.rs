@@ -405,3 +405,101 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     }
     crate::secrets::scrub_text(&text)
 }
+
+// -------------------------------------------------------------------------------- processor
+
+/// The `http` processor's spec: the HTTP client fields, plus `batch_as_multipart` and
+/// `parallel`.
+pub fn processor_spec() -> crate::registry::ComponentSpec {
+    use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
+    let mut fields = shared::http_client_fields("POST");
+    fields.extend([
+        F::bool("batch_as_multipart", "Send message batches as a single request using RFC1341.")
+            .default(false)
+            .advanced(),
+        F::bool("parallel", "When processing batched messages, whether to send messages of the batch in parallel, otherwise they are sent serially.")
+            .default(false),
+    ]);
+    ComponentSpec::new(
+        "http",
+        ComponentKind::Processor,
+        "Performs an HTTP request using a message batch as the request body, and replaces the original message parts with the body of the response.",
+        fields,
+    )
+}
+
+/// Builds the `http` processor: each message is a request (its payload the body); the
+/// response body replaces the payload and its headers and status become metadata. A failed
+/// request flags the message (with `http_status_code` when there was a response).
+pub fn build_processor(
+    cfg: &ComponentConfig,
+    _ctx: &crate::stream::BuildContext,
+) -> Result<crate::stream::SharedProcessor, ComponentError> {
+    if cfg.bool("batch_as_multipart") == Some(true) {
+        return Err(ComponentError::new(
+            "batch_as_multipart is not supported yet",
+        ));
+    }
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|_| ComponentError::new("the http processor needs a runtime"))?;
+    Ok(std::sync::Arc::new(HttpProcessor {
+        requester: std::sync::Arc::new(Requester::new(cfg)?),
+        parallel: cfg.bool("parallel").unwrap_or(false),
+        handle,
+    }))
+}
+
+struct HttpProcessor {
+    requester: std::sync::Arc<Requester>,
+    parallel: bool,
+    handle: tokio::runtime::Handle,
+}
+
+impl HttpProcessor {
+    /// One message's request; the message becomes the response (or is flagged).
+    async fn call(requester: &Requester, mut m: Message) -> Message {
+        match requester.send(&m, Some(m.payload.clone())).await {
+            Ok(Reply::Ok(resp)) => {
+                let meta = response_metadata(&resp);
+                match resp.bytes().await {
+                    Ok(body) => {
+                        m.payload = body;
+                        m.metadata.extend(meta);
+                    }
+                    Err(e) => {
+                        m.error = Some(format!("failed to read the response: {}", describe(&e)))
+                    }
+                }
+            }
+            Ok(Reply::Dropped(status)) => {
+                m.metadata
+                    .insert("http_status_code".into(), Value::Int(status as i64));
+                m.error = Some(format!(
+                    "HTTP request returned response code {} (drop_on)",
+                    status
+                ));
+            }
+            Err(e) => m.error = Some(e),
+        }
+        m
+    }
+}
+
+impl crate::stream::Processor for HttpProcessor {
+    fn process(&self, batch: crate::stream::Batch) -> crate::stream::Batch {
+        // Processors run on the blocking pool, where waiting on the data runtime is allowed.
+        let requester = self.requester.clone();
+        self.handle.block_on(async move {
+            if self.parallel {
+                futures::future::join_all(batch.into_iter().map(|m| Self::call(&requester, m)))
+                    .await
+            } else {
+                let mut out = Vec::with_capacity(batch.len());
+                for m in batch {
+                    out.push(Self::call(&requester, m).await);
+                }
+                out
+            }
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! The `parallel` processor: child processors applied to each message of a batch as a batch
+//! of one (as `for_each`), up to `cap` messages at once on scoped threads (0: all at once).
+//! Output order is the input order.
+
+use std::sync::Arc;
+
+use super::processors::{children, run_all};
+use crate::config::stream::{ComponentConfig, Field};
+use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
+use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
+
+/// The spec.
+pub fn spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "parallel",
+        ComponentKind::Processor,
+        "A processor that applies a list of child processors to messages of a batch as though they were each a batch of one message (similar to the for_each processor), but where each message is processed in parallel.",
+        vec![
+            F::int("cap", "The maximum number of messages to have processing at a given time.").default(0),
+            F::processors("processors", "A list of child processors to apply."),
+        ],
+    )
+}
+
+/// Builds it.
+pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
+    let pctx = ctx.child(format!("{}.processors", ctx.path), String::new());
+    Ok(Arc::new(Parallel {
+        cap: cfg.int("cap").unwrap_or(0).max(0) as usize,
+        processors: children(
+            cfg.field("processors")
+                .and_then(Field::as_array)
+                .unwrap_or(&[]),
+            &pctx,
+        )?,
+    }))
+}
+
+struct Parallel {
+    cap: usize,
+    processors: Vec<SharedProcessor>,
+}
+
+impl Processor for Parallel {
+    fn process(&self, batch: Batch) -> Batch {
+        let cap = match self.cap {
+            0 => batch.len().max(1),
+            n => n,
+        };
+        let mut out = Vec::with_capacity(batch.len());
+        let mut rest = batch.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<_> = rest.by_ref().take(cap).collect();
+            let interrupt = sluice_compiler::limits::inherit();
+            let results: Vec<Batch> = std::thread::scope(|s| {
+                let handles: Vec<_> = chunk
+                    .into_iter()
+                    .map(|m| {
+                        s.spawn(move || {
+                            // SAFETY: these scoped threads are joined before `process`
+                            // returns, inside the stage's `with_interrupt` scope the flag
+                            // was inherited from.
+                            unsafe {
+                                sluice_compiler::limits::with_inherited(interrupt, || {
+                                    run_all(&self.processors, vec![m])
+                                })
+                            }
+                        })
+                    })
+                    .collect();
+                // A panicking child panics this processor too (the stage rejects the batch),
+                // rather than losing the message.
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            });
+            out.extend(results.into_iter().flatten());
+        }
+        out
+    }
+}
