@@ -42,11 +42,8 @@ struct RateLimit {
 impl Processor for RateLimit {
     fn process(&self, batch: Batch) -> Batch {
         for _ in &batch {
-            loop {
-                // Looked up each time: a replaced resource applies at once.
-                let Some(limit) = self.limits.get(&self.resource) else {
-                    break;
-                };
+            // Looked up each time: a replaced resource applies at once.
+            while let Some(limit) = self.limits.get(&self.resource) {
                 match limit.access() {
                     None => break,
                     Some(wait) => {
