@@ -70,27 +70,27 @@ const fn reg(spec: fn() -> ComponentSpec, build: Builder) -> Registration {
 pub const ALL: &[Registration] = &[
     // Inputs.
     reg(
-        registry::inputs::file,
+        inputs::file_spec,
         Builder::Input(|c, _| Ok(Box::new(inputs::ReaderInput::file(c)?))),
     ),
     reg(
-        registry::inputs::generate,
+        inputs::generate_spec,
         Builder::Input(|c, _| Ok(Box::new(inputs::Generate::new(c)?))),
     ),
     reg(
-        registry::inputs::http_client,
+        http_client::input_spec,
         Builder::Input(|c, _| Ok(Box::new(http_client::HttpClientInput::new(c)?))),
     ),
     reg(
-        registry::inputs::http_server,
+        http_server::input_spec,
         Builder::Input(|c, x| Ok(Box::new(http_server::HttpServerInput::new(c, x)?))),
     ),
     reg(
-        registry::inputs::kafka,
+        kafka::input_spec,
         Builder::Input(|c, _| Ok(Box::new(kafka::KafkaInput::new(c)?))),
     ),
     reg(
-        registry::inputs::stdin,
+        inputs::stdin_spec,
         Builder::Input(|c, _| Ok(Box::new(inputs::ReaderInput::stdin(c)?))),
     ),
     reg(inproc::input_spec, Builder::Input(inproc::build_input)),
@@ -103,15 +103,15 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::broker_input::build_sequence),
     ),
     // Buffers.
-    reg(registry::buffers::memory, Builder::Buffer),
-    reg(registry::buffers::none, Builder::Buffer),
+    reg(super::buffers::memory_spec, Builder::Buffer),
+    reg(super::buffers::none_spec, Builder::Buffer),
     // Processors.
     reg(
-        registry::processors::bloblang,
+        processors::bloblang_spec,
         Builder::Processor(processors::mapping),
     ),
     reg(
-        registry::processors::catch,
+        processors::catch_spec,
         Builder::Processor(processors::catch),
     ),
     reg(
@@ -122,16 +122,13 @@ pub const ALL: &[Registration] = &[
         compression::decompress_spec,
         Builder::Processor(compression::build_decompress),
     ),
+    reg(processors::log_spec, Builder::Processor(processors::log)),
     reg(
-        registry::processors::log,
-        Builder::Processor(processors::log),
-    ),
-    reg(
-        registry::processors::mapping,
+        processors::mapping_spec,
         Builder::Processor(processors::mapping),
     ),
     reg(
-        registry::processors::mutation,
+        processors::mutation_spec,
         Builder::Processor(processors::mapping),
     ),
     reg(noop::spec, Builder::Processor(noop::build)),
@@ -166,48 +163,45 @@ pub const ALL: &[Registration] = &[
     ),
     reg(sleep::spec, Builder::Processor(sleep::build)),
     reg(
-        registry::processors::switch,
+        processors::switch_spec,
         Builder::Processor(processors::switch),
     ),
-    reg(
-        registry::processors::r#try,
-        Builder::Processor(processors::r#try),
-    ),
+    reg(processors::try_spec, Builder::Processor(processors::r#try)),
     // Outputs.
     reg(
-        registry::outputs::drop,
+        outputs::drop_spec,
         Builder::Output(|_, _| Ok(Arc::new(outputs::Drop))),
     ),
     reg(
-        registry::outputs::elasticsearch,
+        elasticsearch::spec,
         Builder::Output(|c, _| Ok(Arc::new(elasticsearch::Elasticsearch::new(c)?))),
     ),
     reg(
-        registry::outputs::file,
+        outputs::file_spec,
         Builder::Output(|c, _| Ok(Arc::new(outputs::FileOutput::new(c)?))),
     ),
     reg(
-        registry::outputs::http_client,
+        http_client::output_spec,
         Builder::Output(|c, _| Ok(Arc::new(http_client::HttpClientOutput::new(c)?))),
     ),
     reg(
-        registry::outputs::http_server,
+        http_server::output_spec,
         Builder::Output(|c, x| Ok(Arc::new(http_server::HttpServerOutput::new(c, x)?))),
     ),
     reg(
-        registry::outputs::kafka,
+        kafka::output_spec,
         Builder::Output(|c, _| Ok(Arc::new(kafka::KafkaOutput::new(c)?))),
     ),
     reg(
-        registry::outputs::reject,
+        outputs::reject_spec,
         Builder::Output(|c, _| Ok(Arc::new(outputs::Reject::new(c)?))),
     ),
     reg(
-        registry::outputs::stdout,
+        outputs::stdout_spec,
         Builder::Output(|c, _| Ok(Arc::new(outputs::Stdout::new(c)?))),
     ),
     reg(
-        registry::outputs::sync_response,
+        outputs::sync_response_spec,
         Builder::Output(|_, _| Ok(Arc::new(outputs::SyncResponse))),
     ),
     reg(inproc::output_spec, Builder::Output(inproc::build_output)),
@@ -271,7 +265,7 @@ pub const ALL: &[Registration] = &[
         Builder::Scanner(scanners::to_the_end),
     ),
     reg(
-        registry::rate_limits::local,
+        super::rate_limit::local_spec,
         Builder::RateLimit(super::rate_limit::LocalRateLimit::new),
     ),
     // Root-config sections.
@@ -465,5 +459,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_component_is_registered_once() {
+        let r = registry();
+        assert!(r.get(ComponentKind::Input, "http_server").is_some());
+        assert!(r.get(ComponentKind::Output, "http_server").is_some());
+        assert!(r.get(ComponentKind::Input, "nope").is_none());
+    }
+
+    #[test]
+    fn object_defaults_come_from_children() {
+        let r = registry();
+        let memory = r.get(ComponentKind::Buffer, "memory").unwrap();
+        let d = memory.config.default_value().unwrap();
+        assert_eq!(d["limit"], 524_288_000);
+        assert_eq!(d["batch_policy"]["enabled"], false);
+        assert!(d["batch_policy"].get("processors").is_none());
+    }
+
+    #[test]
+    fn secrets_are_marked() {
+        let r = registry();
+        let es = r.get(ComponentKind::Output, "elasticsearch").unwrap();
+        assert!(
+            es.config
+                .child("basic_auth")
+                .unwrap()
+                .child("password")
+                .unwrap()
+                .secret
+        );
+        assert!(es.config.child("api_key").unwrap().secret);
     }
 }

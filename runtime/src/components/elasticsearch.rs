@@ -16,6 +16,7 @@ use sluice_compiler::Message;
 
 use crate::config::stream::ComponentConfig;
 use crate::duration;
+use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, ComponentError, Nack, Output, ResponseStore};
 
 /// The bulk action of a message.
@@ -384,4 +385,72 @@ impl Output for Elasticsearch {
     fn connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
     }
+}
+
+// ------------------------------------------------------------------------------------ specs
+
+/// `elasticsearch`: the legacy Elasticsearch output (the walkthrough's `bar` stream).
+pub fn spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "elasticsearch",
+        ComponentKind::Output,
+        "Publishes messages into an Elasticsearch index.",
+        vec![
+            F::string("urls", "A list of URLs to connect to.").array().url(),
+            // Required in the last upstream spec, but the walkthrough's `bar` stream omits it and
+            // must load: the v3 default applies.
+            F::string("index", "The index to place messages.").default("benthos_index").interpolated(),
+            F::string("action", "The action to take on the document.").default("index").interpolated().advanced(),
+            F::string("pipeline", "An optional pipeline id to preprocess incoming documents.")
+                .default("")
+                .interpolated()
+                .advanced(),
+            F::string("id", "The ID for indexed messages.").default("${!counter()}-${!timestamp_unix()}").interpolated(),
+            F::string("type", "The document mapping type.").default("").interpolated().advanced(),
+            F::string("routing", "The routing key to use for the document.").default("").interpolated().advanced(),
+            F::int("retry_on_conflict", "When using the update action, the number of times to retry on a version conflict.")
+                .default(0)
+                .advanced(),
+            F::bool("sniff", "Prompts Benthos to sniff for brokers to connect to when establishing a connection.")
+                .default(true)
+                .advanced(),
+            F::bool("healthcheck", "Whether to enable healthchecks.").default(true).advanced(),
+            F::duration("timeout", "The maximum time to wait before abandoning a request (and trying again).")
+                .default("5s")
+                .advanced(),
+            F::string("api_key", "An API key for authenticating with Elastic Cloud.").optional().secret().advanced(),
+            shared::tls(),
+            shared::max_in_flight(),
+            F::int("max_retries", "The maximum number of retries before giving up on the request. If set to zero there is no discrete limit.")
+                .default(0)
+                .advanced(),
+            shared::backoff("1s", "5s", "30s"),
+            shared::basic_auth(),
+            shared::batching("batching", false),
+            F::object(
+                "aws",
+                "Enables and customises connectivity to Amazon Elastic Service.",
+                vec![
+                    F::bool("enabled", "Whether to connect to Amazon Elastic Service.").default(false),
+                    F::string("region", "The AWS region to target.").optional(),
+                    F::string("endpoint", "Allows you to specify a custom endpoint for the AWS API.").optional(),
+                    F::object(
+                        "credentials",
+                        "Optional manual configuration of AWS credentials to use.",
+                        vec![
+                            F::string("profile", "A profile from `~/.aws/credentials` to use.").optional(),
+                            F::string("id", "The ID of credentials to use.").optional(),
+                            F::string("secret", "The secret for the credentials being used.").optional().secret(),
+                            F::string("token", "The token for the credentials being used.").optional().secret(),
+                            F::bool("from_ec2_role", "Use the credentials of a host EC2 machine.").optional(),
+                            F::string("role", "A role ARN to assume.").optional(),
+                            F::string("role_external_id", "An external ID to provide when assuming a role.").optional(),
+                        ],
+                    ),
+                ],
+            )
+            .advanced(),
+            F::bool("gzip_compression", "Enable gzip compression on the request side.").default(false).advanced(),
+        ],
+    )
 }

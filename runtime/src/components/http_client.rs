@@ -17,9 +17,11 @@ use sluice_compiler::{Message, Value};
 use super::codec::Codec;
 use crate::config::stream::ComponentConfig;
 use crate::duration;
+use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{
     Batch, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction,
 };
+use serde_json::json;
 
 /// The request engine both directions share.
 struct Requester {
@@ -502,4 +504,68 @@ impl crate::stream::Processor for HttpProcessor {
             }
         })
     }
+}
+
+// ------------------------------------------------------------------------------------ specs
+
+/// `http_client`: polls (or streams from) an HTTP server.
+pub fn input_spec() -> ComponentSpec {
+    let mut fields = shared::http_client_fields("GET");
+    fields.extend([
+        F::string("payload", "An optional payload to deliver for each request.").optional().interpolated().advanced(),
+        F::bool("drop_empty_bodies", "Whether empty payloads received from the target server should be dropped.")
+            .default(true)
+            .advanced(),
+        F::object(
+            "stream",
+            "Allows you to set streaming mode, where requests are kept open and messages are processed line-by-line.",
+            vec![
+                F::bool("enabled", "Enables streaming mode.").default(false),
+                F::bool("reconnect", "Sets whether to re-establish the connection once it is lost.").default(true),
+                shared::input_scanner(),
+            ],
+        )
+        .optional()
+        .advanced(),
+        shared::auto_replay_nacks(),
+    ]);
+    ComponentSpec::new(
+        "http_client",
+        ComponentKind::Input,
+        "Connects to a server and continuously performs requests for a single message.",
+        fields,
+    )
+}
+
+/// `http_client`: sends each message (or batch) as an HTTP request.
+pub fn output_spec() -> ComponentSpec {
+    let mut fields = shared::http_client_fields("POST");
+    fields.extend([
+        F::bool("batch_as_multipart", "Send message batches as a single request using RFC1341.").default(false).advanced(),
+        F::bool("propagate_response", "Whether responses from the server should be propagated back to the input.")
+            .default(false)
+            .advanced(),
+        shared::max_in_flight(),
+        shared::batching("batching", false),
+        F::object(
+            "multipart",
+            "Create explicit multipart HTTP requests by specifying an array of parts to add to the request.",
+            vec![
+                F::string("content_type", "The content type of the individual message part.").default("").interpolated(),
+                F::string("content_disposition", "The content disposition of the individual message part.")
+                    .default("")
+                    .interpolated(),
+                F::string("body", "The body of the individual message part.").default("").interpolated(),
+            ],
+        )
+        .array()
+        .default(json!([]))
+        .advanced(),
+    ]);
+    ComponentSpec::new(
+        "http_client",
+        ComponentKind::Output,
+        "Sends messages to an HTTP server.",
+        fields,
+    )
 }

@@ -27,9 +27,11 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use crate::config::stream::ComponentConfig;
 use crate::duration;
 use crate::endpoints::{text_response, EndpointRegistry, Handler};
+use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{
     Batch, BuildContext, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction,
 };
+use serde_json::json;
 
 /// Where a component's endpoints are served: the shared server's registry, or the registry
 /// of its own server (shared with the stream's other components on that address and with its
@@ -856,4 +858,95 @@ impl Output for HttpServerOutput {
         self.closed.store(true, Ordering::SeqCst);
         self.server.close("Server closed");
     }
+}
+
+// ------------------------------------------------------------------------------------ specs
+
+/// `http_server`: receives messages POSTed to an endpoint of the service (or its own) server.
+pub fn input_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "http_server",
+        ComponentKind::Input,
+        "Receive messages POSTed over HTTP(S). HTTP 2.0 is supported when using TLS, which is enabled when key and cert files are specified.",
+        vec![
+            F::string("address", "An alternative address to host from. If left empty the service wide address is used.")
+                .default(""),
+            F::string("path", "The endpoint path to listen for POST requests.").default("/post"),
+            F::string("ws_path", "The endpoint path to create websocket connections from.").default("/post/ws"),
+            F::string("ws_welcome_message", "An optional message to deliver to fresh websocket connections.")
+                .default("")
+                .advanced(),
+            F::string("ws_rate_limit_message", "An optional message to delivery to websocket connections that are rate limited.")
+                .default("")
+                .advanced(),
+            F::string("allowed_verbs", "An array of verbs that are allowed for the `path` endpoint.")
+                .array()
+                .default(json!(["POST"])),
+            F::duration("timeout", "Timeout for requests. If a consumed messages takes longer than this to be delivered the connection is closed, but the message may still be delivered.")
+                .default("5s"),
+            F::string("rate_limit", "An optional rate limit to throttle requests by.").default(""),
+            F::string("cert_file", "Enable TLS by specifying a certificate and key file. Only valid with a custom `address`.")
+                .default("")
+                .advanced(),
+            F::string("key_file", "Enable TLS by specifying a certificate and key file. Only valid with a custom `address`.")
+                .default("")
+                .advanced(),
+            shared::cors(),
+            F::object(
+                "sync_response",
+                "Customise messages returned via synchronous responses.",
+                vec![
+                    F::string("status", "Specify the status code to return with synchronous responses.")
+                        .default("200")
+                        .interpolated(),
+                    F::string("headers", "Specify headers to return with synchronous responses.")
+                        .map()
+                        .interpolated()
+                        .default(json!({"Content-Type": "application/octet-stream"})),
+                    shared::metadata_filter("metadata_headers", "Specify criteria for which metadata values are added to the response as headers."),
+                ],
+            )
+            .advanced(),
+            F::object(
+                "tcp",
+                "Customise the TCP listener of a custom `address`.",
+                vec![
+                    F::bool("reuse_addr", "Enable SO_REUSEADDR.").default(false),
+                    F::bool("reuse_port", "Enable SO_REUSEPORT.").default(false),
+                ],
+            )
+            .optional()
+            .advanced(),
+        ],
+    )
+}
+
+/// `http_server`: serves messages to clients that GET (or stream from) an endpoint.
+pub fn output_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "http_server",
+        ComponentKind::Output,
+        "Sets up an HTTP server that will send messages over HTTP(S) GET requests.",
+        vec![
+            F::string("address", "An alternative address to host from. If left empty the service wide address is used.")
+                .default(""),
+            F::string("path", "The path from which discrete messages can be consumed.").default("/get"),
+            F::string("stream_path", "The path from which a continuous stream of messages can be consumed.")
+                .default("/get/stream"),
+            F::string("ws_path", "The path from which websocket connections can be established.").default("/get/ws"),
+            F::string("allowed_verbs", "An array of verbs that are allowed for the `path` and `stream_path` HTTP endpoint.")
+                .array()
+                .default(json!(["GET"])),
+            F::duration("timeout", "The maximum time to wait before a blocking, inactive connection is dropped (only applies to the `path` endpoint).")
+                .default("5s")
+                .advanced(),
+            F::string("cert_file", "Enable TLS by specifying a certificate and key file. Only valid with a custom `address`.")
+                .default("")
+                .advanced(),
+            F::string("key_file", "Enable TLS by specifying a certificate and key file. Only valid with a custom `address`.")
+                .default("")
+                .advanced(),
+            shared::cors(),
+        ],
+    )
 }

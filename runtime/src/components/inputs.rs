@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use super::codec::Codec;
 use crate::config::stream::ComponentConfig;
 use crate::duration;
+use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, ComponentError, Input, InputSink, Transaction};
 
 /// Sends a batch and resolves it in the background; nacked batches are sent again (with
@@ -295,4 +296,67 @@ impl Input for ReaderInput {
         while pending.join_next().await.is_some() {}
         Ok(())
     }
+}
+
+// ------------------------------------------------------------------------------------ specs
+
+/// `file`: reads messages from files on disk.
+pub fn file_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "file",
+        ComponentKind::Input,
+        "Consumes data from files on disk, emitting messages according to a chosen codec.",
+        vec![
+            F::string("paths", "A list of paths to consume sequentially. Glob patterns are supported.").array(),
+            shared::input_scanner(),
+            F::bool("delete_on_finish", "Whether to delete input files from the disk once they are fully consumed.")
+                .default(false)
+                .advanced(),
+            F::string("codec", "The way in which the bytes of a data source should be converted into discrete messages.")
+                .optional()
+                .advanced(),
+            F::int("max_buffer", "The largest token size expected when consuming delimited files.")
+                .default(1_000_000)
+                .advanced(),
+            shared::auto_replay_nacks(),
+        ],
+    )
+}
+
+/// `generate`: creates messages from a Bloblang mapping at an interval.
+pub fn generate_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "generate",
+        ComponentKind::Input,
+        "Generates messages at a given interval using a Bloblang mapping executed without a context.",
+        vec![
+            F::string("mapping", "A Bloblang mapping to use for generating messages.").bloblang(),
+            F::string("interval", "The time interval at which messages should be generated, expressed either as a duration string or as a cron expression. If set to an empty string messages will be generated as fast as downstream services can process them.")
+                .default("1s"),
+            F::int("count", "An optional number of messages to generate, if set above 0 the specified number of messages is generated and then the input will shut down.")
+                .default(0),
+            F::int("batch_size", "The number of generated messages that should be accumulated into each batch flushed at the specified interval.")
+                .default(1),
+            shared::auto_replay_nacks(),
+        ],
+    )
+}
+
+/// `stdin`: reads messages from standard input.
+pub fn stdin_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "stdin",
+        ComponentKind::Input,
+        "Consumes data piped to stdin, chopping it into individual messages according to the specified scanner.",
+        vec![
+            F::string("codec", "The way in which the bytes of a data source should be converted into discrete messages.")
+                .optional()
+                .advanced(),
+            F::int("max_buffer", "The largest token size expected when consuming delimited data.")
+                .default(1_000_000)
+                .advanced(),
+            shared::input_scanner(),
+            shared::auto_replay_nacks(),
+        ],
+    )
 }

@@ -34,9 +34,11 @@ use tokio::task::JoinSet;
 
 use crate::config::stream::ComponentConfig;
 use crate::duration;
+use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{
     Batch, ComponentError, Input, InputSink, Nack, Output, ResponseStore, Transaction,
 };
+use serde_json::json;
 
 fn strings(cfg: &ComponentConfig, name: &str) -> Vec<String> {
     cfg.field(name)
@@ -672,6 +674,144 @@ impl Output for KafkaOutput {
     fn connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
     }
+}
+
+// ------------------------------------------------------------------------------------ specs
+
+/// `kafka`: consumes from Kafka topics (Sarama-style config).
+pub fn input_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "kafka",
+        ComponentKind::Input,
+        "Connects to Kafka brokers and consumes one or more topics.",
+        vec![
+            F::string("addresses", "A list of broker addresses to connect to.").array(),
+            F::string("topics", "A list of topics to consume from, optionally with explicit partitions (`foo:0`, `foo:0-10`).")
+                .array(),
+            F::string("target_version", "The version of the Kafka protocol to use.").optional(),
+            shared::tls(),
+            shared::kafka_sasl(),
+            F::string("consumer_group", "An identifier for the consumer group of the connection.").default(""),
+            F::string("client_id", "An identifier for the client connection.").default("benthos").advanced(),
+            F::string("instance_id", "When using consumer groups, an identifier for this specific input so that it can be identified over restarts.")
+                .optional()
+                .advanced(),
+            F::string("rack_id", "A rack identifier for this client.").default("").advanced(),
+            F::bool("start_from_oldest", "Determines whether to consume from the oldest available offset when there is no committed offset.")
+                .default(true)
+                .advanced(),
+            F::int("checkpoint_limit", "The maximum number of messages of the same topic and partition that can be processed at a given time.")
+                .default(1024),
+            shared::auto_replay_nacks(),
+            F::duration("timely_nacks_maximum_wait", "EXPERIMENTAL: the maximum time to wait for an acknowledgement before nacking.")
+                .optional()
+                .advanced(),
+            F::duration("commit_period", "The period of time between each commit of the current partition offsets.")
+                .default("1s")
+                .advanced(),
+            F::duration("max_processing_period", "A maximum estimate for the time taken to process a message.")
+                .default("100ms")
+                .advanced(),
+            F::string(
+                "extract_tracing_map",
+                "EXPERIMENTAL: A Bloblang mapping that attempts to extract an object containing tracing propagation information.",
+            )
+            .bloblang()
+            .optional()
+            .advanced(),
+            F::object(
+                "group",
+                "Tuning parameters for consumer group synchronization.",
+                vec![
+                    F::duration("session_timeout", "A period after which a consumer of the group is kicked after no heartbeats.")
+                        .default("10s"),
+                    F::duration("heartbeat_interval", "A period in which heartbeats should be sent out.").default("3s"),
+                    F::duration("rebalance_timeout", "A period after which rebalancing is abandoned if unresolved.")
+                        .default("60s"),
+                ],
+            )
+            .advanced(),
+            F::int("fetch_buffer_cap", "The maximum number of unprocessed messages to fetch at a given time.")
+                .default(256)
+                .advanced(),
+            F::bool("multi_header", "Decode headers into lists to allow handling of multiple values with the same key.")
+                .default(false)
+                .advanced(),
+            shared::batching("batching", false),
+        ],
+    )
+}
+
+/// `kafka`: produces to a Kafka topic (Sarama-style config).
+pub fn output_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "kafka",
+        ComponentKind::Output,
+        "The kafka output type writes a batch of messages to Kafka brokers and waits for acknowledgement before propagating it back to the input.",
+        vec![
+            F::string("addresses", "A list of broker addresses to connect to.").array(),
+            shared::tls(),
+            shared::kafka_sasl(),
+            F::string("topic", "The topic to publish messages to.").interpolated(),
+            F::string("client_id", "An identifier for the client connection.").default("benthos").advanced(),
+            F::string("target_version", "The version of the Kafka protocol to use.").optional(),
+            F::string("rack_id", "A rack identifier for this client.").default("").advanced(),
+            F::string("key", "The key to publish messages with.").default("").interpolated(),
+            F::string("partitioner", "The partitioning algorithm to use.")
+                .default("fnv1a_hash")
+                .options(&["fnv1a_hash", "murmur2_hash", "random", "round_robin", "manual"]),
+            F::string("partition", "The manually-specified partition to publish messages to, relevant only when the field `partitioner` is set to `manual`.")
+                .default("")
+                .interpolated(),
+            F::object(
+                "custom_topic_creation",
+                "If enabled, topics will be created with the specified number of partitions and replication factor if they do not already exist.",
+                vec![
+                    F::bool("enabled", "Whether to enable custom topic creation.").default(false),
+                    F::int("partitions", "The number of partitions to create for new topics (-1 = broker default).").default(-1),
+                    F::int("replication_factor", "The replication factor to use for new topics (-1 = broker default).")
+                        .default(-1),
+                ],
+            )
+            .advanced(),
+            F::string("compression", "The compression algorithm to use.")
+                .default("none")
+                .options(&["none", "snappy", "lz4", "gzip", "zstd"]),
+            F::string("static_headers", "An optional map of static headers that should be added to messages in addition to metadata.")
+                .map()
+                .optional(),
+            F::object(
+                "metadata",
+                "Specify criteria for which metadata values are sent with messages as headers.",
+                vec![F::string("exclude_prefixes", "Provide a list of explicit metadata key prefixes to be excluded when adding metadata to sent messages.")
+                    .array()
+                    .default(json!([]))],
+            ),
+            F::string("inject_tracing_map", "EXPERIMENTAL: A Bloblang mapping used to inject an object containing tracing propagation information into outbound messages.")
+                .bloblang()
+                .optional()
+                .advanced(),
+            shared::max_in_flight(),
+            F::bool("idempotent_write", "Enable the idempotent write producer option.").default(false).advanced(),
+            F::bool("ack_replicas", "Ensure that messages have been copied across all replicas before acknowledging receipt.")
+                .default(false)
+                .advanced(),
+            F::int("max_msg_bytes", "The maximum size in bytes of messages sent to the target topic.")
+                .default(1_000_000)
+                .advanced(),
+            F::duration("timeout", "The maximum period of time to wait for message sends before abandoning the request and retrying.")
+                .default("5s")
+                .advanced(),
+            F::bool("retry_as_batch", "When enabled forces an entire batch of messages to be retried if any individual message fails on a send.")
+                .default(false)
+                .advanced(),
+            shared::batching("batching", false),
+            F::int("max_retries", "The maximum number of retries before giving up on the request. If set to zero there is no discrete limit.")
+                .default(0)
+                .advanced(),
+            shared::backoff("3s", "10s", "30s"),
+        ],
+    )
 }
 
 #[cfg(test)]

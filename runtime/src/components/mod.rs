@@ -11,6 +11,7 @@
 pub mod bounds_check;
 pub mod broker;
 pub mod broker_input;
+pub mod buffers;
 pub mod cache;
 pub mod cache_output;
 pub mod cache_processor;

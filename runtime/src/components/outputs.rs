@@ -10,6 +10,7 @@ use sluice_compiler::interp::Interpolation;
 
 use super::codec::Codec;
 use crate::config::stream::ComponentConfig;
+use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, ComponentError, Nack, Output, ResponseStore};
 
 fn codec_field(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
@@ -200,4 +201,59 @@ impl Output for SyncResponse {
         }
         Ok(())
     }
+}
+
+// ------------------------------------------------------------------------------------ specs
+
+/// `drop`: drops every message.
+pub fn drop_spec() -> ComponentSpec {
+    ComponentSpec::new("drop", ComponentKind::Output, "Drops all messages.", vec![])
+}
+
+/// `sync_response`: returns the final message batch as the response of the request that
+/// produced it (inputs such as `http_server`).
+pub fn sync_response_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "sync_response",
+        ComponentKind::Output,
+        "Returns the final message payload back to the input origin of the message, where it is dealt with according to that specific input type.",
+        vec![],
+    )
+}
+
+/// `file`: writes messages to files on disk.
+pub fn file_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "file",
+        ComponentKind::Output,
+        "Writes messages to files on disk based on a chosen codec.",
+        vec![
+            F::string(
+                "path",
+                "The file to write to; if the file does not yet exist it will be created.",
+            )
+            .interpolated(),
+            shared::output_codec(),
+        ],
+    )
+}
+
+/// `reject`: rejects every message with an (interpolated) error text.
+pub fn reject_spec() -> ComponentSpec {
+    ComponentSpec::with_value(
+        "reject",
+        ComponentKind::Output,
+        "Rejects all messages, treating them as though the output destination failed to publish them.",
+        F::string("", "The error message to reject messages with.").interpolated(),
+    )
+}
+
+/// `stdout`: writes messages to standard output.
+pub fn stdout_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "stdout",
+        ComponentKind::Output,
+        "Prints messages to stdout as a continuous stream of data.",
+        vec![shared::output_codec()],
+    )
 }

@@ -16,6 +16,7 @@ use sluice_compiler::{Mapping, MappingOutcome, Message, StructuredOutcome, Value
 
 use crate::config::stream::ComponentConfig;
 use crate::metrics::{Counter, Timer};
+use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
 
 /// Builds a processor (wrapped with its metrics) through its registration in the catalog.
@@ -690,6 +691,102 @@ impl Processor for Try {
         }
         out
     }
+}
+
+// ------------------------------------------------------------------------------------ specs
+
+/// A processor whose whole config is one Bloblang mapping string.
+pub(crate) fn mapping_processor_spec(name: &'static str, summary: &'static str) -> ComponentSpec {
+    ComponentSpec::with_value(
+        name,
+        ComponentKind::Processor,
+        summary,
+        F::string("", "A Bloblang mapping.").bloblang(),
+    )
+}
+
+/// `bloblang`: the older name of `mapping`.
+pub fn bloblang_spec() -> ComponentSpec {
+    mapping_processor_spec(
+        "bloblang",
+        "Executes a Bloblang mapping on messages (the older name of `mapping`).",
+    )
+}
+
+/// `mapping`: replaces each message with the result of a Bloblang mapping.
+pub fn mapping_spec() -> ComponentSpec {
+    mapping_processor_spec("mapping", "Executes a Bloblang mapping on messages, creating a new document that replaces (or filters) the original message.")
+}
+
+/// `mutation`: modifies each message in place with a Bloblang mapping.
+pub fn mutation_spec() -> ComponentSpec {
+    mapping_processor_spec("mutation", "Executes a Bloblang mapping and directly transforms the contents of messages, mutating (or deleting) them.")
+}
+
+/// `catch`: runs processors only on messages flagged with an error, then clears the flag.
+pub fn catch_spec() -> ComponentSpec {
+    ComponentSpec::with_value(
+        "catch",
+        ComponentKind::Processor,
+        "Applies a list of child processors only when a previous processing step has failed.",
+        F::processors("", "The processors to apply to failed messages."),
+    )
+}
+
+/// `try`: runs processors in order, skipping the rest for a message once one fails.
+pub fn try_spec() -> ComponentSpec {
+    ComponentSpec::with_value(
+        "try",
+        ComponentKind::Processor,
+        "Executes a list of child processors on messages only if no prior processors have failed (or the errors have been cleared).",
+        F::processors("", "The processors to apply."),
+    )
+}
+
+/// `log`: logs a message (and structured fields) for each message passing through.
+pub fn log_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "log",
+        ComponentKind::Processor,
+        "Prints a log event for each message. Messages always remain unchanged.",
+        vec![
+            F::string("level", "The log level to use.")
+                .default("INFO")
+                .options(&["ERROR", "WARN", "INFO", "DEBUG", "TRACE", "FATAL", "ALL"]),
+            F::string("fields_mapping", "An optional Bloblang mapping that can be used to specify extra fields to add to the log.")
+                .bloblang()
+                .optional(),
+            F::string("message", "The message to print.").default("").interpolated(),
+            F::string("fields", "A map of fields to print along with the log message.")
+                .map()
+                .interpolated()
+                .optional()
+                .advanced(),
+        ],
+    )
+}
+
+/// `switch`: routes each message to the processors of the first case whose check passes.
+pub fn switch_spec() -> ComponentSpec {
+    ComponentSpec::with_value(
+        "switch",
+        ComponentKind::Processor,
+        "Conditionally processes messages based on their contents.",
+        F::object(
+            "",
+            "A list of switch cases, outlining outputs that can be routed to.",
+            vec![
+                F::string("check", "A Bloblang query that should return a boolean value indicating whether a message should have the processors of this case executed on it. If left empty the case always passes.")
+                    .default("")
+                    .bloblang(),
+                F::processors("processors", "A list of processors to execute on a message."),
+                F::bool("fallthrough", "Indicates whether, if this case passes for a message, the next case should also be executed.")
+                    .default(false)
+                    .advanced(),
+            ],
+        )
+        .array(),
+    )
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::stream::ComponentConfig;
 use crate::duration;
+use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::ComponentError;
 
 /// `local`: a fixed window of `count` accesses per `interval`.
@@ -71,6 +72,21 @@ impl RateLimits {
             .get(name)
             .cloned()
     }
+}
+
+// ------------------------------------------------------------------------------------ specs
+
+/// `local`: a token bucket held in this process.
+pub fn local_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "local",
+        ComponentKind::RateLimit,
+        "The local rate limit is a simple X every Y type rate limit that can be shared across any number of components within the pipeline but does not support distributed rate limits across multiple running instances.",
+        vec![
+            F::int("count", "The maximum number of requests to allow for a given period of time.").default(1000),
+            F::duration("interval", "The time window to limit requests by.").default("1s"),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -1,19 +1,16 @@
-//! The component registry: every input, buffer, processor, output, cache, rate limit, metrics
-//! exporter and tracer declares its configuration once, as a [`ComponentSpec`].
+//! The component registry's types: every input, buffer, processor, output, cache, rate limit,
+//! scanner, metrics exporter and tracer declares its configuration once, as a
+//! [`ComponentSpec`], in its own module under `components/` (metrics exporters and tracers,
+//! which only the root config names, in `observability`).
 //!
 //! That one spec drives decoding (with defaults), linting, the defaults-filled and
-//! secret-scrubbed rendering shown by `GET /streams/{id}`, and `sluice list`. Adding a
-//! component is one function in the module of its kind plus one line, with its builder, in
-//! `components::catalog::ALL` (which also builds the process-wide [`Registry`]).
+//! secret-scrubbed rendering shown by `GET /streams/{id}`, and `sluice list`. Each spec is
+//! registered, with its builder, by one line in `components::catalog::ALL` (which also builds
+//! the process-wide [`Registry`]).
 //! Field groups several components share (`tls`, `batching`, `basic_auth`, `backoff`, the HTTP
 //! client fields, ...) are functions in `shared`, never copies.
 
-pub mod buffers;
-pub mod inputs;
 pub mod observability;
-pub mod outputs;
-pub mod processors;
-pub mod rate_limits;
 pub mod shared;
 
 use std::collections::HashMap;
@@ -504,52 +501,5 @@ impl Registry {
     /// The components of one kind, sorted by name.
     pub fn of_kind(&self, kind: ComponentKind) -> impl Iterator<Item = &ComponentSpec> {
         self.components.iter().filter(move |c| c.kind == kind)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn registry() -> Registry {
-        Registry::new(&[
-            inputs::http_server,
-            outputs::http_server,
-            outputs::elasticsearch,
-            buffers::memory,
-        ])
-    }
-
-    #[test]
-    fn every_component_is_registered_once() {
-        let r = registry();
-        assert!(r.get(ComponentKind::Input, "http_server").is_some());
-        assert!(r.get(ComponentKind::Output, "http_server").is_some());
-        assert!(r.get(ComponentKind::Input, "nope").is_none());
-    }
-
-    #[test]
-    fn object_defaults_come_from_children() {
-        let r = registry();
-        let memory = r.get(ComponentKind::Buffer, "memory").unwrap();
-        let d = memory.config.default_value().unwrap();
-        assert_eq!(d["limit"], 524_288_000);
-        assert_eq!(d["batch_policy"]["enabled"], false);
-        assert!(d["batch_policy"].get("processors").is_none());
-    }
-
-    #[test]
-    fn secrets_are_marked() {
-        let r = registry();
-        let es = r.get(ComponentKind::Output, "elasticsearch").unwrap();
-        assert!(
-            es.config
-                .child("basic_auth")
-                .unwrap()
-                .child("password")
-                .unwrap()
-                .secret
-        );
-        assert!(es.config.child("api_key").unwrap().secret);
     }
 }

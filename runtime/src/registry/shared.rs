@@ -292,3 +292,12 @@ pub fn auto_replay_nacks() -> F {
     F::bool("auto_replay_nacks", "Whether messages that are rejected (nacked) at the output level should be automatically replayed indefinitely.")
         .default(true)
 }
+
+/// `max_in_flight` of outputs.
+pub fn max_in_flight() -> F {
+    F::int(
+        "max_in_flight",
+        "The maximum number of messages to have in flight at a given time.",
+    )
+    .default(64)
+}
