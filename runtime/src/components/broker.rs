@@ -7,11 +7,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
-use tokio::sync::Notify;
 
 use super::child_outputs::{self, Children};
 use crate::config::stream::ComponentConfig;
@@ -82,11 +80,9 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedOutput, 
     let busy = outputs.iter().map(|_| AtomicBool::new(false)).collect();
     Ok(Arc::new(Broker {
         pattern,
-        outputs: Children(outputs),
+        outputs: Children::new(outputs),
         next: AtomicUsize::new(0),
         busy,
-        stopping: AtomicBool::new(false),
-        stop: Notify::new(),
     }))
 }
 
@@ -96,37 +92,6 @@ struct Broker {
     next: AtomicUsize,
     /// Which outputs are writing (for `greedy`).
     busy: Vec<AtomicBool>,
-    stopping: AtomicBool,
-    stop: Notify,
-}
-
-impl Broker {
-    /// Writes to output `i` until it accepts the batch, backing off between attempts; gives
-    /// up (with the last error) once the stream is stopping.
-    async fn write_until_done(
-        &self,
-        i: usize,
-        batch: &Batch,
-        responses: Option<&ResponseStore>,
-    ) -> Result<(), Nack> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let err = match self.outputs.0[i].write(batch.clone(), responses).await {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            tracing::warn!(output = i, error = %err.0, "broker output failed, retrying");
-            let stopping = self.stop.notified();
-            if self.stopping.load(Ordering::SeqCst) {
-                return Err(err);
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = stopping => return Err(err),
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
-    }
 }
 
 #[async_trait]
@@ -136,24 +101,24 @@ impl Output for Broker {
     }
 
     async fn write(&self, batch: Batch, responses: Option<&ResponseStore>) -> Result<(), Nack> {
-        let n = self.outputs.0.len();
+        let n = self.outputs.outputs.len();
         match self.pattern {
             Pattern::FanOut => {
                 let results = futures::future::join_all(
-                    (0..n).map(|i| self.write_until_done(i, &batch, responses)),
+                    (0..n).map(|i| self.outputs.write(i, &batch, responses, true)),
                 )
                 .await;
                 results.into_iter().collect()
             }
             Pattern::FanOutSequential => {
                 for i in 0..n {
-                    self.write_until_done(i, &batch, responses).await?;
+                    self.outputs.write(i, &batch, responses, true).await?;
                 }
                 Ok(())
             }
             Pattern::RoundRobin => {
                 let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
-                self.outputs.0[i].write(batch, responses).await
+                self.outputs.outputs[i].write(batch, responses).await
             }
             Pattern::Greedy => {
                 // The first idle output, else the next in turn.
@@ -162,7 +127,7 @@ impl Output for Broker {
                     .map(|k| (start + k) % n)
                     .find(|&i| !self.busy[i].swap(true, Ordering::SeqCst))
                     .unwrap_or(start % n);
-                let r = self.outputs.0[i].write(batch, responses).await;
+                let r = self.outputs.outputs[i].write(batch, responses).await;
                 self.busy[i].store(false, Ordering::SeqCst);
                 r
             }
@@ -170,8 +135,6 @@ impl Output for Broker {
     }
 
     fn closing(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.stop.notify_waiters();
         self.outputs.closing();
     }
 

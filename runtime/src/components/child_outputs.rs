@@ -2,9 +2,12 @@
 //! catalog under its own config path, with its own `processors` run (off the async workers)
 //! before it writes; closing and connection state pass through to every child.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use crate::config::stream::{ComponentConfig, Field};
 use crate::stream::{
@@ -89,27 +92,72 @@ impl Output for Processed {
     }
 }
 
-/// Passes `attach`/`closing`/`close`/`connected` to every child.
-pub struct Children(pub Vec<SharedOutput>);
+/// A parent's children: passes `attach`/`closing`/`close`/`connected` to every one, and
+/// retries a child's writes with backoff until it succeeds or the parent stops.
+pub struct Children {
+    /// The child outputs, in config order.
+    pub outputs: Vec<SharedOutput>,
+    stopping: AtomicBool,
+    stop: Notify,
+}
 
 impl Children {
-    /// Attaches every child.
-    pub fn attach(&self) {
-        self.0.iter().for_each(|o| o.attach());
+    /// The children.
+    pub fn new(outputs: Vec<SharedOutput>) -> Children {
+        Children {
+            outputs,
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
+        }
     }
 
-    /// Tells every child the stream is stopping.
+    /// Attaches every child.
+    pub fn attach(&self) {
+        self.outputs.iter().for_each(|o| o.attach());
+    }
+
+    /// Tells every child the stream is stopping (and ends retries).
     pub fn closing(&self) {
-        self.0.iter().for_each(|o| o.closing());
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.notify_waiters();
+        self.outputs.iter().for_each(|o| o.closing());
     }
 
     /// Closes every child.
     pub async fn close(&self) {
-        futures::future::join_all(self.0.iter().map(|o| o.close())).await;
+        futures::future::join_all(self.outputs.iter().map(|o| o.close())).await;
     }
 
     /// Whether every child is connected.
     pub fn connected(&self) -> bool {
-        self.0.iter().all(|o| o.connected())
+        self.outputs.iter().all(|o| o.connected())
+    }
+
+    /// Writes `batch` to child `i`; with `retry`, a failure is retried (alone) with backoff
+    /// until it succeeds or the stream stops (then the last error is returned).
+    pub async fn write(
+        &self,
+        i: usize,
+        batch: &Batch,
+        responses: Option<&ResponseStore>,
+        retry: bool,
+    ) -> Result<(), Nack> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let err = match self.outputs[i].write(batch.clone(), responses).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let stopping = self.stop.notified();
+            if !retry || self.stopping.load(Ordering::SeqCst) {
+                return Err(err);
+            }
+            tracing::warn!(output = i, error = %err.0, "child output failed, retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stopping => return Err(err),
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
     }
 }

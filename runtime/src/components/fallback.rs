@@ -30,7 +30,7 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedOutput, 
             "fallback: at least one output is required",
         ));
     }
-    Ok(Arc::new(Fallback(Children(outputs))))
+    Ok(Arc::new(Fallback(Children::new(outputs))))
 }
 
 struct Fallback(Children);
@@ -43,7 +43,7 @@ impl Output for Fallback {
 
     async fn write(&self, batch: Batch, responses: Option<&ResponseStore>) -> Result<(), Nack> {
         let mut errors = Vec::new();
-        for (i, o) in self.0 .0.iter().enumerate() {
+        for (i, o) in self.0.outputs.iter().enumerate() {
             match o.write(batch.clone(), responses).await {
                 Ok(()) => return Ok(()),
                 Err(e) => errors.push(format!("output {}: {}", i, e.0)),
@@ -61,6 +61,6 @@ impl Output for Fallback {
     }
 
     fn connected(&self) -> bool {
-        self.0 .0.iter().any(|o| o.connected())
+        self.0.outputs.iter().any(|o| o.connected())
     }
 }

@@ -4,14 +4,11 @@
 //! fail the batch under `strict_mode`. With `retry_until_success`, a failing case output is
 //! retried (alone) until it succeeds or the stream stops.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
 use sluice_compiler::{Mapping, Message, Value};
-use tokio::sync::Notify;
 
 use super::child_outputs::{self, Children};
 use crate::config::stream::{ComponentConfig, Field};
@@ -91,11 +88,9 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedOutput, 
     }
     Ok(Arc::new(Switch {
         cases,
-        outputs: Children(outputs),
+        outputs: Children::new(outputs),
         retry: cfg.bool("retry_until_success").unwrap_or(false),
         strict: cfg.bool("strict_mode").unwrap_or(false),
-        stopping: AtomicBool::new(false),
-        stop: Notify::new(),
     }))
 }
 
@@ -104,8 +99,6 @@ struct Switch {
     outputs: Children,
     retry: bool,
     strict: bool,
-    stopping: AtomicBool,
-    stop: Notify,
 }
 
 impl Switch {
@@ -136,31 +129,6 @@ impl Switch {
         }
         Ok(to)
     }
-
-    async fn write_case(
-        &self,
-        i: usize,
-        batch: Batch,
-        responses: Option<&ResponseStore>,
-    ) -> Result<(), Nack> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let err = match self.outputs.0[i].write(batch.clone(), responses).await {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            let stopping = self.stop.notified();
-            if !self.retry || self.stopping.load(Ordering::SeqCst) {
-                return Err(err);
-            }
-            tracing::warn!(case = i, error = %err.0, "switch output failed, retrying");
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = stopping => return Err(err),
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
-    }
 }
 
 #[async_trait]
@@ -186,7 +154,7 @@ impl Output for Switch {
             .into_iter()
             .enumerate()
             .filter(|(_, b)| !b.is_empty())
-            .map(|(i, b)| self.write_case(i, b, responses));
+            .map(|(i, b)| async move { self.outputs.write(i, &b, responses, self.retry).await });
         futures::future::join_all(writes)
             .await
             .into_iter()
@@ -194,8 +162,6 @@ impl Output for Switch {
     }
 
     fn closing(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.stop.notify_waiters();
         self.outputs.closing();
     }
 
