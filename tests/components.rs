@@ -551,3 +551,31 @@ fn parallel_and_rate_limit_processors() {
     ));
     assert_eq!(out, "1\n2\n3\n");
 }
+
+/// `archive` then `unarchive` round trips a batch for each format, with `archive_filename`
+/// metadata for tar and zip (keeping only the first message after `archive` proves the batch
+/// became one message).
+#[test]
+fn archive_unarchive_round_trips() {
+    for format in ["lines", "json_array", "tar", "zip"] {
+        let out = run(&format!(
+            "input:\n  generate: {{count: 3, batch_size: 3, interval: '', mapping: 'root = {{\"n\": counter()}}'}}\n\
+             pipeline:\n  threads: 1\n  processors:\n\
+             \x20   - archive: {{format: {format}, path: 'f${{! json(\"n\") }}.json'}}\n\
+             \x20   - select_parts: {{parts: [0]}}\n\
+             \x20   - unarchive: {{format: {format}}}\n\
+             \x20   - mapping: 'root = this.merge({{\"file\": @archive_filename}})'\n\
+             output:\n  stdout: {{}}\n"
+        ));
+        let expected: Vec<String> = (1..=3)
+            .map(|n| {
+                if matches!(format, "tar" | "zip") {
+                    format!("{{\"file\":\"f{n}.json\",\"n\":{n}}}")
+                } else {
+                    format!("{{\"file\":null,\"n\":{n}}}")
+                }
+            })
+            .collect();
+        assert_eq!(out, expected.join("\n") + "\n", "{format}");
+    }
+}

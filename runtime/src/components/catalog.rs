@@ -133,6 +133,14 @@ pub const ALL: &[Registration] = &[
     ),
     reg(noop::spec, Builder::Processor(noop::build)),
     reg(
+        super::archive::archive_spec,
+        Builder::Processor(super::archive::build_archive),
+    ),
+    reg(
+        super::archive::unarchive_spec,
+        Builder::Processor(super::archive::build_unarchive),
+    ),
+    reg(
         super::parallel::spec,
         Builder::Processor(super::parallel::build),
     ),
@@ -358,6 +366,7 @@ mod tests {
             (ComponentKind::Output, "http_client") => "http_client: {url: 'http://127.0.0.1:1/x'}",
             (ComponentKind::Processor, "http") => "http: {url: 'http://127.0.0.1:1/x'}",
             (ComponentKind::Processor, "rate_limit") => "rate_limit: {resource: r}",
+            (ComponentKind::Processor, "archive" | "unarchive") => "archive: {format: lines}",
             (ComponentKind::Output, "kafka") => "kafka: {addresses: ['127.0.0.1:1'], topic: t}",
             (ComponentKind::Output, "reject") => "reject: no",
             _ => "",

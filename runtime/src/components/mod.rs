@@ -8,6 +8,7 @@
 //! direction in [`inputs`], [`outputs`]; [`processors`] holds the processors; [`codec`] the
 //! framing shared by readers and writers.
 
+pub mod archive;
 pub mod bounds_check;
 pub mod broker;
 pub mod broker_input;
