@@ -167,12 +167,12 @@ struct Unarchive {
     format: String,
 }
 
+/// One unarchived part: its payload and, for named parts, a metadata key and value.
+type Part = (Vec<u8>, Option<(&'static str, String)>);
+
 impl Unarchive {
     /// The parts of one message: payload and, for named parts, a metadata key and value.
-    fn unpack(
-        &self,
-        data: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Option<(&'static str, String)>)>, String> {
+    fn unpack(&self, data: &[u8]) -> Result<Vec<Part>, String> {
         let plain = |v: Vec<Vec<u8>>| v.into_iter().map(|p| (p, None)).collect();
         Ok(match self.format.as_str() {
             "lines" => plain(
