@@ -11,7 +11,8 @@ use crate::config::stream::ComponentConfig;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{BuildContext, ComponentError, SharedProcessor};
 
-const ALGORITHMS: &[&str] = &["flate", "gzip", "lz4", "pgzip", "snappy", "zlib", "zstd"];
+/// The algorithms the `compress`/`decompress` processors and the `decompress` scanner take.
+pub(crate) const ALGORITHMS: &[&str] = &["flate", "gzip", "lz4", "pgzip", "snappy", "zlib", "zstd"];
 
 /// The `compress` spec.
 pub fn compress_spec() -> ComponentSpec {

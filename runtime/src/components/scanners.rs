@@ -105,7 +105,7 @@ pub fn decompress_spec() -> ComponentSpec {
         "Decompress the stream of bytes according to an algorithm, before feeding it into a child scanner.",
         vec![
             F::string("algorithm", "One of `gzip`, `pgzip`, `zlib`, `flate`, `snappy`, `lz4`, `zstd`.")
-                .options(&["gzip", "pgzip", "zlib", "flate", "snappy", "lz4", "zstd"]),
+                .options(super::compression::ALGORITHMS),
             F::component("into", Scanner, "The child scanner to feed the decompressed stream into.")
                 .default(json!({"to_the_end": {}})),
         ],
