@@ -54,6 +54,7 @@ pub fn chain() -> (FusedMappings, Vec<MappingProcessor>) {
         rate_limits: Default::default(),
         caches: Default::default(),
         pipes: Default::default(),
+        resources: Default::default(),
         metrics: sluice_runtime::metrics::StreamMetrics::new("bench"),
         path: "root.pipeline.processors.0".into(),
         label: String::new(),

@@ -325,6 +325,91 @@ impl Mapping {
         })
     }
 
+    /// Runs the mapping onto another message, as the `branch` processor's maps do (upstream's
+    /// `MapOnto`): `this`, `meta()` and `metadata()` read `input`, while `root` starts as
+    /// `onto`'s document (nothing when `onto` is empty or not JSON) and metadata assignments
+    /// change `onto`'s metadata. When the mapping leaves `root` as it was, `onto`'s payload
+    /// bytes are kept untouched.
+    pub fn run_onto(&self, input: &Message, onto: &Message) -> Result<MappingOutcome, EvalError> {
+        let doc = InputDoc::parse(input, &self.access);
+        let mut ex = Exec::new(&self.program, input, &doc);
+        ex.meta = onto.metadata.clone();
+        let start = if onto.payload.is_empty() {
+            None
+        } else {
+            Value::from_json_slice(&onto.payload).ok()
+        };
+        if let Some(v) = &start {
+            ex.root = v.clone();
+        }
+        let _eval = limits::Evaluation::enter()?;
+        self.run_program(&mut ex, &doc.scope())?;
+        let payload = match ex.root {
+            Value::Deleted => return Ok(MappingOutcome::Deleted),
+            Value::Nothing => onto.payload.clone(),
+            root if start.as_ref() == Some(&root) => onto.payload.clone(),
+            root => root.to_payload(),
+        };
+        Ok(MappingOutcome::Message(Message {
+            payload,
+            metadata: ex.meta,
+            error: onto.error.clone(),
+        }))
+    }
+
+    /// The paths of the input document the mapping reads (`[]` is the whole document), for
+    /// ordering `workflow` branches by what they need.
+    pub fn read_paths(&self) -> Vec<Vec<String>> {
+        fn walk(t: &crate::input::PathTrie, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+            if t.is_whole() || t.children().next().is_none() {
+                out.push(at.clone());
+                return;
+            }
+            for (k, c) in t.children() {
+                at.push(k.clone());
+                walk(c, at, out);
+                at.pop();
+            }
+        }
+        match &self.access {
+            Access::Nothing => Vec::new(),
+            Access::Whole => vec![Vec::new()],
+            Access::Paths(trie) => {
+                let mut out = Vec::new();
+                walk(trie, &mut Vec::new(), &mut out);
+                out
+            }
+        }
+    }
+
+    /// The `root` paths the mapping assigns (`[]` for `root = ...`), in any branch of its
+    /// `if` statements, for ordering `workflow` branches by what they provide.
+    pub fn assigned_paths(&self) -> Vec<Vec<String>> {
+        fn walk(stmts: &[crate::ir::Stmt], out: &mut Vec<Vec<String>>) {
+            for s in stmts {
+                match s {
+                    crate::ir::Stmt::Assign {
+                        target: crate::ir::Target::Root(p),
+                        ..
+                    } => out.push(p.clone()),
+                    crate::ir::Stmt::Assign { .. } => {}
+                    crate::ir::Stmt::If {
+                        branches,
+                        otherwise,
+                    } => {
+                        for (_, b) in branches {
+                            walk(b, out);
+                        }
+                        walk(otherwise, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.program.stmts, &mut out);
+        out
+    }
+
     fn run_with(&self, msg: &Message, mutation: bool) -> Result<MappingOutcome, EvalError> {
         if let Some(code) = &self.jit {
             let _eval = limits::Evaluation::enter()?;

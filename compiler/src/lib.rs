@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod conformance;
 pub mod error;
 pub mod input;

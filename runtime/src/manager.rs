@@ -112,6 +112,7 @@ pub struct StreamsManager {
     rate_limits: crate::components::rate_limit::RateLimits,
     caches: crate::components::cache::Caches,
     pipes: crate::components::inproc::Pipes,
+    resource_configs: crate::components::resource::ResourceConfigs,
     opts: ManagerOptions,
     closed: AtomicBool,
     me: Weak<StreamsManager>,
@@ -185,6 +186,7 @@ impl StreamsManager {
             rate_limits: Default::default(),
             caches: Default::default(),
             pipes: Default::default(),
+            resource_configs: Default::default(),
             opts,
             closed: AtomicBool::new(false),
             me: me.clone(),
@@ -327,6 +329,7 @@ impl StreamsManager {
             rate_limits: self.rate_limits.clone(),
             caches: self.caches.clone(),
             pipes: self.pipes.clone(),
+            resources: self.resource_configs.clone(),
         }
     }
 
@@ -586,7 +589,7 @@ impl StreamsManager {
                     config.name
                 )))
             }
-            _ => {}
+            _ => self.resource_configs.set(kind, id, config.clone()),
         }
         self.resources.lock().await.insert(
             (kind.as_str().to_string(), id.to_string()),

@@ -114,14 +114,14 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         params: &[],
         returns: Type::Number,
         pure: false,
-        imp: |_| Ok(Value::Int(0)),
+        imp: |_| Ok(Value::Int(crate::batch::position().0 as i64)),
     },
     FunctionSpec {
         name: "batch_size",
         params: &[],
         returns: Type::Number,
         pure: false,
-        imp: |_| Ok(Value::Int(1)),
+        imp: |_| Ok(Value::Int(crate::batch::position().1 as i64)),
     },
     FunctionSpec {
         name: "counter",

@@ -102,6 +102,10 @@ pub const ALL: &[Registration] = &[
         super::broker_input::sequence_spec,
         Builder::Input(super::broker_input::build_sequence),
     ),
+    reg(
+        super::resource::input_spec,
+        Builder::Input(super::resource::build_input),
+    ),
     // Buffers.
     reg(super::buffers::memory_spec, Builder::Buffer),
     reg(super::buffers::none_spec, Builder::Buffer),
@@ -171,6 +175,27 @@ pub const ALL: &[Registration] = &[
     ),
     reg(sleep::spec, Builder::Processor(sleep::build)),
     reg(
+        super::branch::spec,
+        Builder::Processor(super::branch::build),
+    ),
+    reg(
+        super::workflow::spec,
+        Builder::Processor(super::workflow::build),
+    ),
+    reg(super::split::spec, Builder::Processor(super::split::build)),
+    reg(
+        super::group_by::group_by_spec,
+        Builder::Processor(super::group_by::build_group_by),
+    ),
+    reg(
+        super::group_by::group_by_value_spec,
+        Builder::Processor(super::group_by::build_group_by_value),
+    ),
+    reg(
+        super::resource::processor_spec,
+        Builder::Processor(super::resource::build_processor),
+    ),
+    reg(
         processors::switch_spec,
         Builder::Processor(processors::switch),
     ),
@@ -218,6 +243,10 @@ pub const ALL: &[Registration] = &[
         Builder::Output(super::cache_output::build),
     ),
     reg(super::broker::spec, Builder::Output(super::broker::build)),
+    reg(
+        super::resource::output_spec,
+        Builder::Output(super::resource::build_output),
+    ),
     reg(
         super::fallback::spec,
         Builder::Output(super::fallback::build),
@@ -369,6 +398,10 @@ mod tests {
             (ComponentKind::Processor, "archive" | "unarchive") => "archive: {format: lines}",
             (ComponentKind::Output, "kafka") => "kafka: {addresses: ['127.0.0.1:1'], topic: t}",
             (ComponentKind::Output, "reject") => "reject: no",
+            (ComponentKind::Processor, "branch") => "branch: {processors: [{noop: {}}]}",
+            (ComponentKind::Processor, "group_by") => "group_by: [{check: 'true'}]",
+            (ComponentKind::Processor, "group_by_value") => "group_by_value: {value: x}",
+            (_, "resource") => "resource: r",
             _ => "",
         }
     }
@@ -398,6 +431,20 @@ mod tests {
                 limits
             },
             pipes: Default::default(),
+            resources: {
+                let table = crate::components::resource::ResourceConfigs::default();
+                for (kind, text) in [
+                    (ComponentKind::Input, "generate: {mapping: 'root = 1'}"),
+                    (ComponentKind::Processor, "noop: {}"),
+                    (ComponentKind::Output, "drop: {}"),
+                ] {
+                    let doc = document::parse(text).unwrap();
+                    let (cfg, _) =
+                        crate::config::decode_component(registry(), kind, &doc, true).unwrap();
+                    table.set(kind, "r", cfg);
+                }
+                table
+            },
             caches: {
                 let caches = crate::components::cache::Caches::default();
                 caches.set(

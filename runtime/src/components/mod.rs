@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod bounds_check;
+pub mod branch;
 pub mod broker;
 pub mod broker_input;
 pub mod buffers;
@@ -26,6 +27,7 @@ pub mod elasticsearch;
 pub mod fallback;
 pub mod file_cache;
 pub mod for_each;
+pub mod group_by;
 pub mod http_client;
 pub mod http_server;
 pub mod inproc;
@@ -41,10 +43,13 @@ pub mod parallel;
 pub mod processors;
 pub mod rate_limit;
 pub mod rate_limit_processor;
+pub mod resource;
 pub mod scanners;
 pub mod select_parts;
 pub mod sleep;
+pub mod split;
 pub mod switch_output;
+pub mod workflow;
 
 use crate::config::stream::{ComponentConfig, StreamConfig};
 use crate::endpoints::EndpointRegistry;
@@ -101,6 +106,8 @@ pub struct PlanContext {
     pub caches: cache::Caches,
     /// The `inproc` pipes between streams.
     pub pipes: inproc::Pipes,
+    /// The input, processor and output resource configs.
+    pub resources: resource::ResourceConfigs,
 }
 
 /// Builds every component of a stream.
@@ -114,6 +121,7 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
         rate_limits: pc.rate_limits.clone(),
         caches: pc.caches.clone(),
         pipes: pc.pipes.clone(),
+        resources: pc.resources.clone(),
         metrics: metrics.clone(),
         path: path.to_string(),
         label: label.to_string(),
@@ -176,6 +184,17 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
 /// Builds the resources a config declares (`cache_resources`, `rate_limit_resources` of a
 /// whole config, as `sluice run` takes it) into the tables components look them up in.
 fn register_resources(cfg: &StreamConfig, pc: &PlanContext) -> Result<(), BuildError> {
+    use crate::registry::ComponentKind;
+    let r = &cfg.resources;
+    for (kind, list) in [
+        (ComponentKind::Input, &r.inputs),
+        (ComponentKind::Processor, &r.processors),
+        (ComponentKind::Output, &r.outputs),
+    ] {
+        for c in list {
+            pc.resources.set(kind, &c.label, c.clone());
+        }
+    }
     for (i, c) in cfg.resources.caches.iter().enumerate() {
         let path = format!("root.cache_resources.{}", i);
         let cache = match catalog::builder(c.kind, c.name) {

@@ -165,23 +165,38 @@ impl Metered {
     }
 }
 
-impl Processor for Metered {
-    fn process(&self, batch: Batch) -> Batch {
+impl Metered {
+    /// Runs `run` over `batch`, counting what went in and what came out.
+    fn count(&self, batch: Batch, run: impl FnOnce(Batch) -> Vec<Batch>) -> Vec<Batch> {
         let m = &self.m;
         m.received.add(batch.len() as u64);
         m.batch_received.incr();
         let errored_before = batch.iter().filter(|m| m.error.is_some()).count();
         let start = Instant::now();
-        let out = self.inner.process(batch);
+        let out = run(batch);
         m.latency.record(start.elapsed());
-        let errored_after = out.iter().filter(|m| m.error.is_some()).count();
+        let errored_after: usize = out
+            .iter()
+            .map(|b| b.iter().filter(|m| m.error.is_some()).count())
+            .sum();
         m.error
             .add(errored_after.saturating_sub(errored_before) as u64);
-        m.sent.add(out.len() as u64);
-        if !out.is_empty() {
+        for b in out.iter().filter(|b| !b.is_empty()) {
+            m.sent.add(b.len() as u64);
             m.batch_sent.incr();
         }
         out
+    }
+}
+
+impl Processor for Metered {
+    fn process(&self, batch: Batch) -> Batch {
+        let mut out = self.count(batch, |b| vec![self.inner.process(b)]);
+        out.pop().unwrap_or_default()
+    }
+
+    fn process_batches(&self, batch: Batch) -> Vec<Batch> {
+        self.count(batch, |b| self.inner.process_batches(b))
     }
 }
 
@@ -394,9 +409,11 @@ impl Processor for FusedMappings {
         let start = Instant::now();
         let mut tally = vec![StageTally::default(); self.stages.len()];
         let mut out = Vec::with_capacity(batch.len());
-        for msg in batch {
+        let size = batch.len();
+        for (i, msg) in batch.into_iter().enumerate() {
             let mut it = InFlight::new(msg);
             let mut alive = true;
+            let _position = sluice_compiler::batch::Position::enter(i, size);
             for (stage, t) in self.stages.iter().zip(tally.iter_mut()) {
                 let timed = t.received % TIME_ONE_IN == 0;
                 t.received += 1;
@@ -467,12 +484,15 @@ impl MappingProcessor {
 impl Processor for MappingProcessor {
     fn process(&self, batch: Batch) -> Batch {
         let mut out = Vec::with_capacity(batch.len());
-        for msg in batch {
-            let r = if self.mutation {
-                self.mapping.run_mutation(&msg)
-            } else {
-                self.mapping.run(&msg)
-            };
+        let size = batch.len();
+        for (i, msg) in batch.into_iter().enumerate() {
+            let r = sluice_compiler::batch::with_position(i, size, || {
+                if self.mutation {
+                    self.mapping.run_mutation(&msg)
+                } else {
+                    self.mapping.run(&msg)
+                }
+            });
             match r {
                 Ok(MappingOutcome::Message(m)) => out.push(m),
                 Ok(MappingOutcome::Deleted) => {}
@@ -803,6 +823,7 @@ mod tests {
             rate_limits: Default::default(),
             caches: Default::default(),
             pipes: Default::default(),
+            resources: Default::default(),
             metrics: StreamMetrics::new("t"),
             path: "root.pipeline.processors.0".into(),
             label: String::new(),

@@ -42,6 +42,8 @@ pub struct BuildContext {
     pub caches: crate::components::cache::Caches,
     /// The `inproc` pipes between streams, by name.
     pub pipes: crate::components::inproc::Pipes,
+    /// The input, processor and output resource configs, by name.
+    pub resources: crate::components::resource::ResourceConfigs,
     /// The stream's metrics.
     pub metrics: StreamMetrics,
     /// The component's config path (`root.input`, `root.pipeline.processors.0`, ...).
@@ -147,8 +149,39 @@ pub trait Input: Send + 'static {
 /// A processor: transforms a batch. Failures flag messages (`Message::error`) and never drop
 /// them; returning fewer messages filters them (e.g. `root = deleted()`).
 pub trait Processor: Send + Sync + 'static {
-    /// Processes a batch.
+    /// Processes a batch. A processor that makes several batches of one (`split`,
+    /// `group_by`) returns their messages together here, as nested processors (`for_each`,
+    /// `branch`, ...) see them; the pipeline calls [`Processor::process_batches`].
     fn process(&self, batch: Batch) -> Batch;
+
+    /// Processes a batch into any number of batches, each written to the output on its own;
+    /// the input's transaction is acknowledged once every one of them is. By default one
+    /// batch (none when every message was filtered).
+    fn process_batches(&self, batch: Batch) -> Vec<Batch> {
+        let out = self.process(batch);
+        if out.is_empty() {
+            Vec::new()
+        } else {
+            vec![out]
+        }
+    }
+}
+
+/// Runs processors in order over a batch the way the pipeline does: each processor sees
+/// every batch the previous one made.
+pub fn process_all(processors: &[SharedProcessor], batch: Batch) -> Vec<Batch> {
+    let mut batches = vec![batch];
+    for p in processors {
+        if batches.is_empty() {
+            break;
+        }
+        batches = batches
+            .into_iter()
+            .flat_map(|b| p.process_batches(b))
+            .collect();
+    }
+    batches.retain(|b| !b.is_empty());
+    batches
 }
 
 /// An output: writes batches.

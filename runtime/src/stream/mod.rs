@@ -6,7 +6,7 @@ pub mod run;
 pub mod transaction;
 
 pub use component::{
-    BuildContext, ComponentError, Input, InputSink, Output, Processor, SharedOutput,
+    process_all, BuildContext, ComponentError, Input, InputSink, Output, Processor, SharedOutput,
     SharedProcessor,
 };
 pub use run::{BatchPolicy, BufferPlan, RunningStream, StopError, StreamPlan};

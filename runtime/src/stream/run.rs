@@ -468,19 +468,12 @@ impl Stage {
         let stage = self.clone();
         let processed = tokio::task::spawn_blocking(move || {
             limits::with_interrupt(&stage.interrupt, || {
-                let mut batch = batch;
-                for proc in &stage.processors {
-                    if batch.is_empty() {
-                        break;
-                    }
-                    batch = proc.process(batch);
-                }
-                batch
+                super::component::process_all(&stage.processors, batch)
             })
         })
         .await;
         p.processing.fetch_sub(1, Ordering::SeqCst);
-        let batch = match processed {
+        let batches = match processed {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "a processor panicked; the batch is rejected");
@@ -488,22 +481,21 @@ impl Stage {
                 return;
             }
         };
-        if batch.is_empty() {
-            // Everything was filtered: the transaction is done.
-            acker.ack(Ok(()));
-            return;
-        }
-        match &self.batcher {
-            Some(tx) => {
-                if let Err(mpsc::error::SendError((_, _, acker))) =
-                    tx.send((batch, responses, acker)).await
-                {
-                    acker.ack(Err(Nack("output batcher closed".into())));
+        // Everything filtered: the transaction is done (`split` of zero parts acks it).
+        let ackers = acker.split(batches.len());
+        for (batch, acker) in batches.into_iter().zip(ackers) {
+            match &self.batcher {
+                Some(tx) => {
+                    if let Err(mpsc::error::SendError((_, _, acker))) =
+                        tx.send((batch, responses.clone(), acker)).await
+                    {
+                        acker.ack(Err(Nack("output batcher closed".into())));
+                    }
                 }
-            }
-            None => {
-                let result = self.writer.write(batch, responses.as_ref(), p).await;
-                acker.ack(result);
+                None => {
+                    let result = self.writer.write(batch, responses.as_ref(), p).await;
+                    acker.ack(result);
+                }
             }
         }
     }

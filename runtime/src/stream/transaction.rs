@@ -83,19 +83,105 @@ impl Transaction {
     /// Splits off the acknowledgement so the batch can be consumed separately.
     pub fn into_parts(mut self) -> (Batch, Option<ResponseStore>, Acker) {
         let batch = std::mem::take(&mut self.batch);
-        (batch, self.responses.take(), Acker(self.ack.take()))
+        (
+            batch,
+            self.responses.take(),
+            Acker(AckTarget::Whole(self.ack.take())),
+        )
     }
 }
 
 /// The acknowledgement of a transaction whose batch was taken apart.
 #[derive(Debug)]
-pub struct Acker(Option<oneshot::Sender<AckResult>>);
+pub struct Acker(AckTarget);
+
+#[derive(Debug)]
+enum AckTarget {
+    /// The transaction itself.
+    Whole(Option<oneshot::Sender<AckResult>>),
+    /// One of the batches a processor split the transaction's batch into.
+    Part(Option<Arc<Joint>>),
+}
+
+/// The shared state of a transaction split into parts: it is resolved once every part is,
+/// with the first failure if any failed.
+#[derive(Debug)]
+struct Joint {
+    left: std::sync::atomic::AtomicUsize,
+    failure: Mutex<Option<Nack>>,
+    parent: Mutex<Option<Acker>>,
+}
+
+impl Joint {
+    fn resolve(&self, result: AckResult) {
+        use std::sync::atomic::Ordering;
+        if let Err(e) = result {
+            let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            f.get_or_insert(e);
+        }
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let failure = self
+                .failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let parent = self.parent.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(parent) = parent {
+                parent.ack(failure.map_or(Ok(()), Err));
+            }
+        }
+    }
+}
 
 impl Acker {
     /// Resolves the transaction.
     pub fn ack(mut self, result: AckResult) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(result);
+        self.resolve(result);
+    }
+
+    fn resolve(&mut self, result: AckResult) {
+        match &mut self.0 {
+            AckTarget::Whole(tx) => {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(result);
+                }
+            }
+            AckTarget::Part(joint) => {
+                if let Some(j) = joint.take() {
+                    j.resolve(result);
+                }
+            }
+        }
+    }
+
+    /// Splits the acknowledgement into `n` parts (one per batch a processor made of the
+    /// transaction's batch): the transaction is resolved when every part is, failed if any
+    /// part failed. A part dropped unresolved is a failure.
+    pub fn split(self, n: usize) -> Vec<Acker> {
+        if n == 1 {
+            return vec![self];
+        }
+        if n == 0 {
+            self.ack(Ok(()));
+            return Vec::new();
+        }
+        let joint = Arc::new(Joint {
+            left: std::sync::atomic::AtomicUsize::new(n),
+            failure: Mutex::new(None),
+            parent: Mutex::new(Some(self)),
+        });
+        (0..n)
+            .map(|_| Acker(AckTarget::Part(Some(joint.clone()))))
+            .collect()
+    }
+}
+
+impl Drop for Acker {
+    fn drop(&mut self) {
+        if matches!(&self.0, AckTarget::Part(Some(_))) {
+            self.resolve(Err(Nack(
+                "message was not delivered: the stream stopped".into(),
+            )));
         }
     }
 }
@@ -109,6 +195,23 @@ mod tests {
         let (t, rx) = Transaction::new(vec![Message::new("x")]);
         drop(t);
         assert!(rx.wait().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn split_ack_waits_for_every_part_and_keeps_the_first_failure() {
+        let (t, rx) = Transaction::new(vec![Message::new("x")]);
+        let (_, _, acker) = t.into_parts();
+        let mut parts = acker.split(3);
+        parts.pop().unwrap().ack(Ok(()));
+        parts.pop().unwrap().ack(Err(Nack("first".into())));
+        drop(parts);
+        assert_eq!(rx.wait().await, Err(Nack("first".into())));
+        let (t, rx) = Transaction::new(vec![Message::new("x")]);
+        let (_, _, acker) = t.into_parts();
+        for p in acker.split(2) {
+            p.ack(Ok(()));
+        }
+        assert_eq!(rx.wait().await, Ok(()));
     }
 
     #[tokio::test]
