@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A monotonically increasing counter.
+/// A counter (monotonically increasing, or a gauge when [`Counter::set`] is used).
 #[derive(Debug, Clone, Default)]
 pub struct Counter(Arc<AtomicU64>);
 
@@ -20,6 +20,11 @@ impl Counter {
     pub fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
+    /// Sets the value (a gauge's reading).
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
     /// Adds one.
     pub fn incr(&self) {
         self.add(1);
@@ -85,6 +90,8 @@ struct Key {
     name: String,
     label: String,
     path: String,
+    /// Labels a `metric` processor adds, sorted by name.
+    extra: Vec<(String, String)>,
 }
 
 /// The metrics of one stream.
@@ -116,10 +123,23 @@ impl StreamMetrics {
 
     /// A counter (created on first use).
     pub fn counter(&self, name: &str, label: &str, path: &str) -> Counter {
+        self.counter_with(name, label, path, Vec::new())
+    }
+
+    /// A counter with extra labels (a `metric` processor's), created on first use.
+    pub fn counter_with(
+        &self,
+        name: &str,
+        label: &str,
+        path: &str,
+        mut extra: Vec<(String, String)>,
+    ) -> Counter {
+        extra.sort();
         let key = Key {
             name: name.into(),
             label: label.into(),
             path: path.into(),
+            extra,
         };
         let mut r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         r.counters.entry(key).or_default().clone()
@@ -127,23 +147,47 @@ impl StreamMetrics {
 
     /// A timer (created on first use).
     pub fn timer(&self, name: &str, label: &str, path: &str) -> Timer {
+        self.timer_with(name, label, path, Vec::new())
+    }
+
+    /// A timer with extra labels (a `metric` processor's), created on first use.
+    pub fn timer_with(
+        &self,
+        name: &str,
+        label: &str,
+        path: &str,
+        mut extra: Vec<(String, String)>,
+    ) -> Timer {
+        extra.sort();
         let key = Key {
             name: name.into(),
             label: label.into(),
             path: path.into(),
+            extra,
         };
         let mut r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         r.timers.entry(key).or_default().clone()
     }
 
     fn key_string(&self, k: &Key) -> String {
-        format!(
-            "{}{{label={},path={},stream={}}}",
-            k.name,
+        format!("{}{{{}}}", k.name, self.labels(k))
+    }
+
+    /// The label list of a metric (extra labels first, in name order, then `label`, `path`
+    /// and `stream`).
+    fn labels(&self, k: &Key) -> String {
+        let mut out = String::new();
+        for (n, v) in &k.extra {
+            let _ = write!(out, "{}={},", n, quote(v));
+        }
+        let _ = write!(
+            out,
+            "label={},path={},stream={}",
             quote(&k.label),
             quote(&k.path),
             quote(&self.stream)
-        )
+        );
+        out
     }
 
     /// The flat stats object of `GET /streams/{id}/stats` (without `uptime_ns`).
@@ -187,12 +231,7 @@ impl StreamMetrics {
                 let _ = writeln!(out, "# TYPE {} summary", k.name);
             }
             let (p50, p90, p99) = t.percentiles();
-            let labels = format!(
-                "label={},path={},stream={}",
-                quote(&k.label),
-                quote(&k.path),
-                quote(&self.stream)
-            );
+            let labels = self.labels(k);
             for (q, v) in [("0.5", p50), ("0.9", p90), ("0.99", p99)] {
                 let _ = writeln!(out, "{}{{{},quantile=\"{}\"}} {}", k.name, labels, q, v);
             }

@@ -178,6 +178,48 @@ pub const ALL: &[Registration] = &[
         super::branch::spec,
         Builder::Processor(super::branch::build),
     ),
+    reg(super::jq::spec, Builder::Processor(super::jq::build)),
+    reg(
+        super::jmespath::spec,
+        Builder::Processor(super::jmespath::build),
+    ),
+    reg(super::grok::spec, Builder::Processor(super::grok::build)),
+    reg(
+        super::insert_part::spec,
+        Builder::Processor(super::insert_part::build),
+    ),
+    reg(
+        super::flow::processors_spec,
+        Builder::Processor(super::flow::build_processors),
+    ),
+    reg(
+        super::flow::while_spec,
+        Builder::Processor(super::flow::build_while),
+    ),
+    reg(
+        super::flow::retry_spec,
+        Builder::Processor(super::flow::build_retry),
+    ),
+    reg(
+        super::cached::spec,
+        Builder::Processor(super::cached::build),
+    ),
+    reg(
+        super::command::spec,
+        Builder::Processor(super::command::build),
+    ),
+    reg(
+        super::metric::spec,
+        Builder::Processor(super::metric::build),
+    ),
+    reg(
+        super::benchmark::spec,
+        Builder::Processor(super::benchmark::build),
+    ),
+    reg(
+        super::sync_response_processor::spec,
+        Builder::Processor(super::sync_response_processor::build),
+    ),
     reg(
         super::workflow::spec,
         Builder::Processor(super::workflow::build),
@@ -402,6 +444,13 @@ mod tests {
             (ComponentKind::Processor, "group_by") => "group_by: [{check: 'true'}]",
             (ComponentKind::Processor, "group_by_value") => "group_by_value: {value: x}",
             (_, "resource") => "resource: r",
+            (ComponentKind::Processor, "jq") => "jq: {query: '.a'}",
+            (ComponentKind::Processor, "jmespath") => "jmespath: {query: 'a'}",
+            (ComponentKind::Processor, "grok") => "grok: {expressions: ['%{WORD:w}']}",
+            (ComponentKind::Processor, "processors") => "processors: [{noop: {}}]",
+            (ComponentKind::Processor, "cached") => "cached: {cache: c, key: k}",
+            (ComponentKind::Processor, "command") => "command: {name: cat}",
+            (ComponentKind::Processor, "metric") => "metric: {type: counter, name: n}",
             _ => "",
         }
     }

@@ -9,6 +9,7 @@
 //! framing shared by readers and writers.
 
 pub mod archive;
+pub mod benchmark;
 pub mod bounds_check;
 pub mod branch;
 pub mod broker;
@@ -17,24 +18,32 @@ pub mod buffers;
 pub mod cache;
 pub mod cache_output;
 pub mod cache_processor;
+pub mod cached;
 pub mod catalog;
 pub mod child_outputs;
 pub mod codec;
+pub mod command;
 pub mod compression;
 pub mod dedupe;
 pub mod documents;
 pub mod elasticsearch;
 pub mod fallback;
 pub mod file_cache;
+pub mod flow;
 pub mod for_each;
+pub mod grok;
 pub mod group_by;
 pub mod http_client;
 pub mod http_server;
 pub mod inproc;
 pub mod inputs;
+pub mod insert_part;
+pub mod jmespath;
+pub mod jq;
 pub mod kafka;
 pub mod lru_cache;
 pub mod memory_cache;
+pub mod metric;
 pub mod multilevel_cache;
 pub mod noop;
 pub mod noop_cache;
@@ -49,6 +58,7 @@ pub mod select_parts;
 pub mod sleep;
 pub mod split;
 pub mod switch_output;
+pub mod sync_response_processor;
 pub mod workflow;
 
 use crate::config::stream::{ComponentConfig, StreamConfig};

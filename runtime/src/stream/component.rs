@@ -167,6 +167,31 @@ pub trait Processor: Send + Sync + 'static {
     }
 }
 
+thread_local! {
+    /// The synchronous-response store of the transaction whose batch this thread is
+    /// processing, for the `sync_response` processor.
+    static RESPONSES: std::cell::RefCell<Option<ResponseStore>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a batch's processors) with `store` as the synchronous-response store the
+/// `sync_response` processor writes to.
+pub fn with_responses<R>(store: Option<ResponseStore>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<ResponseStore>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            RESPONSES.with(|r| *r.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(RESPONSES.with(|r| r.replace(store)));
+    f()
+}
+
+/// The synchronous-response store of the batch being processed on this thread, if its
+/// input has one.
+pub fn current_responses() -> Option<ResponseStore> {
+    RESPONSES.with(|r| r.borrow().clone())
+}
+
 /// Runs processors in order over a batch the way the pipeline does: each processor sees
 /// every batch the previous one made.
 pub fn process_all(processors: &[SharedProcessor], batch: Batch) -> Vec<Batch> {

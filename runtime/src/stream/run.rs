@@ -466,9 +466,12 @@ impl Stage {
         self.input_received.add(batch.len() as u64);
         p.processing.fetch_add(1, Ordering::SeqCst);
         let stage = self.clone();
+        let store = responses.clone();
         let processed = tokio::task::spawn_blocking(move || {
             limits::with_interrupt(&stage.interrupt, || {
-                super::component::process_all(&stage.processors, batch)
+                super::component::with_responses(store, || {
+                    super::component::process_all(&stage.processors, batch)
+                })
             })
         })
         .await;

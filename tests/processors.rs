@@ -1,0 +1,244 @@
+//! Processors of "Components I" that transform or measure messages (`jq`, `jmespath`,
+//! `grok`, `insert_part`, `processors`, `while`, `retry`, `cached`, `command`, `metric`,
+//! `sync_response`, `benchmark`), run as a user runs them: `sluice run`, or a stream made
+//! over the REST API.
+
+mod common;
+
+use std::process::Command;
+
+/// Runs `sluice run` on `config` and returns (stdout, stderr).
+fn run_logged(config: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "run",
+            "--http-address",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
+        .arg(&path)
+        .env("SLUICE_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `sluice run` on `config` and returns the lines it wrote that are not logs.
+fn run(config: &str) -> String {
+    let (out, _) = run_logged(config);
+    out.lines()
+        .filter(|l| !l.starts_with("level="))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// `count` messages made by `mapping`, one batch, through `processors`, to stdout.
+fn batch(count: usize, mapping: &str, processors: &str) -> String {
+    format!(
+        "input:\n  generate: {{count: {count}, batch_size: {count}, interval: '', mapping: '{mapping}'}}\n\
+         pipeline:\n  threads: 1\n  processors:\n{processors}\
+         output:\n  stdout: {{}}\n"
+    )
+}
+
+const FLAG: &str =
+    "    - mapping: 'root = if errored() { \"error: \" + error() } else { content().string() }'\n";
+
+#[test]
+fn jq_filters_transforms_and_collects() {
+    let out = run(&batch(
+        3,
+        r#"root = {"n": counter(), "tags": ["a", "b"]}"#,
+        &format!("    - jq: {{query: 'select(.n != 2) | {{n: .n, t: .tags[]}}'}}\n{FLAG}"),
+    ));
+    // n = 2 is filtered; several outputs become an array.
+    assert_eq!(
+        out,
+        "[{\"n\":1,\"t\":\"a\"},{\"n\":1,\"t\":\"b\"}]\n[{\"n\":3,\"t\":\"a\"},{\"n\":3,\"t\":\"b\"}]\n"
+    );
+    let out = run(&batch(
+        1,
+        r#"root = "hello""#,
+        &format!("    - jq: {{query: 'ascii_upcase', raw: true, output_raw: true}}\n{FLAG}"),
+    ));
+    assert_eq!(out, "HELLO\n");
+    let out = run(&batch(
+        1,
+        r#"root = "not json""#,
+        &format!("    - jq: {{query: '.a'}}\n{FLAG}"),
+    ));
+    assert!(
+        out.starts_with("error: failed to parse message as JSON"),
+        "{out}"
+    );
+}
+
+#[test]
+fn jmespath_replaces_the_document() {
+    let out = run(&batch(
+        1,
+        r#"root = {"people": [{"name": "a", "age": 30}, {"name": "b", "age": 20}]}"#,
+        &format!("    - jmespath: {{query: 'people[?age > `25`].name'}}\n{FLAG}"),
+    ));
+    assert_eq!(out, "[\"a\"]\n");
+}
+
+#[test]
+fn grok_parses_with_types_and_definitions() {
+    let out = run(&batch(
+        2,
+        r#"root = if counter() == 1 { "GET /index.html 15 0.5" } else { "nothing here" }"#,
+        &format!(
+            "    - grok:\n        expressions: ['%{{WORD:method}} %{{URIPATH:path}} %{{NUMBER:bytes:int}} %{{NUMBER:took:float}}']\n{FLAG}"
+        ),
+    ));
+    assert_eq!(
+        out,
+        "{\"bytes\":15,\"method\":\"GET\",\"path\":\"/index.html\",\"took\":0.5}\nerror: no pattern matched\n"
+    );
+    let out = run(&batch(
+        1,
+        r#"root = "id=abc-42""#,
+        &format!(
+            "    - grok:\n        expressions: ['id=%{{MYID:id}}']\n        pattern_definitions: {{MYID: '[a-z]+-[0-9]+'}}\n{FLAG}"
+        ),
+    ));
+    assert_eq!(out, "{\"id\":\"abc-42\"}\n");
+}
+
+#[test]
+fn insert_part_and_processors_group() {
+    let out = run(&batch(
+        2,
+        "root = counter()",
+        "    - insert_part: {index: 0, content: 'first of ${! content() }'}\n    - insert_part: {content: last}\n    - processors:\n        - mapping: 'root = content().string() + \"!\"'\n",
+    ));
+    assert_eq!(out, "first of 1!\n1!\n2!\nlast!\n");
+}
+
+#[test]
+fn while_loops_until_the_check_fails_or_max_loops() {
+    let out = run(&batch(
+        1,
+        r#"root = {"n": 0}"#,
+        "    - while:\n        check: 'this.n < 5'\n        processors: [{mapping: 'root.n = this.n + 1'}]\n",
+    ));
+    assert_eq!(out, "{\"n\":5}\n");
+    let out = run(&batch(
+        1,
+        r#"root = {"n": 0}"#,
+        "    - while:\n        at_least_once: true\n        max_loops: 3\n        check: 'true'\n        processors: [{mapping: 'root.n = this.n + 1'}]\n",
+    ));
+    assert_eq!(out, "{\"n\":3}\n");
+}
+
+#[test]
+fn retry_reruns_until_success_or_max_retries() {
+    // The child fails twice (the first `counter()` counts attempts), then succeeds; the
+    // second `counter()` is a call site of its own, reached only by the third attempt.
+    let out = run(&batch(
+        1,
+        r#"root = "x""#,
+        &format!(
+            "    - retry:\n        backoff: {{initial_interval: 1ms, max_interval: 5ms}}\n        processors:\n          - mapping: 'root = if counter() < 3 {{ throw(\"not yet\") }} else {{ \"done after \" + counter().string() }}'\n{FLAG}"
+        ),
+    ));
+    assert_eq!(out, "done after 1\n");
+    let out = run(&batch(
+        1,
+        r#"root = "x""#,
+        &format!(
+            "    - retry:\n        max_retries: 2\n        backoff: {{initial_interval: 1ms}}\n        processors:\n          - mapping: 'root = throw(\"always\")'\n{FLAG}"
+        ),
+    ));
+    assert!(
+        out.starts_with("error: ") && out.contains("always"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cached_runs_children_once_per_key() {
+    let out = run(&format!(
+        "{}cache_resources:\n  - label: mem\n    memory: {{}}\n",
+        batch(
+            4,
+            "root = if counter() % 2 == 0 { \"a\" } else { \"b\" }",
+            "    - cached:\n        cache: mem\n        key: '${! content() }'\n        processors:\n          - mapping: 'root = content().string() + \"-\" + counter().string()'\n",
+        )
+    ));
+    // b, a, b, a: the children ran once for b and once for a.
+    assert_eq!(out, "b-1\na-2\nb-1\na-2\n");
+}
+
+#[test]
+fn command_pipes_messages_through_a_program() {
+    let out = run(&batch(
+        2,
+        r#"root = "hello " + counter().string()"#,
+        &format!(
+            "    - command:\n        name: tr\n        args_mapping: '[\"a-z\", \"A-Z\"]'\n{FLAG}"
+        ),
+    ));
+    assert_eq!(out, "HELLO 1\nHELLO 2\n");
+    let out = run(&batch(
+        1,
+        r#"root = "x""#,
+        &format!("    - command: {{name: sh, args_mapping: '[\"-c\", \"echo bad >&2; exit 3\"]'}}\n{FLAG}"),
+    ));
+    assert!(
+        out.starts_with("error: command 'sh' failed") && out.contains("bad"),
+        "{out}"
+    );
+}
+
+#[test]
+fn benchmark_logs_its_totals() {
+    let (out, err) = run_logged(&batch(
+        3,
+        r#"root = "abcd""#,
+        "    - benchmark: {interval: 0s}\n",
+    ));
+    let logs = format!("{out}{err}");
+    assert!(logs.contains("total stats: "), "{logs}");
+    assert!(logs.contains("msg/sec"), "{logs}");
+}
+
+/// `metric` counts into the stream's stats with its labels; `sync_response` as a processor
+/// answers an `http_server` request with the message as it was at that point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_and_sync_response_processor_over_the_api() {
+    let s = common::Sluice::start(&[]).await;
+    let (code, body) = s
+        .req(
+            "POST",
+            "/streams/m",
+            "input:\n  http_server: {path: /in}\npipeline:\n  processors:\n    - metric: {type: counter, name: seen_total, labels: {kind: '${! this.kind }'}}\n    - metric: {type: counter_by, name: bytes_total, value: '${! content().length() }'}\n    - mapping: 'root = this.merge({\"stage\": \"before\"})'\n    - sync_response: {}\n    - mapping: 'root.stage = \"after\"'\noutput:\n  drop: {}\n",
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = s.req("POST", "/m/in", r#"{"kind":"a"}"#).await;
+    assert_eq!(code, 200);
+    assert_eq!(body, r#"{"kind":"a","stage":"before"}"#);
+    let (_, _) = s.req("POST", "/m/in", r#"{"kind":"b"}"#).await;
+    let (_, _) = s.req("POST", "/m/in", r#"{"kind":"a"}"#).await;
+    let (code, stats) = s.req("GET", "/streams/m/stats", "").await;
+    assert_eq!(code, 200);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let key = |kind: &str| {
+        format!("seen_total{{kind=\"{kind}\",label=\"\",path=\"root.pipeline.processors.0\",stream=\"m\"}}")
+    };
+    assert_eq!(stats[key("a")], 2, "{stats}");
+    assert_eq!(stats[key("b")], 1, "{stats}");
+    assert_eq!(
+        stats["bytes_total{label=\"\",path=\"root.pipeline.processors.1\",stream=\"m\"}"], 36,
+        "{stats}"
+    );
+    s.stop();
+}
