@@ -106,6 +106,26 @@ pub const ALL: &[Registration] = &[
         super::resource::input_spec,
         Builder::Input(super::resource::build_input),
     ),
+    reg(
+        super::sockets::input_spec,
+        Builder::Input(super::sockets::build_input),
+    ),
+    reg(
+        super::sockets::server_spec,
+        Builder::Input(super::sockets::build_server),
+    ),
+    reg(
+        super::subprocess::input_spec,
+        Builder::Input(super::subprocess::build_input),
+    ),
+    reg(
+        super::read_until::spec,
+        Builder::Input(super::read_until::build),
+    ),
+    reg(
+        super::websocket::input_spec,
+        Builder::Input(super::websocket::build_input),
+    ),
     // Buffers.
     reg(super::buffers::memory_spec, Builder::Buffer),
     reg(super::buffers::none_spec, Builder::Buffer),
@@ -297,6 +317,22 @@ pub const ALL: &[Registration] = &[
         super::switch_output::spec,
         Builder::Output(super::switch_output::build),
     ),
+    reg(
+        super::sockets::output_spec,
+        Builder::Output(super::sockets::build_output),
+    ),
+    reg(
+        super::subprocess::output_spec,
+        Builder::Output(super::subprocess::build_output),
+    ),
+    reg(
+        super::retry_output::spec,
+        Builder::Output(super::retry_output::build),
+    ),
+    reg(
+        super::websocket::output_spec,
+        Builder::Output(super::websocket::build_output),
+    ),
     // Resources.
     reg(memory_cache::spec, Builder::Cache(memory_cache::build)),
     reg(
@@ -322,6 +358,12 @@ pub const ALL: &[Registration] = &[
     // Scanners.
     reg(scanners::chunker_spec, Builder::Scanner(scanners::chunker)),
     reg(scanners::csv_spec, Builder::Scanner(scanners::csv)),
+    reg(
+        scanners::json_array_spec,
+        Builder::Scanner(scanners::json_array),
+    ),
+    reg(scanners::tar_spec, Builder::Scanner(scanners::tar)),
+    reg(scanners::switch_spec, Builder::Scanner(scanners::switch)),
     reg(
         scanners::decompress_spec,
         Builder::Scanner(scanners::decompress),
@@ -445,6 +487,22 @@ mod tests {
             (ComponentKind::Processor, "group_by_value") => "group_by_value: {value: x}",
             (_, "resource") => "resource: r",
             (ComponentKind::Processor, "jq") => "jq: {query: '.a'}",
+            (ComponentKind::Input | ComponentKind::Output, "socket") => {
+                "socket: {network: tcp, address: '127.0.0.1:1'}"
+            }
+            (ComponentKind::Input, "socket_server") => {
+                "socket_server: {network: tcp, address: '127.0.0.1:0'}"
+            }
+            (ComponentKind::Input | ComponentKind::Output, "subprocess") => {
+                "subprocess: {name: cat}"
+            }
+            (ComponentKind::Input, "read_until") => {
+                "read_until: {input: {generate: {mapping: 'root = 1'}}, check: 'true'}"
+            }
+            (ComponentKind::Input | ComponentKind::Output, "websocket") => {
+                "websocket: {url: 'ws://127.0.0.1:1/x'}"
+            }
+            (ComponentKind::Output, "retry") => "retry: {output: {drop: {}}}",
             (ComponentKind::Processor, "jmespath") => "jmespath: {query: 'a'}",
             (ComponentKind::Processor, "grok") => "grok: {expressions: ['%{WORD:w}']}",
             (ComponentKind::Processor, "processors") => "processors: [{noop: {}}]",

@@ -39,6 +39,13 @@ pub enum Codec {
     },
     /// The `re_match` scanner: a new message starts at each match of the pattern.
     ReMatch(regex::bytes::Regex),
+    /// The `json_array` scanner: one message per element of a top-level JSON array.
+    JsonArray,
+    /// The `tar` scanner: one message per file of a tar archive.
+    Tar,
+    /// The `switch` scanner: the first case whose `re_match_name` matches the source's name
+    /// (a file's path) reads it; a case without a pattern matches every name.
+    Switch(Vec<(Option<regex::Regex>, Codec)>),
 }
 
 impl Codec {
@@ -66,7 +73,12 @@ impl Codec {
             Codec::Scanned { delimiter, .. } if !delimiter.is_empty() => delimiter,
             Codec::Scanned { .. } => b"\n",
             Codec::SkipBom(inner) | Codec::Decompress(_, inner) => inner.separator(),
-            Codec::JsonDocuments | Codec::Csv { .. } | Codec::ReMatch(_) => b"\n",
+            Codec::JsonDocuments
+            | Codec::Csv { .. }
+            | Codec::ReMatch(_)
+            | Codec::JsonArray
+            | Codec::Tar
+            | Codec::Switch(_) => b"\n",
         }
     }
 
@@ -83,14 +95,56 @@ impl Codec {
     /// The messages of a complete buffer; fails when the data cannot be read as the scanner
     /// says (bad compression, invalid JSON or CSV).
     pub fn messages(&self, data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        self.messages_named(data, "")
+    }
+
+    /// The messages of a complete buffer read from a source called `name` (a file's path:
+    /// the `switch` scanner picks its case by it).
+    pub fn messages_named(&self, data: &[u8], name: &str) -> Result<Vec<Vec<u8>>, String> {
         match self {
+            Codec::Switch(cases) => {
+                for (pattern, codec) in cases {
+                    if pattern.as_ref().is_none_or(|p| p.is_match(name)) {
+                        return codec.messages_named(data, name);
+                    }
+                }
+                Err(format!(
+                    "no scanner case matched the source name '{}'",
+                    name
+                ))
+            }
+            Codec::JsonArray => {
+                let v: serde_json::Value = serde_json::from_slice(data)
+                    .map_err(|e| format!("invalid JSON array: {}", e))?;
+                match v {
+                    serde_json::Value::Array(items) => Ok(items
+                        .into_iter()
+                        .map(|i| i.to_string().into_bytes())
+                        .collect()),
+                    _ => Err("expected a JSON array".into()),
+                }
+            }
+            Codec::Tar => {
+                let mut archive = tar::Archive::new(data);
+                let mut out = Vec::new();
+                for entry in archive.entries().map_err(|e| e.to_string())? {
+                    let mut entry = entry.map_err(|e| e.to_string())?;
+                    if !entry.header().entry_type().is_file() {
+                        continue;
+                    }
+                    let mut body = Vec::new();
+                    std::io::Read::read_to_end(&mut entry, &mut body).map_err(|e| e.to_string())?;
+                    out.push(body);
+                }
+                Ok(out)
+            }
             Codec::Decompress(algorithm, inner) => {
                 let plain = sluice_compiler::stdlib::encoding::decompress(algorithm, data)
                     .map_err(|e| e.to_string())?;
-                inner.messages(&plain)
+                inner.messages_named(&plain, name)
             }
             Codec::SkipBom(inner) => {
-                inner.messages(data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data))
+                inner.messages_named(data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data), name)
             }
             Codec::JsonDocuments => serde_json::Deserializer::from_slice(data)
                 .into_iter::<serde_json::Value>()
@@ -204,7 +258,10 @@ impl Codec {
             Codec::Decompress(..)
             | Codec::JsonDocuments
             | Codec::Csv { .. }
-            | Codec::ReMatch(_) => {
+            | Codec::ReMatch(_)
+            | Codec::JsonArray
+            | Codec::Tar
+            | Codec::Switch(_) => {
                 vec![data]
             }
             Codec::Delim(d) => {

@@ -18,7 +18,7 @@ use crate::stream::{Batch, ComponentError, Input, InputSink, Transaction};
 
 /// Sends a batch and resolves it in the background; nacked batches are sent again (with
 /// backoff) while `replay` holds and the input is not stopping.
-async fn send_tracked(
+pub(crate) async fn send_tracked(
     sink: &InputSink,
     batch: Batch,
     replay: bool,
@@ -50,7 +50,7 @@ async fn send_tracked(
     true
 }
 
-fn codec_of(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+pub(crate) fn codec_of(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
     if let Some(c) = cfg.str("codec") {
         return Codec::parse(c).map_err(ComponentError::new);
     }
@@ -166,6 +166,73 @@ fn generate_batch(mapping: &Mapping, slots: usize, errors: &crate::log_limit::Lo
     batch
 }
 
+/// Reads a byte stream to its end (or until the sink stops), cutting it into messages with
+/// `codec` and sending one transaction per message with `meta`: a line-framed codec emits at
+/// each line break as data arrives, other scanners once the stream has ended. False when
+/// the sink stopped taking messages.
+pub(crate) async fn read_framed<R: tokio::io::AsyncRead + Unpin>(
+    mut reader: R,
+    codec: &Codec,
+    sink: &InputSink,
+    meta: &sluice_compiler::value::Object,
+    replay: bool,
+    pending: &mut JoinSet<()>,
+) -> bool {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::select! {
+            r = reader.read(&mut chunk) => r.unwrap_or(0),
+            _ = sink.stopped() => 0,
+        };
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if codec.line_framed() {
+            if let Some(last) = buf.iter().rposition(|b| *b == b'\n') {
+                let rest = buf.split_off(last + 1);
+                if !emit_messages(codec, sink, "", &buf, meta, replay, pending).await {
+                    return false;
+                }
+                buf = rest;
+            }
+        }
+    }
+    emit_messages(codec, sink, "", &buf, meta, replay, pending).await
+}
+
+/// Cuts `data` into messages with `codec` and sends each (unreadable data is logged and
+/// skipped). False when the sink stopped taking messages.
+pub(crate) async fn emit_messages(
+    codec: &Codec,
+    sink: &InputSink,
+    name: &str,
+    data: &[u8],
+    meta: &sluice_compiler::value::Object,
+    replay: bool,
+    pending: &mut JoinSet<()>,
+) -> bool {
+    let parts = match codec.messages_named(data, name) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "the scanner could not read the data; it is skipped");
+            return true;
+        }
+    };
+    for part in parts {
+        let m = Message {
+            payload: bytes::Bytes::from(part),
+            metadata: meta.clone(),
+            error: None,
+        };
+        if !send_tracked(sink, vec![m], replay, pending).await {
+            return false;
+        }
+    }
+    true
+}
+
 /// `stdin` and `file`: read bytes, frame them with the codec, send one message per frame.
 pub struct ReaderInput {
     source: Source,
@@ -217,24 +284,11 @@ impl ReaderInput {
         meta: &sluice_compiler::value::Object,
         pending: &mut JoinSet<()>,
     ) -> bool {
-        let parts = match self.codec.messages(data) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "the scanner could not read the data; it is skipped");
-                return true;
-            }
+        let name = match meta.get("path") {
+            Some(sluice_compiler::Value::Str(p)) => p.as_str(),
+            _ => "",
         };
-        for part in parts {
-            let m = Message {
-                payload: bytes::Bytes::from(part),
-                metadata: meta.clone(),
-                error: None,
-            };
-            if !send_tracked(sink, vec![m], self.replay, pending).await {
-                return false;
-            }
-        }
-        true
+        emit_messages(&self.codec, sink, name, data, meta, self.replay, pending).await
     }
 }
 
@@ -244,30 +298,16 @@ impl Input for ReaderInput {
         let mut pending = JoinSet::new();
         match &self.source {
             Source::Stdin => {
-                let mut stdin = tokio::io::stdin();
-                let mut buf = Vec::new();
-                let mut chunk = vec![0u8; 64 * 1024];
                 let meta = sluice_compiler::value::Object::new();
-                loop {
-                    let n = tokio::select! {
-                        r = stdin.read(&mut chunk) => r.unwrap_or(0),
-                        _ = sink.stopped() => 0,
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if self.codec.line_framed() {
-                        if let Some(last) = buf.iter().rposition(|b| *b == b'\n') {
-                            let rest = buf.split_off(last + 1);
-                            if !self.emit(&sink, &buf, &meta, &mut pending).await {
-                                break;
-                            }
-                            buf = rest;
-                        }
-                    }
-                }
-                self.emit(&sink, &buf, &meta, &mut pending).await;
+                read_framed(
+                    tokio::io::stdin(),
+                    &self.codec,
+                    &sink,
+                    &meta,
+                    self.replay,
+                    &mut pending,
+                )
+                .await;
             }
             Source::Files(paths) => {
                 for path in paths {

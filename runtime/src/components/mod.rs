@@ -52,13 +52,18 @@ pub mod parallel;
 pub mod processors;
 pub mod rate_limit;
 pub mod rate_limit_processor;
+pub mod read_until;
 pub mod resource;
+pub mod retry_output;
 pub mod scanners;
 pub mod select_parts;
 pub mod sleep;
+pub mod sockets;
 pub mod split;
+pub mod subprocess;
 pub mod switch_output;
 pub mod sync_response_processor;
+pub mod websocket;
 pub mod workflow;
 
 use crate::config::stream::{ComponentConfig, StreamConfig};

@@ -13,12 +13,12 @@ use crate::config::stream::ComponentConfig;
 use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, ComponentError, Nack, Output, ResponseStore};
 
-fn codec_field(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+pub(crate) fn codec_field(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
     Codec::parse(cfg.str("codec").unwrap_or("lines")).map_err(ComponentError::new)
 }
 
 /// Joins messages with the codec's framing.
-fn frame(codec: &Codec, batch: &[sluice_compiler::Message]) -> Vec<u8> {
+pub(crate) fn frame(codec: &Codec, batch: &[sluice_compiler::Message]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(batch.iter().map(|m| m.payload.len() + 1).sum());
     for m in batch {
         buf.extend_from_slice(&m.payload);

@@ -1,6 +1,6 @@
 //! Scanners: how `file`, `stdin` and other byte-stream inputs cut their bytes into messages
 //! (`lines`, `to_the_end`, `chunker`, `skip_bom`, `decompress`, `json_documents`, `csv`,
-//! `re_match`). Each is a spec and a builder producing the [`Codec`] the input reads with;
+//! `re_match`, `json_array`, `tar`, `switch`). Each is a spec and a builder producing the [`Codec`] the input reads with;
 //! `skip_bom` and `decompress` wrap another scanner.
 
 use serde_json::json;
@@ -194,6 +194,76 @@ pub fn re_match(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
     let re = regex::bytes::Regex::new(cfg.str("pattern").unwrap_or(""))
         .map_err(|e| ComponentError::new(format!("pattern: {}", e)))?;
     Ok(Codec::ReMatch(re))
+}
+
+/// `json_array` spec.
+pub fn json_array_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "json_array",
+        Scanner,
+        "Consumes a stream of one or more JSON elements within a top level array.",
+        vec![],
+    )
+}
+
+/// `json_array` builder.
+pub fn json_array(_cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+    Ok(Codec::JsonArray)
+}
+
+/// `tar` spec.
+pub fn tar_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "tar",
+        Scanner,
+        "Consume a tar archive file by file.",
+        vec![],
+    )
+}
+
+/// `tar` builder.
+pub fn tar(_cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+    Ok(Codec::Tar)
+}
+
+/// `switch` spec: the config is the list of cases.
+pub fn switch_spec() -> ComponentSpec {
+    ComponentSpec::with_value(
+        "switch",
+        Scanner,
+        "Select a child scanner dynamically for source data based on factors such as the filename.",
+        F::object(
+            "",
+            "",
+            vec![
+                F::string("re_match_name", "A regular expression to test against the name of each source of data fed into the scanner (filename or similar). If this pattern matches the child scanner is selected.").optional(),
+                F::component("scanner", Scanner, "The scanner to activate if this case passes."),
+            ],
+        )
+        .array()
+        .default(json!([])),
+    )
+}
+
+/// `switch` builder.
+pub fn switch(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
+    let mut cases = Vec::new();
+    for (i, case) in cfg.config.as_array().unwrap_or(&[]).iter().enumerate() {
+        let pattern = case
+            .get("re_match_name")
+            .and_then(Field::as_str)
+            .map(|p| {
+                regex::Regex::new(p)
+                    .map_err(|e| ComponentError::new(format!("{}.re_match_name: {}", i, e)))
+            })
+            .transpose()?;
+        let inner = case
+            .get("scanner")
+            .and_then(Field::as_component)
+            .ok_or_else(|| ComponentError::new(format!("{}: a scanner is required", i)))?;
+        cases.push((pattern, codec(inner)?));
+    }
+    Ok(Codec::Switch(cases))
 }
 
 /// The codec a scanner component builds, through its catalog registration.

@@ -86,6 +86,16 @@ impl InputSink {
         }
     }
 
+    /// A sink for a child input (`read_until`'s): its own channel and stop token, the
+    /// stream's interrupt flag.
+    pub fn derive(&self, tx: mpsc::Sender<Transaction>, stop: CancellationToken) -> InputSink {
+        InputSink {
+            tx,
+            stop,
+            interrupt: self.interrupt.clone(),
+        }
+    }
+
     /// The sink with the stream's interrupt flag (raised when a stop is forced).
     pub fn with_interrupt(mut self, interrupt: sluice_compiler::limits::Interrupt) -> InputSink {
         self.interrupt = interrupt;
