@@ -242,3 +242,101 @@ async fn metric_and_sync_response_processor_over_the_api() {
     );
     s.stop();
 }
+
+#[test]
+fn parse_log_reads_syslog_formats() {
+    let out = run(&batch(
+        1,
+        r#"root = "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] An application event""#,
+        &format!("    - parse_log: {{format: syslog_rfc5424}}\n{FLAG}"),
+    ));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "appname": "evntslog", "facility": 20, "hostname": "mymachine.example.com",
+            "message": "An application event", "msgid": "ID47", "priority": 165, "severity": 5,
+            "structureddata": {"exampleSDID@32473": {"iut": "3"}},
+            "timestamp": "2003-10-11T22:14:15.003Z", "version": 1
+        })
+    );
+    let out = run(&batch(
+        1,
+        r#"root = "<34>Oct 11 22:14:15 mymachine su: su root failed on /dev/pts/8""#,
+        &format!("    - parse_log: {{format: syslog_rfc3164, default_year: \"2020\"}}\n{FLAG}"),
+    ));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["appname"], "su");
+    assert_eq!(v["hostname"], "mymachine");
+    assert_eq!(v["priority"], 34);
+    assert_eq!(v["timestamp"], "2020-10-11T22:14:15Z");
+    assert_eq!(v["message"], "su root failed on /dev/pts/8");
+    let out = run(&batch(
+        1,
+        r#"root = "not syslog at all""#,
+        &format!("    - parse_log: {{format: syslog_rfc5424, best_effort: false}}\n{FLAG}"),
+    ));
+    assert!(out.starts_with("error: "), "{out}");
+}
+
+#[test]
+fn protobuf_round_trips_through_binary() {
+    let protos = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime/testdata/proto");
+    let out = run(&batch(
+        1,
+        r#"root = {"firstName": "ann", "age": 42, "status": "ACTIVE", "seen": "2024-01-02T03:04:05Z", "tags": ["x", "y"]}"#,
+        &format!(
+            "    - protobuf: {{operator: from_json, message: testing.Person, import_paths: ['{protos}']}}\n    - mapping: 'meta size = content().length()'\n    - protobuf: {{operator: to_json, message: testing.Person, import_paths: ['{protos}'], use_proto_names: true}}\n{FLAG}"
+        ),
+    ));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"first_name": "ann", "age": "42", "status": "ACTIVE", "seen": "2024-01-02T03:04:05Z", "tags": ["x", "y"]})
+    );
+    let out = run(&batch(
+        1,
+        r#"root = {"nope": 1}"#,
+        &format!("    - protobuf: {{operator: from_json, message: testing.Person, import_paths: ['{protos}']}}\n{FLAG}"),
+    ));
+    assert!(
+        out.starts_with("error: failed to unmarshal JSON message 'testing.Person'"),
+        "{out}"
+    );
+}
+
+#[test]
+fn avro_round_trips_binary_and_single_object() {
+    let schema = r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}, {"name": "email", "type": ["null", "string"], "default": null}]}"#;
+    for encoding in ["binary", "single", "textual"] {
+        let out = run(&batch(
+            1,
+            r#"root = {"name": "bo", "age": 7, "email": "b@x"}"#,
+            &format!(
+                "    - avro: {{operator: from_json, encoding: {encoding}, schema: '{schema}'}}\n    - avro: {{operator: to_json, encoding: {encoding}, schema: '{schema}'}}\n{FLAG}"
+            ),
+        ));
+        assert_eq!(
+            out, "{\"age\":7,\"email\":\"b@x\",\"name\":\"bo\"}\n",
+            "{encoding}"
+        );
+    }
+    // Binary Avro is what the schema says: a string is its length (zigzag) and bytes.
+    let out = run(&batch(
+        1,
+        r#"root = "\"hi\"""#,
+        "    - avro: {operator: from_json, encoding: binary, schema: '{\"type\": \"string\"}'}\n    - mapping: 'root = content().encode(\"hex\")'\n",
+    ));
+    assert_eq!(out, "046869\n");
+    let out = run(&batch(
+        1,
+        r#"root = {"name": 1}"#,
+        &format!(
+            "    - avro: {{operator: from_json, encoding: binary, schema: '{schema}'}}\n{FLAG}"
+        ),
+    ));
+    assert!(
+        out.starts_with("error: failed to convert JSON to Avro schema"),
+        "{out}"
+    );
+}

@@ -200,6 +200,15 @@ pub const ALL: &[Registration] = &[
     ),
     reg(super::jq::spec, Builder::Processor(super::jq::build)),
     reg(
+        super::parse_log::spec,
+        Builder::Processor(super::parse_log::build),
+    ),
+    reg(
+        super::protobuf::spec,
+        Builder::Processor(super::protobuf::build),
+    ),
+    reg(super::avro::spec, Builder::Processor(super::avro::build)),
+    reg(
         super::jmespath::spec,
         Builder::Processor(super::jmespath::build),
     ),
@@ -487,6 +496,13 @@ mod tests {
             (ComponentKind::Processor, "group_by_value") => "group_by_value: {value: x}",
             (_, "resource") => "resource: r",
             (ComponentKind::Processor, "jq") => "jq: {query: '.a'}",
+            (ComponentKind::Processor, "parse_log") => "parse_log: {format: syslog_rfc5424}",
+            (ComponentKind::Processor, "protobuf") => {
+                "protobuf: {operator: to_json, message: testing.Person, import_paths: [testdata/proto]}"
+            }
+            (ComponentKind::Processor, "avro") => {
+                "avro: {operator: to_json, schema: '{\"type\": \"string\"}'}"
+            }
             (ComponentKind::Input | ComponentKind::Output, "socket") => {
                 "socket: {network: tcp, address: '127.0.0.1:1'}"
             }

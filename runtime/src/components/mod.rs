@@ -9,6 +9,7 @@
 //! framing shared by readers and writers.
 
 pub mod archive;
+pub mod avro;
 pub mod benchmark;
 pub mod bounds_check;
 pub mod branch;
@@ -49,7 +50,9 @@ pub mod noop;
 pub mod noop_cache;
 pub mod outputs;
 pub mod parallel;
+pub mod parse_log;
 pub mod processors;
+pub mod protobuf;
 pub mod rate_limit;
 pub mod rate_limit_processor;
 pub mod read_until;
