@@ -240,3 +240,51 @@ fn emit_clif_prints_the_native_code_of_a_mapping() {
     let out = sluice(&["compile", "--emit", "clif", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `compile --check` builds what lints clean, offline: a component that cannot be built is a
+/// lint at its place in the file; nothing connects or binds while checking.
+#[test]
+fn check_builds_the_plan_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        sluice(&["compile", "--check", path.to_str().unwrap()])
+    };
+    let out = check(
+        "cycle.yaml",
+        "input:\n  generate: {mapping: 'root = 1'}\npipeline:\n  processors:\n    - noop: {}\n    - workflow:\n        branches:\n          a: {request_map: 'root = this.b', processors: [{noop: {}}], result_map: 'root.a = this'}\n          b: {request_map: 'root = this.a', processors: [{noop: {}}], result_map: 'root.b = this'}\noutput:\n  drop: {}\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!("{}(6,1) failed to init processor <no label> path root.pipeline.processors.1: failed to automatically resolve DAG, circular dependencies detected for branches: [a b]", dir.path().join("cycle.yaml").display())),
+        "{err}"
+    );
+    let out = check(
+        "grok.yaml",
+        "input:\n  generate: {mapping: 'root = 1'}\npipeline:\n  processors:\n    - grok:\n        expressions: ['%{NOSUCHPATTERN:x}']\noutput:\n  drop: {}\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("failed to compile Grok pattern"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A port in use and a broker that is not there: nothing binds or connects, so both are
+    // fine; a cache that is not declared may be made over the API, so it is fine too.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let out = check(
+        "offline.yaml",
+        &format!("input:\n  http_server: {{address: '127.0.0.1:{port}'}}\npipeline:\n  processors:\n    - cache: {{resource: made_elsewhere, operator: get, key: k}}\noutput:\n  kafka: {{addresses: ['127.0.0.1:1'], topic: t}}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A kafka setting librdkafka refuses is caught without a client.
+    let out = check(
+        "kafka.yaml",
+        "input:\n  kafka: {addresses: ['127.0.0.1:1'], topics: [t], consumer_group: g, client_id: ''}\noutput:\n  kafka:\n    addresses: ['127.0.0.1:1']\n    topic: t\n    compression: bogus\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}

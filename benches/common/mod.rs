@@ -58,6 +58,7 @@ pub fn chain() -> (FusedMappings, Vec<MappingProcessor>) {
         metrics: sluice_runtime::metrics::StreamMetrics::new("bench"),
         path: "root.pipeline.processors.0".into(),
         label: String::new(),
+        offline: false,
     };
     let fused = FusedMappings::from_sources(CHAIN, &ctx).expect("chain compiles");
     let unfused = CHAIN

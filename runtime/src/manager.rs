@@ -330,6 +330,7 @@ impl StreamsManager {
             caches: self.caches.clone(),
             pipes: self.pipes.clone(),
             resources: self.resource_configs.clone(),
+            offline: false,
         }
     }
 

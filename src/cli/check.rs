@@ -74,6 +74,10 @@ pub fn run(args: CompileArgs) -> ExitCode {
             unreadable = true;
         }
     }
+    // Building a plan compiles its mappings: the interpreter is enough to check them.
+    if std::env::var_os("SLUICE_BACKEND").is_none() {
+        std::env::set_var("SLUICE_BACKEND", "interpreter");
+    }
     let env = config::process_env;
     let opts = LoadOptions {
         scope: Scope::Config,
@@ -94,7 +98,12 @@ pub fn run(args: CompileArgs) -> ExitCode {
         let lints = if bytes.starts_with(b"# BENTHOS LINT DISABLE") {
             Vec::new()
         } else {
-            config::check(&bytes, &opts)
+            let mut lints = config::check(&bytes, &opts);
+            // A config that lints clean is built, offline, so one that passes can run.
+            if !config::has_errors(&lints) {
+                lints.extend(build_offline(&bytes, &opts));
+            }
+            lints
         };
         tracing::debug!(file = %file.display(), lints = lints.len(), "linted");
         for lint in lints {
@@ -155,6 +164,74 @@ pub fn run(args: CompileArgs) -> ExitCode {
 
 /// Adds `path` (a file) or the config files below it (a directory, walked recursively in name
 /// order) to `out`.
+/// Builds the stream a clean config describes, the way `streams` and `run` would but with
+/// nothing reaching outside the process (no client connects, no listener binds; mappings run
+/// on the interpreter, so nothing is JIT-compiled): a component that cannot be built is a lint
+/// at its place in the file.
+fn build_offline(bytes: &[u8], opts: &LoadOptions<'_>) -> Option<Lint> {
+    use sluice_runtime::components::{build_plan, PlanContext};
+    let (doc, _) = config::read_document(bytes, opts).ok()?;
+    let (cfg, _) = config::decode_stream(opts.registry, &doc, opts.scope, false).ok()?;
+    let pc = PlanContext {
+        stream: "compile-check".into(),
+        endpoints: sluice_runtime::endpoints::EndpointRegistry::new(),
+        prefix_endpoints: false,
+        rate_limits: Default::default(),
+        caches: Default::default(),
+        pipes: Default::default(),
+        resources: Default::default(),
+        offline: true,
+    };
+    // Builders may create timers or handles: give them a runtime to do it in.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let _guard = rt.enter();
+    let err = build_plan(&cfg, &pc).err()?;
+    let node = node_at(&doc, &err.path);
+    Some(Lint {
+        node_col: node.pos.col,
+        ..Lint::error(node.pos.line, err.to_string())
+    })
+}
+
+/// The node of a config path (`root.pipeline.processors.0.processors.1`) in the document, or
+/// the deepest one found on the way. Component paths skip the component's name (a processor
+/// is `{branch: {processors: [...]}}` in the document).
+fn node_at<'d>(
+    doc: &'d sluice_runtime::config::document::Node,
+    path: &str,
+) -> &'d sluice_runtime::config::document::Node {
+    use sluice_runtime::config::document::NodeKind;
+    let mut node = doc;
+    for seg in path.split('.').skip(1) {
+        let next = match &node.kind {
+            NodeKind::Map(entries) => entries
+                .iter()
+                .find(|e| e.key == seg)
+                .or_else(|| {
+                    // Into the component under its name, when it holds the key.
+                    entries.iter().find(|e| {
+                        matches!(&e.value.kind, NodeKind::Map(inner) if inner.iter().any(|i| i.key == seg))
+                    })
+                    .and_then(|e| match &e.value.kind {
+                        NodeKind::Map(inner) => inner.iter().find(|i| i.key == seg),
+                        _ => None,
+                    })
+                })
+                .map(|e| &e.value),
+            NodeKind::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    node
+}
+
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_dir() {

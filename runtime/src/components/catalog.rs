@@ -87,7 +87,10 @@ pub const ALL: &[Registration] = &[
     ),
     reg(
         kafka::input_spec,
-        Builder::Input(|c, _| Ok(Box::new(kafka::KafkaInput::new(c)?))),
+        Builder::Input(|c, x| match kafka::KafkaInput::new(c, x.offline)? {
+            Some(i) => Ok(Box::new(i)),
+            None => Ok(Box::new(super::Offline)),
+        }),
     ),
     reg(
         inputs::stdin_spec,
@@ -294,7 +297,10 @@ pub const ALL: &[Registration] = &[
     ),
     reg(
         kafka::output_spec,
-        Builder::Output(|c, _| Ok(Arc::new(kafka::KafkaOutput::new(c)?))),
+        Builder::Output(|c, x| match kafka::KafkaOutput::new(c, x.offline)? {
+            Some(o) => Ok(Arc::new(o)),
+            None => Ok(Arc::new(super::Offline)),
+        }),
     ),
     reg(
         outputs::reject_spec,

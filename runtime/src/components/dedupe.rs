@@ -29,7 +29,8 @@ pub fn spec() -> ComponentSpec {
 /// Builds it: the cache resource must exist.
 pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
     let cache = cfg.str("cache").unwrap_or("").to_string();
-    if ctx.caches.get(&cache).is_none() {
+    // Offline (compile --check) a cache may be one made over the API: any name passes.
+    if !ctx.offline && ctx.caches.get(&cache).is_none() {
         return Err(ComponentError::new(format!(
             "cache resource '{}' was not found",
             cache

@@ -74,11 +74,22 @@ impl Server {
                         .collect()
                 }),
             };
-            Some(
-                ctx.endpoints
-                    .own_server(address, &ctx.stream, settings)
-                    .map_err(ComponentError::new)?,
-            )
+            if ctx.offline {
+                // compile --check: the address must be one a listener can take; nothing binds.
+                if std::net::ToSocketAddrs::to_socket_addrs(address).is_err() {
+                    return Err(ComponentError::new(format!(
+                        "address '{}' is not a host:port a listener can bind",
+                        address
+                    )));
+                }
+                None
+            } else {
+                Some(
+                    ctx.endpoints
+                        .own_server(address, &ctx.stream, settings)
+                        .map_err(ComponentError::new)?,
+                )
+            }
         };
         Ok(Server {
             endpoints: own
@@ -216,7 +227,7 @@ impl HttpServerInput {
         let rate_limit = match cfg.str("rate_limit").unwrap_or("") {
             "" => None,
             name => {
-                if ctx.rate_limits.get(name).is_none() {
+                if !ctx.offline && ctx.rate_limits.get(name).is_none() {
                     return Err(ComponentError::new(format!(
                         "rate limit resource '{}' was not found",
                         name

@@ -224,8 +224,9 @@ pub struct KafkaInput {
 }
 
 impl KafkaInput {
-    /// Builds the consumer (no connection is made yet; brokers may be down).
-    pub fn new(cfg: &ComponentConfig) -> Result<KafkaInput, ComponentError> {
+    /// Builds the consumer (brokers may be down). `offline` (`compile --check`) validates
+    /// every setting with librdkafka but creates no client, so nothing connects: `None`.
+    pub fn new(cfg: &ComponentConfig, offline: bool) -> Result<Option<KafkaInput>, ComponentError> {
         let topics: Vec<TopicSpec> = strings(cfg, "topics")
             .iter()
             .map(|t| parse_topic(t))
@@ -273,10 +274,15 @@ impl KafkaInput {
                 c.set("group.instance.id", id);
             }
         }
+        if offline {
+            c.create_native_config()
+                .map_err(|e| ComponentError::new(format!("kafka consumer: {}", e)))?;
+            return Ok(None);
+        }
         let consumer: StreamConsumer = c
             .create()
             .map_err(|e| ComponentError::new(format!("kafka consumer: {}", e)))?;
-        Ok(KafkaInput {
+        Ok(Some(KafkaInput {
             consumer: Arc::new(consumer),
             topics,
             grouped,
@@ -284,7 +290,7 @@ impl KafkaInput {
             replay: cfg.bool("auto_replay_nacks").unwrap_or(true),
             connected: Arc::new(AtomicBool::new(false)),
             alive: Arc::new(()),
-        })
+        }))
     }
 }
 
@@ -504,8 +510,12 @@ pub struct KafkaOutput {
 }
 
 impl KafkaOutput {
-    /// Builds the producer.
-    pub fn new(cfg: &ComponentConfig) -> Result<KafkaOutput, ComponentError> {
+    /// Builds the producer. `offline` (`compile --check`) validates every setting with
+    /// librdkafka but creates no client, so nothing connects: `None`.
+    pub fn new(
+        cfg: &ComponentConfig,
+        offline: bool,
+    ) -> Result<Option<KafkaOutput>, ComponentError> {
         let interp = |name: &str, src: &str| {
             Interpolation::compile(src).map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
         };
@@ -552,6 +562,13 @@ impl KafkaOutput {
         let timeout = duration::parse(cfg.str("timeout").unwrap_or("5s"))
             .map_err(|e| ComponentError::new(format!("timeout: {}", e)))?;
         c.set("message.timeout.ms", timeout.as_millis().max(1).to_string());
+        if offline {
+            c.create_native_config()
+                .map_err(|e| ComponentError::new(format!("kafka producer: {}", e)))?;
+            interp("topic", cfg.str("topic").unwrap_or(""))?;
+            interp("key", cfg.str("key").unwrap_or(""))?;
+            return Ok(None);
+        }
         let producer: FutureProducer = c
             .create()
             .map_err(|e| ComponentError::new(format!("kafka producer: {}", e)))?;
@@ -570,7 +587,7 @@ impl KafkaOutput {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(KafkaOutput {
+        Ok(Some(KafkaOutput {
             producer,
             topic: interp("topic", cfg.str("topic").unwrap_or(""))?,
             key: interp("key", cfg.str("key").unwrap_or(""))?,
@@ -579,7 +596,7 @@ impl KafkaOutput {
             timeout,
             connected: Arc::new(AtomicBool::new(false)),
             alive: Arc::new(()),
-        })
+        }))
     }
 
     fn headers(&self, msg: &Message) -> OwnedHeaders {

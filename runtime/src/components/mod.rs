@@ -126,6 +126,35 @@ pub struct PlanContext {
     pub pipes: inproc::Pipes,
     /// The input, processor and output resource configs.
     pub resources: resource::ResourceConfigs,
+    /// Built by `compile --check`: nothing connects or binds (see [`Offline`]).
+    pub offline: bool,
+}
+
+/// What `compile --check` builds an input or output as when building the real one would
+/// reach outside the process (a Kafka client connects as soon as it exists): its settings
+/// were validated, nothing was opened. It is never started.
+pub struct Offline;
+
+#[async_trait::async_trait]
+impl Input for Offline {
+    async fn run(self: Box<Self>, _sink: crate::stream::InputSink) -> Result<(), ComponentError> {
+        Err(ComponentError::new(
+            "this input was built by compile --check and cannot run",
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::stream::Output for Offline {
+    async fn write(
+        &self,
+        _batch: crate::stream::Batch,
+        _responses: Option<&crate::stream::ResponseStore>,
+    ) -> Result<(), crate::stream::Nack> {
+        Err(crate::stream::Nack(
+            "this output was built by compile --check and cannot run".into(),
+        ))
+    }
 }
 
 /// Builds every component of a stream.
@@ -143,6 +172,7 @@ pub fn build_plan(cfg: &StreamConfig, pc: &PlanContext) -> Result<StreamPlan, Bu
         metrics: metrics.clone(),
         path: path.to_string(),
         label: label.to_string(),
+        offline: pc.offline,
     };
 
     let input = build_input(&cfg.input, &ctx("root.input", &cfg.input.label))

@@ -827,6 +827,7 @@ mod tests {
             metrics: StreamMetrics::new("t"),
             path: "root.pipeline.processors.0".into(),
             label: String::new(),
+            offline: false,
         }
     }
 

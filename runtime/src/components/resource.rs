@@ -5,7 +5,8 @@
 //! A `resource` component builds the named resource's config where it is used, when its
 //! stream's plan is built: a missing resource is a build error naming it. A resource
 //! replaced later applies to streams built after the change (Redpanda Connect swaps the
-//! shared instance at once).
+//! shared instance at once). Offline (`compile --check`), a resource the config does not
+//! declare may be one made over the API, so it is not an error.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -119,6 +120,16 @@ fn building<T>(
     out
 }
 
+/// Offline (`compile --check`), a processor resource the config does not declare may be one
+/// made over the API: it stands in for it (and is never run).
+struct Unresolved;
+
+impl crate::stream::Processor for Unresolved {
+    fn process(&self, batch: crate::stream::Batch) -> crate::stream::Batch {
+        batch
+    }
+}
+
 fn name(cfg: &ComponentConfig) -> Result<&str, ComponentError> {
     match cfg.config.as_str() {
         Some(n) if !n.is_empty() => Ok(n),
@@ -152,6 +163,9 @@ pub fn build_processor(
     ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
     let name = name(cfg)?;
+    if ctx.offline && ctx.resources.get(ComponentKind::Processor, name).is_none() {
+        return Ok(Arc::new(Unresolved));
+    }
     let target = ctx.resources.require(ComponentKind::Processor, name)?;
     let child = ctx.child(format!("resource.processor.{}", name), name.to_string());
     building(ComponentKind::Processor, name, || {

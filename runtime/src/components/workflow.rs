@@ -102,6 +102,10 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcesso
         }
     }
     for name in resources {
+        if ctx.offline && ctx.resources.get(ComponentKind::Processor, &name).is_none() {
+            // compile --check: a branch made over the API; it cannot be checked here.
+            continue;
+        }
         let rc = ctx.resources.require(ComponentKind::Processor, &name)?;
         if rc.name != "branch" {
             return Err(ComponentError::new(format!(

@@ -48,6 +48,9 @@ pub struct BuildContext {
     pub metrics: StreamMetrics,
     /// The component's config path (`root.input`, `root.pipeline.processors.0`, ...).
     pub path: String,
+    /// Built by `compile --check`: validate everything, but open nothing that reaches
+    /// outside the process (no client connects, no listener binds).
+    pub offline: bool,
     /// The component's label.
     pub label: String,
 }
