@@ -585,6 +585,7 @@ mod tests {
             metrics: StreamMetrics::new("t"),
             path: "root.x".into(),
             label: String::new(),
+            offline: false,
         };
         assert_eq!(
             registry().all().len(),
