@@ -115,12 +115,15 @@ fn socket_input_under_read_until() {
 
 #[test]
 fn read_until_idle_timeout_and_restart() {
-    // The child ends after two messages and is restarted until the check holds (counter
-    // state is per build, so each run starts at 1 again: the check needs a second run).
-    let out = run(
-        "input:\n  read_until:\n    restart_input: true\n    check: 'content() == \"b2\"'\n    input:\n      sequence:\n        inputs:\n          - generate: {count: 2, interval: '', mapping: 'root = \"a\" + counter().string()'}\n          - generate: {count: 2, interval: '', mapping: 'root = \"b\" + counter().string()'}\noutput:\n  stdout: {}\n",
-    );
-    assert_eq!(out, "a1\na2\nb1\nb2\n");
+    // The child prints how many times it ran, then ends; it is restarted until the check
+    // holds.
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let out = run(&format!(
+        "input:\n  read_until:\n    restart_input: true\n    check: 'content() == \"3\"'\n    input:\n      subprocess: {{name: sh, args: ['-c', 'echo x >> {0}; wc -l < {0}']}}\npipeline: {{threads: 1}}\noutput:\n  stdout: {{}}\n",
+        runs.display()
+    ));
+    assert_eq!(out, "1\n2\n3\n");
     let started = Instant::now();
     let out = run(
         "input:\n  read_until:\n    idle_timeout: 300ms\n    input:\n      generate: {count: 1, interval: '1h', mapping: 'root = \"only\"'}\noutput:\n  stdout: {}\n",
