@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use sluice_runtime::components::processors::{FusedMappings, MappingProcessor};
+use sluice_runtime::components::fusion::FusedMappings;
+use sluice_runtime::components::mapping::MappingProcessor;
 use sluice_runtime::stream::BuildContext;
 
 /// A walkthrough-like document with a few more fields.

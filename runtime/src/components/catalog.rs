@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use super::{
     bounds_check, cache_processor, compression, dedupe, documents, elasticsearch, for_each,
-    http_client, http_server, inproc, inputs, kafka, memory_cache, noop, outputs, processors,
-    scanners, select_parts, sleep, ComponentError,
+    http_client, http_server, inproc, kafka, memory_cache, noop, scanners, select_parts, sleep,
+    ComponentError,
 };
 use crate::config::stream::ComponentConfig;
 use crate::registry::{self, ComponentKind, ComponentSpec, Registry};
@@ -70,12 +70,12 @@ const fn reg(spec: fn() -> ComponentSpec, build: Builder) -> Registration {
 pub const ALL: &[Registration] = &[
     // Inputs.
     reg(
-        inputs::file_spec,
-        Builder::Input(|c, _| Ok(Box::new(inputs::ReaderInput::file(c)?))),
+        super::file::input_spec,
+        Builder::Input(|c, _| Ok(Box::new(super::reading::ReaderInput::file(c)?))),
     ),
     reg(
-        inputs::generate_spec,
-        Builder::Input(|c, _| Ok(Box::new(inputs::Generate::new(c)?))),
+        super::generate::spec,
+        Builder::Input(|c, _| Ok(Box::new(super::generate::Generate::new(c)?))),
     ),
     reg(
         http_client::input_spec,
@@ -93,8 +93,8 @@ pub const ALL: &[Registration] = &[
         }),
     ),
     reg(
-        inputs::stdin_spec,
-        Builder::Input(|c, _| Ok(Box::new(inputs::ReaderInput::stdin(c)?))),
+        super::stdio::input_spec,
+        Builder::Input(|c, _| Ok(Box::new(super::reading::ReaderInput::stdin(c)?))),
     ),
     reg(inproc::input_spec, Builder::Input(inproc::build_input)),
     reg(
@@ -134,13 +134,10 @@ pub const ALL: &[Registration] = &[
     reg(super::buffers::none_spec, Builder::Buffer),
     // Processors.
     reg(
-        processors::bloblang_spec,
-        Builder::Processor(processors::mapping),
+        super::mapping::bloblang_spec,
+        Builder::Processor(super::mapping::build),
     ),
-    reg(
-        processors::catch_spec,
-        Builder::Processor(processors::catch),
-    ),
+    reg(super::catch::spec, Builder::Processor(super::catch::build)),
     reg(
         compression::compress_spec,
         Builder::Processor(compression::build_compress),
@@ -149,14 +146,14 @@ pub const ALL: &[Registration] = &[
         compression::decompress_spec,
         Builder::Processor(compression::build_decompress),
     ),
-    reg(processors::log_spec, Builder::Processor(processors::log)),
+    reg(super::log::spec, Builder::Processor(super::log::build)),
     reg(
-        processors::mapping_spec,
-        Builder::Processor(processors::mapping),
+        super::mapping::mapping_spec,
+        Builder::Processor(super::mapping::build),
     ),
     reg(
-        processors::mutation_spec,
-        Builder::Processor(processors::mapping),
+        super::mapping::mutation_spec,
+        Builder::Processor(super::mapping::build),
     ),
     reg(noop::spec, Builder::Processor(noop::build)),
     reg(
@@ -249,8 +246,8 @@ pub const ALL: &[Registration] = &[
         Builder::Processor(super::benchmark::build),
     ),
     reg(
-        super::sync_response_processor::spec,
-        Builder::Processor(super::sync_response_processor::build),
+        super::sync_response::processor_spec,
+        Builder::Processor(super::sync_response::build_processor),
     ),
     reg(
         super::workflow::spec,
@@ -270,22 +267,25 @@ pub const ALL: &[Registration] = &[
         Builder::Processor(super::resource::build_processor),
     ),
     reg(
-        processors::switch_spec,
-        Builder::Processor(processors::switch),
+        super::switch_processor::spec,
+        Builder::Processor(super::switch_processor::build),
     ),
-    reg(processors::try_spec, Builder::Processor(processors::r#try)),
+    reg(
+        super::try_processor::spec,
+        Builder::Processor(super::try_processor::build),
+    ),
     // Outputs.
     reg(
-        outputs::drop_spec,
-        Builder::Output(|_, _| Ok(Arc::new(outputs::Drop))),
+        super::drop::spec,
+        Builder::Output(|_, _| Ok(Arc::new(super::drop::Drop))),
     ),
     reg(
         elasticsearch::spec,
         Builder::Output(|c, _| Ok(Arc::new(elasticsearch::Elasticsearch::new(c)?))),
     ),
     reg(
-        outputs::file_spec,
-        Builder::Output(|c, _| Ok(Arc::new(outputs::FileOutput::new(c)?))),
+        super::file::output_spec,
+        Builder::Output(|c, _| Ok(Arc::new(super::file::FileOutput::new(c)?))),
     ),
     reg(
         http_client::output_spec,
@@ -303,16 +303,16 @@ pub const ALL: &[Registration] = &[
         }),
     ),
     reg(
-        outputs::reject_spec,
-        Builder::Output(|c, _| Ok(Arc::new(outputs::Reject::new(c)?))),
+        super::reject::spec,
+        Builder::Output(|c, _| Ok(Arc::new(super::reject::Reject::new(c)?))),
     ),
     reg(
-        outputs::stdout_spec,
-        Builder::Output(|c, _| Ok(Arc::new(outputs::Stdout::new(c)?))),
+        super::stdio::output_spec,
+        Builder::Output(|c, _| Ok(Arc::new(super::stdio::Stdout::new(c)?))),
     ),
     reg(
-        outputs::sync_response_spec,
-        Builder::Output(|_, _| Ok(Arc::new(outputs::SyncResponse))),
+        super::sync_response::output_spec,
+        Builder::Output(|_, _| Ok(Arc::new(super::sync_response::SyncResponse))),
     ),
     reg(inproc::output_spec, Builder::Output(inproc::build_output)),
     reg(

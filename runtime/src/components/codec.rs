@@ -282,6 +282,22 @@ impl Codec {
     }
 }
 
+pub(crate) fn codec_field(
+    cfg: &crate::config::stream::ComponentConfig,
+) -> Result<Codec, crate::stream::ComponentError> {
+    Codec::parse(cfg.str("codec").unwrap_or("lines")).map_err(crate::stream::ComponentError::new)
+}
+
+/// Joins messages with the codec's framing.
+pub(crate) fn frame(codec: &Codec, batch: &[sluice_compiler::Message]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(batch.iter().map(|m| m.payload.len() + 1).sum());
+    for m in batch {
+        buf.extend_from_slice(&m.payload);
+        buf.extend_from_slice(codec.separator());
+    }
+    buf
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() {
         return None;

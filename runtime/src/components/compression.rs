@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::processors::MappingProcessor;
+use super::mapping::MappingProcessor;
 use crate::config::stream::ComponentConfig;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{BuildContext, ComponentError, SharedProcessor};

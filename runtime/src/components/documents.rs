@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::processors::MappingProcessor;
+use super::mapping::MappingProcessor;
 use crate::config::stream::ComponentConfig;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{BuildContext, ComponentError, SharedProcessor};

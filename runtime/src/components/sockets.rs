@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::codec::Codec;
-use super::inputs::{codec_of, emit_messages, read_framed};
+use super::reading::{codec_of, emit_messages, read_framed};
 use crate::config::stream::ComponentConfig;
 use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{
@@ -328,7 +328,7 @@ pub fn build_output(
     Ok(Arc::new(SocketOutput {
         network,
         address: address(cfg)?,
-        codec: super::outputs::codec_field(cfg)?,
+        codec: super::codec::codec_field(cfg)?,
         conn: Mutex::new(None),
     }))
 }
@@ -376,7 +376,7 @@ impl Output for SocketOutput {
         }
         let result = match conn.as_mut().expect("connected above") {
             Conn::Stream(w) => {
-                let buf = super::outputs::frame(&self.codec, &batch);
+                let buf = super::codec::frame(&self.codec, &batch);
                 match w.write_all(&buf).await {
                     Ok(()) => w.flush().await,
                     Err(e) => Err(e),

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::codec::Codec;
-use super::inputs::read_framed;
+use super::reading::read_framed;
 use crate::config::stream::{ComponentConfig, Field};
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{
@@ -190,7 +190,7 @@ impl Output for SubprocessOutput {
             *running = Some((child, stdin));
         }
         let (_, stdin) = running.as_mut().expect("started above");
-        let buf = super::outputs::frame(&self.codec, &batch);
+        let buf = super::codec::frame(&self.codec, &batch);
         let result = match stdin.write_all(&buf).await {
             Ok(()) => stdin.flush().await,
             Err(e) => Err(e),

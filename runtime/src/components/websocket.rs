@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::inputs::send_tracked;
+use super::reading::send_tracked;
 use crate::config::stream::ComponentConfig;
 use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{

@@ -1,5 +1,6 @@
-//! The simple outputs: `stdout`, `file` (codec-framed writes), `drop`, `reject` (nack with an
-//! interpolated reason) and `sync_response` (store the batch as the request's response).
+//! Files: the `file` input (reads each path with its scanner; messages carry `path`) and the
+//! `file` output (appends messages, framed by the codec, to the file its interpolated `path`
+//! names).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,48 +9,32 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use async_trait::async_trait;
 use sluice_compiler::interp::Interpolation;
 
-use super::codec::Codec;
+use super::codec::{codec_field, frame, Codec};
 use crate::config::stream::ComponentConfig;
 use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, ComponentError, Nack, Output, ResponseStore};
 
-pub(crate) fn codec_field(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
-    Codec::parse(cfg.str("codec").unwrap_or("lines")).map_err(ComponentError::new)
-}
-
-/// Joins messages with the codec's framing.
-pub(crate) fn frame(codec: &Codec, batch: &[sluice_compiler::Message]) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(batch.iter().map(|m| m.payload.len() + 1).sum());
-    for m in batch {
-        buf.extend_from_slice(&m.payload);
-        buf.extend_from_slice(codec.separator());
-    }
-    buf
-}
-
-/// `stdout`: writes each message to standard output, framed by the codec.
-pub struct Stdout {
-    codec: Codec,
-}
-
-impl Stdout {
-    /// Builds the output.
-    pub fn new(cfg: &ComponentConfig) -> Result<Stdout, ComponentError> {
-        Ok(Stdout {
-            codec: codec_field(cfg)?,
-        })
-    }
-}
-
-#[async_trait]
-impl Output for Stdout {
-    async fn write(&self, batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
-        let buf = frame(&self.codec, &batch);
-        let mut out = std::io::stdout().lock();
-        out.write_all(&buf)
-            .and_then(|_| out.flush())
-            .map_err(|e| Nack(format!("failed to write to stdout: {}", e)))
-    }
+/// `file`: reads messages from files on disk.
+pub fn input_spec() -> ComponentSpec {
+    ComponentSpec::new(
+        "file",
+        ComponentKind::Input,
+        "Consumes data from files on disk, emitting messages according to a chosen codec.",
+        vec![
+            F::string("paths", "A list of paths to consume sequentially. Glob patterns are supported.").array(),
+            shared::input_scanner(),
+            F::bool("delete_on_finish", "Whether to delete input files from the disk once they are fully consumed.")
+                .default(false)
+                .advanced(),
+            F::string("codec", "The way in which the bytes of a data source should be converted into discrete messages.")
+                .optional()
+                .advanced(),
+            F::int("max_buffer", "The largest token size expected when consuming delimited files.")
+                .default(1_000_000)
+                .advanced(),
+            shared::auto_replay_nacks(),
+        ],
+    )
 }
 
 /// `file`: appends messages to the file its (interpolated) `path` names for each message.
@@ -151,78 +136,8 @@ impl Output for FileOutput {
     }
 }
 
-/// `drop`: acknowledges and discards everything.
-pub struct Drop;
-
-#[async_trait]
-impl Output for Drop {
-    async fn write(&self, _batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
-        Ok(())
-    }
-}
-
-/// `reject`: nacks every batch with an interpolated reason.
-pub struct Reject {
-    reason: Interpolation,
-}
-
-impl Reject {
-    /// Builds the output.
-    pub fn new(cfg: &ComponentConfig) -> Result<Reject, ComponentError> {
-        let reason = Interpolation::compile(cfg.config.as_str().unwrap_or("rejected"))
-            .map_err(|e| ComponentError::new(e.to_string()))?;
-        Ok(Reject { reason })
-    }
-}
-
-#[async_trait]
-impl Output for Reject {
-    async fn write(&self, batch: Batch, _r: Option<&ResponseStore>) -> Result<(), Nack> {
-        let reason = batch
-            .first()
-            .map(|m| self.reason.render(m))
-            .transpose()
-            .map_err(|e| Nack(e.to_string()))?;
-        Err(Nack(reason.unwrap_or_default()))
-    }
-}
-
-/// `sync_response`: stores the batch as the synchronous response of the request it came from.
-pub struct SyncResponse;
-
-#[async_trait]
-impl Output for SyncResponse {
-    async fn write(&self, batch: Batch, responses: Option<&ResponseStore>) -> Result<(), Nack> {
-        if let Some(store) = responses {
-            store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(batch);
-        }
-        Ok(())
-    }
-}
-
-// ------------------------------------------------------------------------------------ specs
-
-/// `drop`: drops every message.
-pub fn drop_spec() -> ComponentSpec {
-    ComponentSpec::new("drop", ComponentKind::Output, "Drops all messages.", vec![])
-}
-
-/// `sync_response`: returns the final message batch as the response of the request that
-/// produced it (inputs such as `http_server`).
-pub fn sync_response_spec() -> ComponentSpec {
-    ComponentSpec::new(
-        "sync_response",
-        ComponentKind::Output,
-        "Returns the final message payload back to the input origin of the message, where it is dealt with according to that specific input type.",
-        vec![],
-    )
-}
-
 /// `file`: writes messages to files on disk.
-pub fn file_spec() -> ComponentSpec {
+pub fn output_spec() -> ComponentSpec {
     ComponentSpec::new(
         "file",
         ComponentKind::Output,
@@ -235,25 +150,5 @@ pub fn file_spec() -> ComponentSpec {
             .interpolated(),
             shared::output_codec(),
         ],
-    )
-}
-
-/// `reject`: rejects every message with an (interpolated) error text.
-pub fn reject_spec() -> ComponentSpec {
-    ComponentSpec::with_value(
-        "reject",
-        ComponentKind::Output,
-        "Rejects all messages, treating them as though the output destination failed to publish them.",
-        F::string("", "The error message to reject messages with.").interpolated(),
-    )
-}
-
-/// `stdout`: writes messages to standard output.
-pub fn stdout_spec() -> ComponentSpec {
-    ComponentSpec::new(
-        "stdout",
-        ComponentKind::Output,
-        "Prints messages to stdout as a continuous stream of data.",
-        vec![shared::output_codec()],
     )
 }
