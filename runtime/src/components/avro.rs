@@ -45,15 +45,22 @@ enum Encoding {
     Single,
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    operator: String,
+    encoding: String,
+    schema: String,
+    schema_path: String,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let text = match (
-        cfg.str("schema").unwrap_or(""),
-        cfg.str("schema_path").unwrap_or(""),
-    ) {
+    let c: Config = cfg.typed()?;
+    let text = match (c.schema.as_str(), c.schema_path.as_str()) {
         ("", "") => {
             return Err(ComponentError::new(
                 "a schema must be specified with either the `schema` or `schema_path` fields",
@@ -67,7 +74,7 @@ pub fn build(
     };
     let schema = Schema::parse_str(&text)
         .map_err(|e| ComponentError::new(format!("failed to parse schema: {}", e)))?;
-    let encoding = match cfg.str("encoding").unwrap_or("textual") {
+    let encoding = match c.encoding.as_str() {
         "textual" => Encoding::Textual,
         "binary" => Encoding::Binary,
         "single" => Encoding::Single,
@@ -78,7 +85,7 @@ pub fn build(
             )))
         }
     };
-    let to_json = match cfg.str("operator").unwrap_or("") {
+    let to_json = match c.operator.as_str() {
         "to_json" => true,
         "from_json" => false,
         other => {

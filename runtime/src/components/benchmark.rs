@@ -22,17 +22,25 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    interval: String,
+    count_bytes: bool,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let interval = crate::duration::parse(cfg.str("interval").unwrap_or("5s"))
+    let c: Config = cfg.typed()?;
+    let interval = crate::duration::parse(&c.interval)
         .map_err(|e| ComponentError::new(format!("interval: {}", e)))?;
     let now = Instant::now();
     Ok(Arc::new(Benchmark {
         interval,
-        count_bytes: cfg.bool("count_bytes").unwrap_or(true),
+        count_bytes: c.count_bytes,
         state: Mutex::new(State {
             started: now,
             window_start: now,

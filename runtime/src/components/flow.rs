@@ -64,19 +64,28 @@ pub fn while_spec() -> ComponentSpec {
     )
 }
 
+/// `while`'s typed config but for its processors (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct WhileConfig {
+    at_least_once: bool,
+    max_loops: i64,
+    check: String,
+}
+
 /// Builds `while`.
 pub fn build_while(
     cfg: &ComponentConfig,
     ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let check = match cfg.str("check").unwrap_or("") {
+    let c: WhileConfig = cfg.typed()?;
+    let check = match c.check.as_str() {
         "" => None,
         c => Some(Mapping::compile(c).map_err(|e| ComponentError::new(format!("check: {}", e)))?),
     };
     let pctx = ctx.child(format!("{}.processors", ctx.path), String::new());
     Ok(Arc::new(While {
-        at_least_once: cfg.bool("at_least_once").unwrap_or(false),
-        max_loops: cfg.int("max_loops").unwrap_or(0).max(0) as usize,
+        at_least_once: c.at_least_once,
+        max_loops: c.max_loops.max(0) as usize,
         check,
         processors: children(
             cfg.field("processors")
@@ -160,22 +169,28 @@ pub fn retry_spec() -> ComponentSpec {
     )
 }
 
+/// `retry`'s typed config but for its processors (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct RetryConfig {
+    backoff: super::retry_output::Backoff,
+    parallel: bool,
+    max_retries: i64,
+}
+
 /// Builds `retry`.
 pub fn build_retry(
     cfg: &ComponentConfig,
     ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let dur = |f: &str, d: &str| {
-        crate::duration::parse(cfg.str(f).unwrap_or(d))
-            .map_err(|e| ComponentError::new(format!("{}: {}", f, e)))
-    };
+    let c: RetryConfig = cfg.typed()?;
+    let (initial, max, max_elapsed) = c.backoff.parse()?;
     let pctx = ctx.child(format!("{}.processors", ctx.path), String::new());
     Ok(Arc::new(Retry {
-        initial: dur("backoff.initial_interval", "500ms")?,
-        max: dur("backoff.max_interval", "10s")?,
-        max_elapsed: dur("backoff.max_elapsed_time", "0s")?,
-        max_retries: cfg.int("max_retries").unwrap_or(0).max(0) as usize,
-        parallel: cfg.bool("parallel").unwrap_or(false),
+        initial,
+        max,
+        max_elapsed,
+        max_retries: c.max_retries.max(0) as usize,
+        parallel: c.parallel,
         processors: children(
             cfg.field("processors")
                 .and_then(Field::as_array)

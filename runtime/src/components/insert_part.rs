@@ -25,14 +25,22 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    index: i64,
+    content: String,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
+    let c: Config = cfg.typed()?;
     Ok(Arc::new(InsertPart {
-        index: cfg.int("index").unwrap_or(-1),
-        content: Interpolation::compile(cfg.str("content").unwrap_or(""))
+        index: c.index,
+        content: Interpolation::compile(&c.content)
             .map_err(|e| ComponentError::new(format!("content: {}", e)))?,
     }))
 }

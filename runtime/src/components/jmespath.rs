@@ -17,12 +17,19 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    query: String,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let query = jmespath::compile(cfg.str("query").unwrap_or(""))
+    let c: Config = cfg.typed()?;
+    let query = jmespath::compile(&c.query)
         .map_err(|e| ComponentError::new(format!("failed to compile JMESPath query: {}", e)))?;
     Ok(Arc::new(JmesPath { query }))
 }

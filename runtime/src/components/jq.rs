@@ -57,17 +57,25 @@ fn compile(query: &str) -> Result<Filter, String> {
         .map_err(|errs| format!("error compiling jq query: {:?}", errs))
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    query: String,
+    raw: bool,
+    output_raw: bool,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let query = cfg.str("query").unwrap_or("");
-    let filter = compile(query).map_err(ComponentError::new)?;
+    let c: Config = cfg.typed()?;
+    let filter = compile(&c.query).map_err(ComponentError::new)?;
     Ok(Arc::new(Jq {
         filter,
-        raw: cfg.bool("raw").unwrap_or(false),
-        output_raw: cfg.bool("output_raw").unwrap_or(false),
+        raw: c.raw,
+        output_raw: c.output_raw,
     }))
 }
 

@@ -32,12 +32,22 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    format: String,
+    best_effort: bool,
+    default_year: String,
+    default_timezone: String,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let variant = match cfg.str("format").unwrap_or("") {
+    let c: Config = cfg.typed()?;
+    let variant = match c.format.as_str() {
         "syslog_rfc5424" => Variant::RFC5424,
         "syslog_rfc3164" => Variant::RFC3164,
         other => {
@@ -47,13 +57,13 @@ pub fn build(
             )))
         }
     };
-    let year = match cfg.str("default_year").unwrap_or("current") {
+    let year = match c.default_year.as_str() {
         "current" | "" => None,
         y => Some(y.parse::<i32>().map_err(|e| {
             ComponentError::new(format!("failed to convert year {} into integer: {}", y, e))
         })?),
     };
-    let tz = match cfg.str("default_timezone").unwrap_or("UTC") {
+    let tz = match c.default_timezone.as_str() {
         "" | "UTC" => FixedOffset::east_opt(0).expect("zero offset"),
         "Local" => *chrono::Local::now().offset(),
         other => other.parse::<FixedOffset>().map_err(|_| {
@@ -65,7 +75,7 @@ pub fn build(
     };
     Ok(Arc::new(ParseLog {
         variant,
-        best_effort: cfg.bool("best_effort").unwrap_or(true),
+        best_effort: c.best_effort,
         year,
         tz,
     }))

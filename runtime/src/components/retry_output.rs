@@ -29,6 +29,36 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
+/// The typed config but for its output (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    max_retries: i64,
+    backoff: Backoff,
+}
+
+/// The `backoff` group of a typed config.
+#[derive(serde::Deserialize)]
+pub(crate) struct Backoff {
+    initial_interval: String,
+    max_interval: String,
+    max_elapsed_time: String,
+}
+
+impl Backoff {
+    /// The initial, maximum and maximum elapsed durations, parsed.
+    pub(crate) fn parse(&self) -> Result<(Duration, Duration, Duration), ComponentError> {
+        let d = |f: &str, v: &str| {
+            crate::duration::parse(v)
+                .map_err(|e| ComponentError::new(format!("backoff.{}: {}", f, e)))
+        };
+        Ok((
+            d("initial_interval", &self.initial_interval)?,
+            d("max_interval", &self.max_interval)?,
+            d("max_elapsed_time", &self.max_elapsed_time)?,
+        ))
+    }
+}
+
 /// Builds it.
 pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedOutput, ComponentError> {
     let child = cfg
@@ -36,16 +66,14 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedOutput, 
         .and_then(Field::as_component)
         .ok_or_else(|| ComponentError::new("an output is required"))?;
     let output = super::child_outputs::build(child, ctx, &format!("{}.output", ctx.path))?;
-    let dur = |f: &str, d: &str| {
-        crate::duration::parse(cfg.str(f).unwrap_or(d))
-            .map_err(|e| ComponentError::new(format!("{}: {}", f, e)))
-    };
+    let c: Config = cfg.typed()?;
+    let (initial, max, max_elapsed) = c.backoff.parse()?;
     Ok(Arc::new(Retry {
         output,
-        max_retries: cfg.int("max_retries").unwrap_or(0).max(0) as usize,
-        initial: dur("backoff.initial_interval", "500ms")?,
-        max: dur("backoff.max_interval", "3s")?,
-        max_elapsed: dur("backoff.max_elapsed_time", "0s")?,
+        max_retries: c.max_retries.max(0) as usize,
+        initial,
+        max,
+        max_elapsed,
         stopping: AtomicBool::new(false),
         stop: Notify::new(),
     }))

@@ -20,14 +20,22 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    size: i64,
+    byte_size: i64,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
+    let c: Config = cfg.typed()?;
     Ok(Arc::new(Split {
-        size: cfg.int("size").unwrap_or(1).max(0) as usize,
-        byte_size: cfg.int("byte_size").unwrap_or(0).max(0) as usize,
+        size: c.size.max(0) as usize,
+        byte_size: c.byte_size.max(0) as usize,
     }))
 }
 

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use super::codec::Codec;
 use super::reading::read_framed;
-use crate::config::stream::{ComponentConfig, Field};
+use crate::config::stream::ComponentConfig;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{
     Batch, BuildContext, ComponentError, Input, InputSink, Nack, Output, ResponseStore,
@@ -73,23 +73,26 @@ pub fn output_spec() -> ComponentSpec {
     )
 }
 
-fn command(cfg: &ComponentConfig) -> Result<(String, Vec<String>), ComponentError> {
-    let name = cfg.str("name").unwrap_or("").to_string();
-    if name.is_empty() {
-        return Err(ComponentError::new("name is required"));
-    }
-    let args = cfg
-        .field("args")
-        .and_then(Field::as_array)
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|a| a.as_str().map(str::to_string))
-        .collect();
-    Ok((name, args))
+/// The typed config of both directions (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    name: String,
+    args: Vec<String>,
+    codec: String,
+    /// The input's only.
+    #[serde(default)]
+    restart_on_exit: bool,
 }
 
-fn codec(cfg: &ComponentConfig) -> Result<Codec, ComponentError> {
-    Codec::parse(cfg.str("codec").unwrap_or("lines")).map_err(ComponentError::new)
+impl Config {
+    fn read(cfg: &ComponentConfig) -> Result<(Config, Codec), ComponentError> {
+        let c: Config = cfg.typed()?;
+        if c.name.is_empty() {
+            return Err(ComponentError::new("name is required"));
+        }
+        let codec = Codec::parse(&c.codec).map_err(ComponentError::new)?;
+        Ok((c, codec))
+    }
 }
 
 /// Builds the input.
@@ -97,12 +100,12 @@ pub fn build_input(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<Box<dyn Input>, ComponentError> {
-    let (name, args) = command(cfg)?;
+    let (c, codec) = Config::read(cfg)?;
     Ok(Box::new(SubprocessInput {
-        name,
-        args,
-        codec: codec(cfg)?,
-        restart: cfg.bool("restart_on_exit").unwrap_or(false),
+        name: c.name,
+        args: c.args,
+        codec,
+        restart: c.restart_on_exit,
     }))
 }
 
@@ -154,11 +157,11 @@ pub fn build_output(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
-    let (name, args) = command(cfg)?;
+    let (c, codec) = Config::read(cfg)?;
     Ok(Arc::new(SubprocessOutput {
-        name,
-        args,
-        codec: codec(cfg)?,
+        name: c.name,
+        args: c.args,
+        codec,
         running: Mutex::new(None),
     }))
 }

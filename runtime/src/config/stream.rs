@@ -146,6 +146,33 @@ impl Field {
             .unwrap_or_default()
     }
 
+    /// The value as JSON exactly as decoded (defaults filled, secrets included): what typed
+    /// configs are read from ([`ComponentConfig::typed`]). Nested components become their
+    /// `{"<name>": config}` JSON.
+    pub fn to_json(&self) -> Value {
+        match &self.value {
+            FieldValue::Null => Value::Null,
+            FieldValue::Bool(b) => Value::Bool(*b),
+            FieldValue::Int(i) => json!(i),
+            FieldValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            FieldValue::String(s) => Value::String(s.clone()),
+            FieldValue::Array(items) => Value::Array(items.iter().map(Field::to_json).collect()),
+            FieldValue::Object(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, f)| (k.clone(), f.to_json()))
+                    .collect(),
+            ),
+            FieldValue::Component(c) => {
+                let mut m = Map::new();
+                m.insert(c.name.to_string(), c.config.to_json());
+                Value::Object(m)
+            }
+        }
+    }
+
     /// The value as JSON, secrets scrubbed.
     pub fn render(&self) -> Value {
         self.render_with(self.spec.secret, self.spec.url)
@@ -188,6 +215,17 @@ impl Field {
             FieldValue::Component(c) => c.render(),
         }
     }
+}
+
+/// A decoded config that does not fit its component's typed config (a spec and its config
+/// type disagree: a bug the catalog test catches).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{component}: {message}")]
+pub struct TypedConfigError {
+    /// The component.
+    pub component: &'static str,
+    /// What did not fit.
+    pub message: String,
 }
 
 /// One configured component.
@@ -233,6 +271,16 @@ impl ComponentConfig {
     /// A boolean field.
     pub fn bool(&self, path: &str) -> Option<bool> {
         self.field(path)?.as_bool()
+    }
+
+    /// The config as a typed struct: the decoded fields (every default filled in by the
+    /// spec) deserialised into `T`, so a builder never restates a default; the error names
+    /// the component and the field.
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, TypedConfigError> {
+        serde_json::from_value(self.config.to_json()).map_err(|e| TypedConfigError {
+            component: self.name,
+            message: e.to_string(),
+        })
     }
 
     /// The component as JSON: `{"<name>": <config>}` plus `label` and `processors` when set;

@@ -27,6 +27,12 @@ impl ComponentError {
     }
 }
 
+impl From<crate::config::stream::TypedConfigError> for ComponentError {
+    fn from(e: crate::config::stream::TypedConfigError) -> ComponentError {
+        ComponentError(e.to_string())
+    }
+}
+
 /// Where and for whom a component is built.
 #[derive(Debug, Clone)]
 pub struct BuildContext {
