@@ -246,3 +246,32 @@ fn resources_of_a_config_are_used_by_resource_components() {
         "{text}"
     );
 }
+
+/// A request `split` into several batches is answered (acknowledged) only when every batch
+/// was delivered: one rejected part fails the whole request, so the client retries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_batches_are_acknowledged_together() {
+    let s = common::Sluice::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let (code, body) = s
+        .req(
+            "POST",
+            "/streams/parts",
+            &format!(
+                "input:\n  http_server: {{path: /in}}\npipeline:\n  processors:\n    - insert_part: {{content: 'second of ${{! content() }}'}}\n    - split: {{size: 1}}\noutput:\n  switch:\n    cases:\n      - check: 'content().string().contains(\"second of bad\")'\n        output: {{reject: 'refused ${{! content() }}'}}\n      - output: {{file: {{path: '{}'}}}}\n",
+                out.display()
+            ),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = s.req("POST", "/parts/in", "good").await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = s.req("POST", "/parts/in", "bad").await;
+    assert_ne!(code, 200, "a rejected part must fail the request: {body}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    // Both parts of the good request, and the delivered first part of the bad one (at least
+    // once: its client is told to send it again).
+    assert_eq!(text, "good\nsecond of good\nbad\n");
+    s.stop();
+}
