@@ -16,6 +16,16 @@ use clap::Parser;
 static ALLOC: sluice_compiler::limits::CountingAlloc = sluice_compiler::limits::CountingAlloc;
 
 fn main() -> ExitCode {
+    // jq queries run in worker processes of this binary (see components::jq).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "__jq-worker")
+    {
+        return sluice_runtime::components::jq::worker_main();
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        sluice_runtime::components::jq::set_worker_executable(exe);
+    }
     if let Some(bytes) = std::env::var("SLUICE_MESSAGE_MEMORY_LIMIT")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())

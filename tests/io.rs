@@ -152,7 +152,15 @@ fn subprocess_input_and_output() {
 /// A `retry` output keeps trying a `socket` output whose server is not there yet.
 #[test]
 fn retry_output_waits_for_the_server() {
-    let port = common::free_port();
+    // A port outside the ephemeral range: a client retrying a closed ephemeral port on
+    // loopback can connect to itself (TCP simultaneous open) and take the port.
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let port = (low.saturating_sub(3000)..low)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below the ephemeral range");
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(
         &dir,

@@ -9,6 +9,11 @@ use std::process::Command;
 
 /// Runs `sluice run` on `config` and returns (stdout, stderr).
 fn run_logged(config: &str) -> (String, String) {
+    run_with_env(config, &[])
+}
+
+/// Runs `sluice run` on `config` with extra environment variables; returns (stdout, stderr).
+fn run_with_env(config: &str, env: &[(&str, &str)]) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.yaml");
     std::fs::write(&path, config).unwrap();
@@ -20,6 +25,7 @@ fn run_logged(config: &str) -> (String, String) {
         ])
         .arg(&path)
         .env("SLUICE_LOG", "info")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -339,4 +345,66 @@ fn avro_round_trips_binary_and_single_object() {
         out.starts_with("error: failed to convert JSON to Avro schema"),
         "{out}"
     );
+}
+
+/// A jq query can recurse or allocate without bound; it runs in a worker process, so the
+/// message is flagged, the next one is served by a new worker, and sluice stays up.
+#[test]
+fn hostile_jq_queries_flag_the_message_and_sluice_survives() {
+    for query in ["def f: 1 + f; f", "[repeat(1)]"] {
+        // A small message budget makes the worker's memory limit small (and the test quick).
+        let (out, _) = run_with_env(
+            &batch(
+                2,
+                r#"root = {"n": counter()}"#,
+                &format!("    - jq: {{query: '{query}'}}\n{FLAG}"),
+            ),
+            &[("SLUICE_MESSAGE_MEMORY_LIMIT", "4194304")],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{query}: {out}");
+        for l in lines {
+            assert!(
+                l.starts_with("error: jq query failed: the evaluation crashed its worker"),
+                "{query}: {l}"
+            );
+        }
+    }
+}
+
+/// A jq query that never ends holds its message until the stream is deleted; the forced
+/// stop kills the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_jq_query_is_stopped_with_its_stream() {
+    let s = common::Sluice::start(&[]).await;
+    let (code, body) = s
+        .req(
+            "POST",
+            "/streams/spin",
+            "input:\n  generate: {count: 1, interval: '', mapping: 'root = 1'}\npipeline:\n  processors:\n    - jq: {query: 'until(false; .)'}\noutput:\n  drop: {}\n",
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let server = s.child.id().to_string();
+    let workers = || {
+        let out = Command::new("pgrep")
+            .args(["-P", &server, "-f", "__jq-worker"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert!(workers() >= 1);
+    let started = std::time::Instant::now();
+    let (code, _) = s.req("DELETE", "/streams/spin?timeout=1s", "").await;
+    assert_eq!(code, 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let (code, _) = s.req("GET", "/ping", "").await;
+    assert_eq!(code, 200);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while workers() > 0 && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(workers(), 0, "the worker outlived its stream");
+    s.stop();
 }

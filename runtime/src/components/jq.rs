@@ -2,8 +2,22 @@
 //! embedded jq implementation). As upstream's: no output filters the message, one output
 //! replaces it, several become an array; `raw` feeds the payload as a string, `output_raw`
 //! writes string results without quotes. A failing query flags the message.
+//!
+//! jaq cannot bound an evaluation: a recursive query (`def f: 1 + f; f`) overflows the stack,
+//! which aborts a process, and `[repeat(1)]` allocates until memory runs out. So the `sluice`
+//! binary runs queries in worker processes of its own (`sluice __jq-worker`, registered with
+//! [`set_worker_executable`]), each limited in address space (its base and the per-message
+//! memory budget): a query that crashes or
+//! exhausts its worker flags the message and the worker is replaced, and a forced stop kills
+//! a worker still evaluating. A program embedding the runtime without registering a worker
+//! runs queries in-process.
 
-use std::sync::Arc;
+use std::io::{BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Ctx, Vars};
@@ -31,32 +45,6 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
-type Filter = jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>;
-
-fn compile(query: &str) -> Result<Filter, String> {
-    let defs = jaq_core::defs()
-        .chain(jaq_std::defs())
-        .chain(jaq_json::defs());
-    let funs = jaq_core::funs()
-        .chain(jaq_std::funs())
-        .chain(jaq_json::funs());
-    let loader = Loader::new(defs);
-    let arena = Arena::default();
-    let modules = loader
-        .load(
-            &arena,
-            File {
-                code: query,
-                path: (),
-            },
-        )
-        .map_err(|errs| format!("error parsing jq query: {:?}", errs))?;
-    jaq_core::Compiler::default()
-        .with_funs(funs)
-        .compile(modules)
-        .map_err(|errs| format!("error compiling jq query: {:?}", errs))
-}
-
 /// The typed config (read from the spec's normalised output).
 #[derive(serde::Deserialize)]
 struct Config {
@@ -65,27 +53,101 @@ struct Config {
     output_raw: bool,
 }
 
-/// Builds it.
+/// The address space a worker needs besides what a message may use (the executable's
+/// mappings, its stack, the parsed query): about 75 MiB is mapped when it starts.
+const WORKER_BASE_ADDRESS_SPACE: u64 = 128 << 20;
+
+/// The address space a worker may use: its base and the per-message memory budget
+/// (`SLUICE_MESSAGE_MEMORY_LIMIT`, 256 MiB by default), as every evaluation is held to.
+fn worker_address_space() -> u64 {
+    WORKER_BASE_ADDRESS_SPACE + sluice_compiler::limits::message_memory() as u64
+}
+
+static WORKER: OnceLock<PathBuf> = OnceLock::new();
+
+/// Runs jq queries in worker processes started as `exe __jq-worker` (the `sluice` binary
+/// calls this with itself at start, and runs [`worker_main`] for that argument).
+pub fn set_worker_executable(exe: PathBuf) {
+    let _ = WORKER.set(exe);
+}
+
+/// Builds it: the query is compiled (in a worker when there is one), so a bad query is a
+/// build error.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
     let c: Config = cfg.typed()?;
-    let filter = compile(&c.query).map_err(ComponentError::new)?;
-    Ok(Arc::new(Jq {
-        filter,
+    let query = Query {
+        text: c.query,
         raw: c.raw,
         output_raw: c.output_raw,
-    }))
+    };
+    let engine = match WORKER.get() {
+        Some(exe) => {
+            let pool = Pool {
+                exe: exe.clone(),
+                query: query.clone(),
+                idle: Mutex::new(Vec::new()),
+            };
+            // Compiling in a worker checks the query; the worker is kept for the first message.
+            let w = pool.spawn().map_err(ComponentError::new)?;
+            pool.release(w);
+            Engine::Workers(pool)
+        }
+        None => Engine::InProcess(Compiled::new(&query).map_err(ComponentError::new)?),
+    };
+    Ok(Arc::new(Jq { engine }))
 }
 
-struct Jq {
+/// A query and how its input and output are read.
+#[derive(Clone)]
+struct Query {
+    text: String,
+    raw: bool,
+    output_raw: bool,
+}
+
+type Filter = jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>;
+
+/// A compiled query, evaluated in this process.
+struct Compiled {
     filter: Filter,
     raw: bool,
     output_raw: bool,
 }
 
-impl Jq {
+impl Compiled {
+    fn new(q: &Query) -> Result<Compiled, String> {
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let modules = loader
+            .load(
+                &arena,
+                File {
+                    code: q.text.as_str(),
+                    path: (),
+                },
+            )
+            .map_err(|errs| format!("error parsing jq query: {:?}", errs))?;
+        let filter = jaq_core::Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| format!("error compiling jq query: {:?}", errs))?;
+        Ok(Compiled {
+            filter,
+            raw: q.raw,
+            output_raw: q.output_raw,
+        })
+    }
+
+    /// The new payload, `None` when the query emitted nothing (the message is filtered).
     fn run(&self, payload: &[u8]) -> Result<Option<Vec<u8>>, String> {
         let input = if self.raw {
             Val::utf8_str(payload.to_vec())
@@ -115,11 +177,232 @@ impl Jq {
     }
 }
 
+// ------------------------------------------------------------------------ worker protocol
+//
+// Frames are a little-endian u32 length and that many bytes. The parent sends the query
+// frame and a flags byte (bit 0 `raw`, bit 1 `output_raw`); the worker answers a frame that
+// is empty when the query compiled, or the error. Then, per message, the parent sends the
+// payload frame and the worker answers a tag byte (0 result, 1 nothing, 2 error) and a frame.
+
+fn write_frame(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(&(bytes.len() as u32).to_le_bytes())?;
+    w.write_all(bytes)
+}
+
+fn read_frame(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let mut buf = vec![0u8; u32::from_le_bytes(len) as usize];
+    r.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// The worker process: compiles the query it is sent, then answers one message at a time
+/// until its input closes.
+pub fn worker_main() -> std::process::ExitCode {
+    let mut input = std::io::stdin().lock();
+    let mut output = std::io::stdout().lock();
+    let mut serve = || -> std::io::Result<()> {
+        let query = String::from_utf8_lossy(&read_frame(&mut input)?).into_owned();
+        let mut flags = [0u8; 1];
+        input.read_exact(&mut flags)?;
+        let q = Query {
+            text: query,
+            raw: flags[0] & 1 != 0,
+            output_raw: flags[0] & 2 != 0,
+        };
+        let compiled = match Compiled::new(&q) {
+            Ok(c) => {
+                write_frame(&mut output, b"")?;
+                output.flush()?;
+                c
+            }
+            Err(e) => {
+                write_frame(&mut output, e.as_bytes())?;
+                output.flush()?;
+                return Ok(());
+            }
+        };
+        loop {
+            let payload = match read_frame(&mut input) {
+                Ok(p) => p,
+                Err(_) => return Ok(()),
+            };
+            match compiled.run(&payload) {
+                Ok(Some(p)) => {
+                    output.write_all(&[0])?;
+                    write_frame(&mut output, &p)?;
+                }
+                Ok(None) => {
+                    output.write_all(&[1])?;
+                    write_frame(&mut output, b"")?;
+                }
+                Err(e) => {
+                    output.write_all(&[2])?;
+                    write_frame(&mut output, e.as_bytes())?;
+                }
+            }
+            output.flush()?;
+        }
+    };
+    match serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+/// What a worker answered for one message.
+type Reply = Result<(u8, Vec<u8>), String>;
+
+/// A running worker: its stdin, and the replies its reader thread forwards.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    replies: mpsc::Receiver<Reply>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Idle workers of one query; one is taken per message being evaluated.
+struct Pool {
+    exe: PathBuf,
+    query: Query,
+    idle: Mutex<Vec<Worker>>,
+}
+
+/// Why a worker stopped answering.
+const CRASHED: &str =
+    "jq query failed: the evaluation crashed its worker (unbounded recursion or memory)";
+
+impl Pool {
+    /// Starts a worker and compiles the query in it.
+    fn spawn(&self) -> Result<Worker, String> {
+        let space = worker_address_space();
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("__jq-worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the closure runs in the forked child before exec and only calls
+            // setrlimit, which is async-signal-safe; it touches no memory of the parent.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: space,
+                        rlim_max: space,
+                    };
+                    libc::setrlimit(libc::RLIMIT_AS, &limit);
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("failed to start a jq worker: {}", e))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let flags = u8::from(self.query.raw) | (u8::from(self.query.output_raw) << 1);
+        write_frame(&mut stdin, self.query.text.as_bytes())
+            .and_then(|_| stdin.write_all(&[flags]))
+            .and_then(|_| stdin.flush())
+            .map_err(|e| format!("failed to start a jq worker: {}", e))?;
+        let compiled = read_frame(&mut stdout).map_err(|_| CRASHED.to_string())?;
+        if !compiled.is_empty() {
+            return Err(String::from_utf8_lossy(&compiled).into_owned());
+        }
+        let (tx, replies) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("jq-worker-reader".into())
+            .spawn(move || loop {
+                let mut tag = [0u8; 1];
+                let reply = stdout
+                    .read_exact(&mut tag)
+                    .and_then(|_| read_frame(&mut stdout))
+                    .map(|body| (tag[0], body))
+                    .map_err(|_| CRASHED.to_string());
+                let failed = reply.is_err();
+                if tx.send(reply).is_err() || failed {
+                    return;
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Worker {
+            child,
+            stdin,
+            replies,
+        })
+    }
+
+    fn acquire(&self) -> Result<Worker, String> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(w) => Ok(w),
+            None => self.spawn(),
+        }
+    }
+
+    fn release(&self, w: Worker) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    /// Evaluates one payload in a worker, waiting for the answer while the stream is not
+    /// forced to stop (then the worker is killed).
+    fn run(&self, payload: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let mut w = self.acquire()?;
+        if write_frame(&mut w.stdin, payload)
+            .and_then(|_| w.stdin.flush())
+            .is_err()
+        {
+            return Err(CRASHED.into());
+        }
+        loop {
+            match w.replies.recv_timeout(Duration::from_millis(20)) {
+                Ok(Ok((tag, body))) => {
+                    self.release(w);
+                    return match tag {
+                        0 => Ok(Some(body)),
+                        1 => Ok(None),
+                        _ => Err(String::from_utf8_lossy(&body).into_owned()),
+                    };
+                }
+                // The worker died (and is dropped): the next message gets a new one.
+                Ok(Err(e)) => return Err(e),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(CRASHED.into()),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = sluice_compiler::limits::check() {
+                        return Err(e.message);
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Engine {
+    Workers(Pool),
+    InProcess(Compiled),
+}
+
+struct Jq {
+    engine: Engine,
+}
+
 impl Processor for Jq {
     fn process(&self, batch: Batch) -> Batch {
         let mut out = Vec::with_capacity(batch.len());
         for mut m in batch {
-            match self.run(&m.payload) {
+            let result = match &self.engine {
+                Engine::Workers(pool) => pool.run(&m.payload),
+                Engine::InProcess(c) => c.run(&m.payload),
+            };
+            match result {
                 Ok(Some(p)) => {
                     m.payload = p.into();
                     out.push(m);
