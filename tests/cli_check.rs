@@ -288,3 +288,27 @@ fn check_builds_the_plan_offline() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+/// Queries nested deeper than their parser can take are refused, not a stack overflow.
+#[test]
+fn deeply_nested_queries_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.yaml");
+    let n = 100_000;
+    std::fs::write(
+        &path,
+        format!(
+            "input:\n  generate: {{mapping: 'root = 1'}}\npipeline:\n  processors:\n    - jmespath:\n        query: '{}a{}'\noutput:\n  drop: {{}}\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        ),
+    )
+    .unwrap();
+    let out = sluice(&["compile", "--check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nested deeper than 128 levels"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -156,7 +156,11 @@ fn retry_output_waits_for_the_server() {
     // loopback can connect to itself (TCP simultaneous open) and take the port.
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
-        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .and_then(|r| {
+            r.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+        })
         .unwrap_or(32768);
     let port = (low.saturating_sub(3000)..low)
         .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())

@@ -29,9 +29,48 @@ pub fn build(
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
     let c: Config = cfg.typed()?;
+    // The JMESPath parser recurses once per level of nesting: deeper than this a query from
+    // a config could overflow the stack, which aborts the process.
+    if nesting_depth(&c.query) > MAX_NESTING {
+        return Err(ComponentError::new(format!(
+            "failed to compile JMESPath query: nested deeper than {} levels",
+            MAX_NESTING
+        )));
+    }
     let query = jmespath::compile(&c.query)
         .map_err(|e| ComponentError::new(format!("failed to compile JMESPath query: {}", e)))?;
     Ok(Arc::new(JmesPath { query }))
+}
+
+/// How deep brackets, parentheses and braces of a query may nest.
+const MAX_NESTING: usize = 128;
+
+/// The deepest nesting of `(`, `[` and `{` in a query, outside quoted strings and literals.
+fn nesting_depth(query: &str) -> usize {
+    let (mut depth, mut max, mut quote) = (0usize, 0usize, None::<char>);
+    let mut escaped = false;
+    for c in query.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 struct JmesPath {
