@@ -28,15 +28,24 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    name: String,
+    args_mapping: Option<String>,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let name = Interpolation::compile(cfg.str("name").unwrap_or(""))
-        .map_err(|e| ComponentError::new(format!("name: {}", e)))?;
-    let args = cfg
-        .str("args_mapping")
+    let c: Config = cfg.typed()?;
+    let name =
+        Interpolation::compile(&c.name).map_err(|e| ComponentError::new(format!("name: {}", e)))?;
+    let args = c
+        .args_mapping
+        .as_deref()
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
             Mapping::compile(s).map_err(|e| ComponentError::new(format!("args_mapping: {}", e)))

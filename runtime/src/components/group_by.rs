@@ -107,12 +107,19 @@ impl Processor for GroupBy {
     }
 }
 
+/// `group_by_value`'s typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct ValueConfig {
+    value: String,
+}
+
 /// Builds `group_by_value`.
 pub fn build_group_by_value(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let value = Interpolation::compile(cfg.str("value").unwrap_or(""))
+    let c: ValueConfig = cfg.typed()?;
+    let value = Interpolation::compile(&c.value)
         .map_err(|e| ComponentError::new(format!("value: {}", e)))?;
     Ok(Arc::new(GroupByValue { value }))
 }

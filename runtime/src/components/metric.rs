@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sluice_compiler::interp::Interpolation;
 
-use crate::config::stream::{ComponentConfig, Field};
+use crate::config::stream::ComponentConfig;
 use crate::metrics::StreamMetrics;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
@@ -37,9 +37,21 @@ enum Kind {
     Timing,
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+    value: String,
+}
+
 /// Builds it.
 pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
-    let kind = match cfg.str("type").unwrap_or("") {
+    let c: Config = cfg.typed()?;
+    let kind = match c.kind.as_str() {
         "counter" => Kind::Counter,
         "counter_by" => Kind::CounterBy,
         "gauge" => Kind::Gauge,
@@ -51,7 +63,7 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcesso
             )))
         }
     };
-    let name = cfg.str("name").unwrap_or("");
+    let name = c.name.as_str();
     if name.is_empty() {
         return Err(ComponentError::new("name is required"));
     }
@@ -59,17 +71,13 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcesso
         Interpolation::compile(t).map_err(|e| ComponentError::new(format!("{}: {}", f, e)))
     };
     let mut labels = Vec::new();
-    for (k, v) in cfg
-        .field("labels")
-        .and_then(Field::as_object)
-        .unwrap_or(&[])
-    {
-        labels.push((k.clone(), interp(v.as_str().unwrap_or(""), "labels")?));
+    for (k, v) in &c.labels {
+        labels.push((k.clone(), interp(v, "labels")?));
     }
-    let value = interp(cfg.str("value").unwrap_or(""), "value")?;
+    let value = interp(&c.value, "value")?;
     if matches!(kind, Kind::CounterBy | Kind::Gauge | Kind::Timing)
         && value.is_static()
-        && cfg.str("value").unwrap_or("").is_empty()
+        && c.value.is_empty()
     {
         return Err(ComponentError::new(
             "value is required for this metric type",

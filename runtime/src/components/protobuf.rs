@@ -10,7 +10,7 @@ use prost::Message as _;
 use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
 use serde_json::json;
 
-use crate::config::stream::{ComponentConfig, Field};
+use crate::config::stream::ComponentConfig;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
 
@@ -45,18 +45,24 @@ fn proto_files(dir: &Path, under: &Path, out: &mut Vec<PathBuf>) -> std::io::Res
     Ok(())
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    operator: String,
+    message: String,
+    discard_unknown: bool,
+    use_proto_names: bool,
+    import_paths: Vec<String>,
+    use_enum_numbers: bool,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let mut dirs: Vec<PathBuf> = cfg
-        .field("import_paths")
-        .and_then(Field::as_array)
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|f| f.as_str().map(PathBuf::from))
-        .collect();
+    let c: Config = cfg.typed()?;
+    let mut dirs: Vec<PathBuf> = c.import_paths.iter().map(PathBuf::from).collect();
     if dirs.is_empty() {
         dirs.push(PathBuf::from("."));
     }
@@ -72,14 +78,14 @@ pub fn build(
         .open_files(&files)
         .map_err(|e| ComponentError::new(format!("failed to compile .proto files: {}", e)))?;
     let pool = compiler.descriptor_pool();
-    let name = cfg.str("message").unwrap_or("");
+    let name = c.message.as_str();
     let message = pool.get_message_by_name(name).ok_or_else(|| {
         ComponentError::new(format!(
             "unable to find message '{}' definition within '{:?}'",
             name, dirs
         ))
     })?;
-    let operator = match cfg.str("operator").unwrap_or("") {
+    let operator = match c.operator.as_str() {
         "to_json" | "decode" => Operator::ToJson,
         "from_json" => Operator::FromJson,
         other => {
@@ -92,10 +98,10 @@ pub fn build(
     Ok(Arc::new(Protobuf {
         operator,
         message,
-        discard_unknown: cfg.bool("discard_unknown").unwrap_or(false),
+        discard_unknown: c.discard_unknown,
         serialize: SerializeOptions::new()
-            .use_proto_field_name(cfg.bool("use_proto_names").unwrap_or(false))
-            .use_enum_numbers(cfg.bool("use_enum_numbers").unwrap_or(false)),
+            .use_proto_field_name(c.use_proto_names)
+            .use_enum_numbers(c.use_enum_numbers),
     }))
 }
 

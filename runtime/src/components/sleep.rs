@@ -21,12 +21,19 @@ pub fn spec() -> ComponentSpec {
     )
 }
 
+/// The typed config (read from the spec's normalised output).
+#[derive(serde::Deserialize)]
+struct Config {
+    duration: String,
+}
+
 /// Builds it.
 pub fn build(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedProcessor, ComponentError> {
-    let duration = Interpolation::compile(cfg.str("duration").unwrap_or(""))
+    let c: Config = cfg.typed()?;
+    let duration = Interpolation::compile(&c.duration)
         .map_err(|e| ComponentError::new(format!("duration: {}", e)))?;
     if duration.is_static() {
         let text = duration
