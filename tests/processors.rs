@@ -408,3 +408,53 @@ async fn an_endless_jq_query_is_stopped_with_its_stream() {
     assert_eq!(workers(), 0, "the worker outlived its stream");
     s.stop();
 }
+
+/// Upstream's `config/test/protobuf/people.yaml`: JSON to protobuf and back, a mapping in
+/// between, and a document with an unknown field caught.
+#[test]
+fn protobuf_people_as_upstream_tests_it() {
+    let protos = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime/testdata/proto_people");
+    let step = |op: &str| {
+        format!("        - protobuf: {{operator: {op}, message: testing.Person, import_paths: ['{protos}']}}\n")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"firstName\":\"john\",\"lastName\":\"oates\",\"age\":10}\n",
+            "{\"firstName\":\"daryl\",\"lastName\":\"hall\"}\n",
+            "{\"firstName\":\"caleb\",\"lastName\":\"quaye\",\"email\":\"caleb@myspace.com\"}\n",
+            "{\"firstName\":\"bad\",\"lastName\":\"data\",\"contains\":\"unrecognized fields\"}\n",
+        ),
+    )
+    .unwrap();
+    let out = run(&format!(
+        "input:\n  file: {{paths: ['{}']}}\npipeline:\n  threads: 1\n  processors:\n    - try:\n{}{}        - mapping: |\n            root = this\n            root.age = (this.age | 0) + 10\n            root.fullName = this.firstName + \" \" + this.lastName\n{}{}    - catch:\n        - mapping: 'root = \"error: %v\".format(error())'\noutput:\n  stdout: {{}}\n",
+        input.display(),
+        step("from_json"),
+        step("to_json"),
+        step("from_json"),
+        step("to_json"),
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(
+        lines[0],
+        r#"{"firstName":"john","lastName":"oates","fullName":"john oates","age":20}"#
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"firstName":"daryl","lastName":"hall","fullName":"daryl hall","age":10}"#
+    );
+    assert_eq!(
+        lines[2],
+        r#"{"firstName":"caleb","lastName":"quaye","fullName":"caleb quaye","age":10,"email":"caleb@myspace.com"}"#
+    );
+    assert!(
+        lines[3].starts_with("error: failed to unmarshal JSON message 'testing.Person'")
+            && lines[3].contains("contains"),
+        "{}",
+        lines[3]
+    );
+}
