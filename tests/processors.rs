@@ -458,3 +458,18 @@ fn protobuf_people_as_upstream_tests_it() {
         lines[3]
     );
 }
+
+/// Upstream's `config/test/bloblang/message_expansion.yaml`: one document expanded into a
+/// message per item with `unarchive` (`json_array`).
+#[test]
+fn message_expansion_as_upstream_tests_it() {
+    let out = run(&batch(
+        1,
+        r#"root = {"id": "foobar", "items": [{"content":"foo"},{"content":"bar"},{"content":"baz"}]}"#,
+        "    - bloblang: |\n        let doc_root = this.map_each(if key == \"items\" { deleted() })\n        root = items.map_each($doc_root.merge(this))\n    - unarchive:\n        format: json_array\n",
+    ));
+    assert_eq!(
+        out,
+        "{\"content\":\"foo\",\"id\":\"foobar\"}\n{\"content\":\"bar\",\"id\":\"foobar\"}\n{\"content\":\"baz\",\"id\":\"foobar\"}\n"
+    );
+}
