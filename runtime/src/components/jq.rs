@@ -14,10 +14,8 @@
 
 use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Ctx, Vars};
@@ -251,14 +249,52 @@ pub fn worker_main() -> std::process::ExitCode {
     }
 }
 
-/// What a worker answered for one message.
-type Reply = Result<(u8, Vec<u8>), String>;
-
-/// A running worker: its stdin, and the replies its reader thread forwards.
+/// A running worker: its stdin and stdout (read on the thread that asked, waiting in
+/// `poll(2)` so the stream's interrupt is checked while the worker evaluates).
 struct Worker {
     child: Child,
     stdin: ChildStdin,
-    replies: mpsc::Receiver<Reply>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Worker {
+    /// Waits until the worker's stdout has data (or the buffer already holds some), checking
+    /// the stream's interrupt every 20 ms.
+    fn wait_readable(&mut self) -> Result<(), String> {
+        use std::os::fd::AsRawFd;
+        if !self.stdout.buffer().is_empty() {
+            return Ok(());
+        }
+        let fd = self.stdout.get_ref().as_raw_fd();
+        loop {
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `pfd` is a valid pollfd for the duration of the call and `fd` is the
+            // open read end of the worker's stdout, owned by `self.stdout`.
+            let n = unsafe { libc::poll(&mut pfd, 1, 20) };
+            if n > 0 {
+                return Ok(());
+            }
+            if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return Err(CRASHED.into());
+            }
+            sluice_compiler::limits::check().map_err(|e| e.message)?;
+        }
+    }
+
+    /// Reads one reply: the tag and its frame.
+    fn reply(&mut self) -> Result<(u8, Vec<u8>), String> {
+        self.wait_readable()?;
+        let mut tag = [0u8; 1];
+        self.stdout
+            .read_exact(&mut tag)
+            .and_then(|_| read_frame(&mut self.stdout))
+            .map(|body| (tag[0], body))
+            .map_err(|_| CRASHED.to_string())
+    }
 }
 
 impl Drop for Worker {
@@ -317,26 +353,10 @@ impl Pool {
         if !compiled.is_empty() {
             return Err(String::from_utf8_lossy(&compiled).into_owned());
         }
-        let (tx, replies) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("jq-worker-reader".into())
-            .spawn(move || loop {
-                let mut tag = [0u8; 1];
-                let reply = stdout
-                    .read_exact(&mut tag)
-                    .and_then(|_| read_frame(&mut stdout))
-                    .map(|body| (tag[0], body))
-                    .map_err(|_| CRASHED.to_string());
-                let failed = reply.is_err();
-                if tx.send(reply).is_err() || failed {
-                    return;
-                }
-            })
-            .map_err(|e| e.to_string())?;
         Ok(Worker {
             child,
             stdin,
-            replies,
+            stdout,
         })
     }
 
@@ -352,36 +372,37 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(w);
     }
 
-    /// Evaluates one payload in a worker, waiting for the answer while the stream is not
-    /// forced to stop (then the worker is killed).
-    fn run(&self, payload: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let mut w = self.acquire()?;
-        if write_frame(&mut w.stdin, payload)
-            .and_then(|_| w.stdin.flush())
-            .is_err()
-        {
-            return Err(CRASHED.into());
-        }
-        loop {
-            match w.replies.recv_timeout(Duration::from_millis(20)) {
-                Ok(Ok((tag, body))) => {
-                    self.release(w);
-                    return match tag {
-                        0 => Ok(Some(body)),
-                        1 => Ok(None),
-                        _ => Err(String::from_utf8_lossy(&body).into_owned()),
-                    };
-                }
-                // The worker died (and is dropped): the next message gets a new one.
-                Ok(Err(e)) => return Err(e),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(CRASHED.into()),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(e) = sluice_compiler::limits::check() {
-                        return Err(e.message);
+    /// Evaluates a batch's payloads in one worker, one request and its reply at a time (so
+    /// neither side ever waits on a full pipe), waiting while the stream is not forced to
+    /// stop; then the worker is killed. A worker that dies fails the messages it had not
+    /// answered, and the next batch gets a new one.
+    fn run_batch(&self, payloads: &[&[u8]]) -> Vec<Result<Option<Vec<u8>>, String>> {
+        let mut w = match self.acquire() {
+            Ok(w) => w,
+            Err(e) => return payloads.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut out = Vec::with_capacity(payloads.len());
+        for p in payloads {
+            let sent = write_frame(&mut w.stdin, p).and_then(|_| w.stdin.flush());
+            let reply = match sent {
+                Ok(()) => w.reply(),
+                Err(_) => Err(CRASHED.to_string()),
+            };
+            match reply {
+                Ok((0, body)) => out.push(Ok(Some(body))),
+                Ok((1, _)) => out.push(Ok(None)),
+                Ok((_, body)) => out.push(Err(String::from_utf8_lossy(&body).into_owned())),
+                Err(e) => {
+                    // The worker is gone (or the stream is stopping): dropping it kills it.
+                    while out.len() < payloads.len() {
+                        out.push(Err(e.clone()));
                     }
+                    return out;
                 }
             }
         }
+        self.release(w);
+        out
     }
 }
 
@@ -396,12 +417,15 @@ struct Jq {
 
 impl Processor for Jq {
     fn process(&self, batch: Batch) -> Batch {
+        let results: Vec<Result<Option<Vec<u8>>, String>> = match &self.engine {
+            Engine::Workers(pool) => {
+                let payloads: Vec<&[u8]> = batch.iter().map(|m| &m.payload[..]).collect();
+                pool.run_batch(&payloads)
+            }
+            Engine::InProcess(c) => batch.iter().map(|m| c.run(&m.payload)).collect(),
+        };
         let mut out = Vec::with_capacity(batch.len());
-        for mut m in batch {
-            let result = match &self.engine {
-                Engine::Workers(pool) => pool.run(&m.payload),
-                Engine::InProcess(c) => c.run(&m.payload),
-            };
+        for (mut m, result) in batch.into_iter().zip(results) {
             match result {
                 Ok(Some(p)) => {
                     m.payload = p.into();
