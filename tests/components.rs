@@ -3,26 +3,9 @@
 
 mod common;
 
-use std::process::Command;
+use common::run_config as run;
 
-/// Runs `sluice run` on `config` and returns its stdout.
-fn run(config: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.yaml");
-    std::fs::write(&path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "run",
-            "--http-address",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ])
-        .arg(&path)
-        .env("SLUICE_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::process::Command;
 
 fn pipeline(processors: &str) -> String {
     format!(

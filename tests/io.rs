@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::run_config as run;
+
 use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,24 +15,6 @@ fn write_config(dir: &tempfile::TempDir, config: &str) -> std::path::PathBuf {
     let path = dir.path().join("c.yaml");
     std::fs::write(&path, config).unwrap();
     path
-}
-
-/// Runs `sluice run` on `config` and returns its stdout.
-fn run(config: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(&dir, config);
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "run",
-            "--http-address",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ])
-        .arg(&path)
-        .env("SLUICE_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Waits until `path` holds `lines` lines (or 10 s pass) and returns them.

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::generated_batch as batch;
+
 use std::process::Command;
 
 /// Runs `sluice run` on `config` and returns (stdout, stderr).
@@ -42,15 +44,6 @@ fn run(config: &str) -> String {
         .filter(|l| !l.starts_with("level="))
         .map(|l| format!("{l}\n"))
         .collect()
-}
-
-/// `count` messages made by `mapping`, one batch, through `processors`, to stdout.
-fn batch(count: usize, mapping: &str, processors: &str) -> String {
-    format!(
-        "input:\n  generate: {{count: {count}, batch_size: {count}, interval: '', mapping: '{mapping}'}}\n\
-         pipeline:\n  threads: 1\n  processors:\n{processors}\
-         output:\n  stdout: {{}}\n"
-    )
 }
 
 const FLAG: &str =

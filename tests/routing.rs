@@ -4,35 +4,9 @@
 
 mod common;
 
+use common::{generated_batch as batch, run_config as run};
+
 use std::process::Command;
-
-/// Runs `sluice run` on `config` and returns its stdout.
-fn run(config: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.yaml");
-    std::fs::write(&path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "run",
-            "--http-address",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ])
-        .arg(&path)
-        .env("SLUICE_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `count` generated messages in one batch, through `processors`, to stdout.
-fn batch(count: usize, mapping: &str, processors: &str) -> String {
-    format!(
-        "input:\n  generate: {{count: {count}, batch_size: {count}, interval: '', mapping: '{mapping}'}}\n\
-         pipeline:\n  threads: 1\n  processors:\n{processors}\
-         output:\n  stdout: {{}}\n"
-    )
-}
 
 /// The batch position each message was seen at, after the processors under test.
 const POSITION: &str =

@@ -282,3 +282,33 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Runs `sluice run` on `config` (a whole stream config) and returns what it wrote to stdout;
+/// fails the test when it exits unsuccessfully.
+pub fn run_config(config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "run",
+            "--http-address",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .arg(&path)
+        .env("SLUICE_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A stream config: `count` messages made by `mapping`, generated as one batch, through
+/// `processors` (YAML list items indented by four spaces) on one pipeline thread, to stdout.
+pub fn generated_batch(count: usize, mapping: &str, processors: &str) -> String {
+    format!(
+        "input:\n  generate: {{count: {count}, batch_size: {count}, interval: '', mapping: '{mapping}'}}\n\
+         pipeline:\n  threads: 1\n  processors:\n{processors}\
+         output:\n  stdout: {{}}\n"
+    )
+}

@@ -251,25 +251,9 @@ impl Processor for Retry {
         if !self.parallel || batch.len() < 2 {
             return batch.into_iter().flat_map(|m| self.one(m)).collect();
         }
-        let interrupt = sluice_compiler::limits::inherit();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .into_iter()
-                .map(|m| {
-                    s.spawn(move || {
-                        // SAFETY: these scoped threads are joined before `process` returns,
-                        // inside the stage's `with_interrupt` scope the flag was inherited
-                        // from.
-                        unsafe {
-                            sluice_compiler::limits::with_inherited(interrupt, || self.one(m))
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
+        super::parallel::map_in_threads(batch, |m| self.one(m))
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }

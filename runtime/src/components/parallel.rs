@@ -51,32 +51,34 @@ impl Processor for Parallel {
         let mut rest = batch.into_iter().peekable();
         while rest.peek().is_some() {
             let chunk: Vec<_> = rest.by_ref().take(cap).collect();
-            let interrupt = sluice_compiler::limits::inherit();
-            let results: Vec<Batch> = std::thread::scope(|s| {
-                let handles: Vec<_> = chunk
-                    .into_iter()
-                    .map(|m| {
-                        s.spawn(move || {
-                            // SAFETY: these scoped threads are joined before `process`
-                            // returns, inside the stage's `with_interrupt` scope the flag
-                            // was inherited from.
-                            unsafe {
-                                sluice_compiler::limits::with_inherited(interrupt, || {
-                                    run_all(&self.processors, vec![m])
-                                })
-                            }
-                        })
-                    })
-                    .collect();
-                // A panicking child panics this processor too (the stage rejects the batch),
-                // rather than losing the message.
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            });
+            let results = map_in_threads(chunk, |m| run_all(&self.processors, vec![m]));
             out.extend(results.into_iter().flatten());
         }
         out
     }
+}
+
+/// Runs `f` on every item, each on a scoped thread of its own under the stream's interrupt
+/// (a forced stop ends them as it ends the calling thread's evaluation), and returns the
+/// results in order. A panicking item panics the caller too (the stage rejects the batch),
+/// rather than losing a message.
+pub(crate) fn map_in_threads<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let interrupt = sluice_compiler::limits::inherit();
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| {
+                s.spawn(move || {
+                    // SAFETY: these scoped threads are joined before `map_in_threads`
+                    // returns, inside the `with_interrupt` scope the flag was inherited from.
+                    unsafe { sluice_compiler::limits::with_inherited(interrupt, || f(item)) }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }

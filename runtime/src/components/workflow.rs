@@ -333,27 +333,7 @@ impl Processor for Workflow {
             let results: Vec<Vec<Outcome>> = if tier.len() == 1 {
                 vec![run(&tier[0])]
             } else {
-                let interrupt = sluice_compiler::limits::inherit();
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = tier
-                        .iter()
-                        .map(|id| {
-                            let run = &run;
-                            s.spawn(move || {
-                                // SAFETY: these scoped threads are joined before `process`
-                                // returns, inside the stage's `with_interrupt` scope the
-                                // flag was inherited from.
-                                unsafe {
-                                    sluice_compiler::limits::with_inherited(interrupt, || run(id))
-                                }
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                        .collect()
-                })
+                super::parallel::map_in_threads(tier.iter().collect(), run)
             };
             for (id, outcomes) in tier.iter().zip(results) {
                 let branch = &self.branches[id];
