@@ -119,7 +119,7 @@ fn read_until_idle_timeout_and_restart() {
 #[test]
 fn subprocess_input_and_output() {
     let out =
-        run("input:\n  subprocess: {name: printf, args: ['x\\ny\\n']}\noutput:\n  stdout: {}\n");
+        run("input:\n  subprocess: {name: printf, args: ['x\\ny\\n']}\npipeline: {threads: 1}\noutput:\n  stdout: {}\n");
     assert_eq!(out, "x\ny\n");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.txt");
@@ -219,7 +219,7 @@ async fn websocket_input_and_output_against_http_server() {
     assert_eq!(code, 200, "{body}");
     let url = s.url("/wsout/ws").replace("http://", "ws://");
     let config = format!(
-        "input:\n  read_until:\n    check: 'content() == \"done\"'\n    input:\n      websocket: {{url: '{url}'}}\noutput:\n  stdout: {{}}\n"
+        "input:\n  read_until:\n    check: 'content() == \"done\"'\n    input:\n      websocket: {{url: '{url}'}}\npipeline: {{threads: 1}}\noutput:\n  stdout: {{}}\n"
     );
     let got = tokio::task::spawn_blocking(move || run(&config))
         .await
