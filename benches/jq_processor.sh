@@ -13,14 +13,7 @@ SLUICE=${SLUICE:-./target/release/sluice}
 
 TMP=$(mktemp -d)
 DATA=$TMP/docs.ndjson
-python3 - "$N" > "$DATA" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-kinds = ["a", "b", "c"]
-out = sys.stdout
-for i in range(n):
-    out.write(json.dumps({"user": {"id": "user-%d" % i, "name": "Ada %d" % i}, "body": {"content": "hello world %d, a message of moderate length" % i, "lang": "en"}, "n": i % 23, "kind": kinds[i % 3], "tags": ["x", "y"], "ts": "2024-01-01T10:00:00Z"}, separators=(",", ":")) + "\n")
-PY
+python3 benches/walkthrough_docs.py "$N" > "$DATA"
 FILTER='{id: .user.id, content: .body.content}'
 MAPPING='root = {"id": this.user.id, "content": this.body.content}'
 stream() {

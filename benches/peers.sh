@@ -10,14 +10,7 @@ command -v jaq >/dev/null 2>&1 || cargo install jaq --locked --quiet
 cargo build --release --quiet --bin sluice --example json_floor
 
 DATA=$(mktemp -d)/docs.ndjson
-python3 - "$N" > "$DATA" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-kinds = ["a", "b", "c"]
-out = sys.stdout
-for i in range(n):
-    out.write(json.dumps({"user": {"id": "user-%d" % i, "name": "Ada %d" % i}, "body": {"content": "hello world %d, a message of moderate length" % i, "lang": "en"}, "n": i % 23, "kind": kinds[i % 3], "tags": ["x", "y"], "ts": "2024-01-01T10:00:00Z"}, separators=(",", ":")) + "\n")
-PY
+python3 benches/walkthrough_docs.py "$N" > "$DATA"
 MAPPING='root = {"id": this.user.id, "content": this.body.content}'
 FILTER='{id: .user.id, content: .body.content}'
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use sluice_compiler::interp::Interpolation;
 use sluice_compiler::{Mapping, Message, Value};
 
-use super::processors::{children, run_all};
-use crate::config::stream::{ComponentConfig, Field};
+use super::processors::{children_of, run_all};
+use crate::config::stream::ComponentConfig;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
 
@@ -51,19 +51,13 @@ pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcesso
         .filter(|s| !s.trim().is_empty())
         .map(|s| Mapping::compile(s).map_err(|e| ComponentError::new(format!("skip_on: {}", e))))
         .transpose()?;
-    let pctx = ctx.child(format!("{}.processors", ctx.path), String::new());
     Ok(Arc::new(Cached {
         caches: ctx.caches.clone(),
         cache,
         key: interp("key")?.ok_or_else(|| ComponentError::new("key is required"))?,
         ttl: interp("ttl")?,
         skip_on,
-        processors: children(
-            cfg.field("processors")
-                .and_then(Field::as_array)
-                .unwrap_or(&[]),
-            &pctx,
-        )?,
+        processors: children_of(cfg, "processors", ctx)?,
     }))
 }
 

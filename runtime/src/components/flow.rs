@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use sluice_compiler::{Mapping, Value};
 
-use super::processors::{children, run_all};
-use crate::config::stream::{ComponentConfig, Field};
+use super::processors::{children, children_of, run_all};
+use crate::config::stream::ComponentConfig;
 use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
 
@@ -82,17 +82,11 @@ pub fn build_while(
         "" => None,
         c => Some(Mapping::compile(c).map_err(|e| ComponentError::new(format!("check: {}", e)))?),
     };
-    let pctx = ctx.child(format!("{}.processors", ctx.path), String::new());
     Ok(Arc::new(While {
         at_least_once: c.at_least_once,
         max_loops: c.max_loops.max(0) as usize,
         check,
-        processors: children(
-            cfg.field("processors")
-                .and_then(Field::as_array)
-                .unwrap_or(&[]),
-            &pctx,
-        )?,
+        processors: children_of(cfg, "processors", ctx)?,
     }))
 }
 
@@ -184,19 +178,13 @@ pub fn build_retry(
 ) -> Result<SharedProcessor, ComponentError> {
     let c: RetryConfig = cfg.typed()?;
     let (initial, max, max_elapsed) = c.backoff.parse()?;
-    let pctx = ctx.child(format!("{}.processors", ctx.path), String::new());
     Ok(Arc::new(Retry {
         initial,
         max,
         max_elapsed,
         max_retries: c.max_retries.max(0) as usize,
         parallel: c.parallel,
-        processors: children(
-            cfg.field("processors")
-                .and_then(Field::as_array)
-                .unwrap_or(&[]),
-            &pctx,
-        )?,
+        processors: children_of(cfg, "processors", ctx)?,
     }))
 }
 

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::processors::{children, run_all};
-use crate::config::stream::{ComponentConfig, Field};
+use super::processors::{children_of, run_all};
+use crate::config::stream::ComponentConfig;
 use crate::registry::{ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{Batch, BuildContext, ComponentError, Processor, SharedProcessor};
 
@@ -24,15 +24,9 @@ pub fn spec() -> ComponentSpec {
 
 /// Builds it.
 pub fn build(cfg: &ComponentConfig, ctx: &BuildContext) -> Result<SharedProcessor, ComponentError> {
-    let pctx = ctx.child(format!("{}.processors", ctx.path), String::new());
     Ok(Arc::new(Parallel {
         cap: cfg.int("cap").unwrap_or(0).max(0) as usize,
-        processors: children(
-            cfg.field("processors")
-                .and_then(Field::as_array)
-                .unwrap_or(&[]),
-            &pctx,
-        )?,
+        processors: children_of(cfg, "processors", ctx)?,
     }))
 }
 

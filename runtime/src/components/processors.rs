@@ -49,6 +49,22 @@ pub(crate) fn children(
     Ok(out)
 }
 
+/// Builds the processors of a component's array field `field`, each under
+/// `{path}.{field}.{i}`.
+pub(crate) fn children_of(
+    cfg: &ComponentConfig,
+    field: &str,
+    ctx: &BuildContext,
+) -> Result<Vec<SharedProcessor>, ComponentError> {
+    let pctx = ctx.child(format!("{}.{}", ctx.path, field), String::new());
+    children(
+        cfg.field(field)
+            .and_then(crate::config::stream::Field::as_array)
+            .unwrap_or(&[]),
+        &pctx,
+    )
+}
+
 /// Runs processors in order over a batch.
 pub(crate) fn run_all(processors: &[SharedProcessor], mut batch: Batch) -> Batch {
     for p in processors {
