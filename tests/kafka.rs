@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Sluice;
+use common::{read_lines, wait_lines, Sluice};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -25,26 +25,6 @@ async fn produce(bootstrap: &str, topic: &str, from: usize, to: usize) {
             )
             .await
             .expect("produce");
-    }
-}
-
-fn read_lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-/// Waits until `path` holds at least `n` lines.
-async fn wait_lines(path: &std::path::Path, n: usize, within: Duration) -> Vec<String> {
-    let deadline = Instant::now() + within;
-    loop {
-        let lines = read_lines(path);
-        if lines.len() >= n || Instant::now() > deadline {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -288,4 +268,95 @@ async fn kafka_output_produces_keyed_messages() {
     }
     keys.sort();
     assert_eq!(keys, (0..10).map(|i| format!("k{}", i)).collect::<Vec<_>>());
+}
+
+/// `redpanda` output → topic → `kafka_franz` input (consumer group) → file: 10,000
+/// messages, each exactly once, headers chosen by `metadata.include_prefixes`, upstream's
+/// metadata fields; then the broker goes down mid-stream and comes back: nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn franz_family_moves_every_message_and_survives_a_broker_outage() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("franz", 3, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let s = Sluice::start(&[]).await;
+    let producer = |from: u64, count: u64| {
+        format!(
+            r#"input:
+  generate:
+    count: {count}
+    interval: ""
+    batch_size: 50
+    mapping: |
+      root.n = counter() - 1 + {from}
+      meta h_kind = "gen"
+      meta other = "no"
+output:
+  redpanda:
+    seed_brokers: [ "{bootstrap}" ]
+    topic: franz
+    key: '${{! this.n }}'
+    metadata:
+      include_prefixes: [ "h_" ]
+"#
+        )
+    };
+    let (code, body) = s
+        .req("POST", "/streams/produce", &producer(0, 10_000))
+        .await;
+    assert_eq!(code, 200, "{}", body);
+    let consumer = format!(
+        r#"input:
+  kafka_franz:
+    seed_brokers: [ "{bootstrap}" ]
+    topics: [ franz ]
+    consumer_group: franz-group
+    commit_period: 100ms
+pipeline:
+  threads: 1
+  processors:
+    - mapping: 'root = "%v %v %v %v %v %v".format(this.n, @kafka_key, @h_kind, @other.or("none"), @kafka_topic, @kafka_tombstone_message)'
+output:
+  file:
+    path: {}
+    codec: lines
+"#,
+        out.display()
+    );
+    let (code, body) = s.req("POST", "/streams/consume", &consumer).await;
+    assert_eq!(code, 200, "{}", body);
+    let lines = wait_lines(&out, 10_000, Duration::from_secs(60)).await;
+    let numbers: Vec<u64> = lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    common::assert_each_once(&numbers, 10_000, true);
+    for l in &lines {
+        let p: Vec<&str> = l.split(' ').collect();
+        assert_eq!(p[1], p[0], "key: {}", l);
+        assert_eq!(&p[2..], ["gen", "none", "franz", "false"], "{}", l);
+    }
+    let (_, stream) = s.req("GET", "/streams/consume", "").await;
+    assert!(
+        stream.contains("\"start_offset\":\"earliest\""),
+        "{}",
+        stream
+    );
+
+    // The broker goes away while a second run is produced, then comes back.
+    let (code, body) = s
+        .req("POST", "/streams/produce2", &producer(10_000, 5_000))
+        .await;
+    assert_eq!(code, 200, "{}", body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.broker_up(1).unwrap();
+    let lines = wait_lines(&out, 15_000, Duration::from_secs(60)).await;
+    let numbers: Vec<u64> = lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    common::assert_each_once(&numbers, 15_000, false);
 }

@@ -312,3 +312,61 @@ pub fn generated_batch(count: usize, mapping: &str, processors: &str) -> String 
          output:\n  stdout: {{}}\n"
     )
 }
+
+pub mod proxy;
+
+/// The lines of a file (none when it does not exist yet).
+pub fn read_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits until `path` holds at least `n` lines, or `within` passed; returns its lines.
+pub async fn wait_lines(path: &std::path::Path, n: usize, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let lines = read_lines(path);
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks that `numbers` holds each of `0..n` exactly once (`exactly`) or at least once;
+/// the message names what is missing or repeated.
+pub fn assert_each_once(numbers: &[u64], n: u64, exactly: bool) {
+    let mut counts = vec![0u32; n as usize];
+    let mut stray = Vec::new();
+    for &x in numbers {
+        match counts.get_mut(x as usize) {
+            Some(c) => *c += 1,
+            None => stray.push(x),
+        }
+    }
+    let missing: Vec<u64> = (0..n).filter(|&i| counts[i as usize] == 0).collect();
+    let repeated: Vec<u64> = (0..n).filter(|&i| counts[i as usize] > 1).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} missing, e.g. {:?}",
+        missing.len(),
+        n,
+        &missing[..missing.len().min(10)]
+    );
+    assert!(
+        stray.is_empty(),
+        "unexpected numbers {:?}",
+        &stray[..stray.len().min(10)]
+    );
+    if exactly {
+        assert!(
+            repeated.is_empty(),
+            "{} duplicated, e.g. {:?}",
+            repeated.len(),
+            &repeated[..repeated.len().min(10)]
+        );
+    }
+}

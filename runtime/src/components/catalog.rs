@@ -93,6 +93,14 @@ pub const ALL: &[Registration] = &[
         }),
     ),
     reg(
+        super::kafka_franz::franz_input_spec,
+        Builder::Input(super::kafka_franz::build_franz_input),
+    ),
+    reg(
+        super::kafka_franz::redpanda_input_spec,
+        Builder::Input(super::kafka_franz::build_redpanda_input),
+    ),
+    reg(
         super::stdio::input_spec,
         Builder::Input(|c, _| Ok(Box::new(super::reading::ReaderInput::stdin(c)?))),
     ),
@@ -303,6 +311,14 @@ pub const ALL: &[Registration] = &[
         }),
     ),
     reg(
+        super::kafka_franz::franz_output_spec,
+        Builder::Output(super::kafka_franz::build_output),
+    ),
+    reg(
+        super::kafka_franz::redpanda_output_spec,
+        Builder::Output(super::kafka_franz::build_output),
+    ),
+    reg(
         super::reject::spec,
         Builder::Output(|c, _| Ok(Arc::new(super::reject::Reject::new(c)?))),
     ),
@@ -496,6 +512,12 @@ mod tests {
             (ComponentKind::Processor, "rate_limit") => "rate_limit: {resource: r}",
             (ComponentKind::Processor, "archive" | "unarchive") => "archive: {format: lines}",
             (ComponentKind::Output, "kafka") => "kafka: {addresses: ['127.0.0.1:1'], topic: t}",
+            (ComponentKind::Input, "kafka_franz" | "redpanda") => {
+                "kafka_franz: {seed_brokers: ['127.0.0.1:1'], topics: [t], consumer_group: g}"
+            }
+            (ComponentKind::Output, "kafka_franz" | "redpanda") => {
+                "kafka_franz: {seed_brokers: ['127.0.0.1:1'], topic: t}"
+            }
             (ComponentKind::Output, "reject") => "reject: no",
             (ComponentKind::Processor, "branch") => "branch: {processors: [{noop: {}}]}",
             (ComponentKind::Processor, "group_by") => "group_by: [{check: 'true'}]",

@@ -40,14 +40,14 @@ use crate::stream::{
 };
 use serde_json::json;
 
-fn strings(cfg: &ComponentConfig, name: &str) -> Vec<String> {
+/// The strings of an array field; entries may hold comma-separated lists, as in the reference.
+pub(crate) fn strings(cfg: &ComponentConfig, name: &str) -> Vec<String> {
     cfg.field(name)
         .and_then(|f| f.as_array())
         .map(|items| {
             items
                 .iter()
                 .filter_map(|f| f.as_str())
-                // Entries may hold comma-separated lists, as in the reference.
                 .flat_map(|s| {
                     s.split(',')
                         .map(|p| p.trim().to_string())
@@ -59,64 +59,269 @@ fn strings(cfg: &ComponentConfig, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Client settings shared by consumers and producers: brokers, client id, TLS, SASL.
-fn client_config(cfg: &ComponentConfig) -> Result<ClientConfig, ComponentError> {
-    let addresses = strings(cfg, "addresses");
-    if addresses.is_empty() {
-        return Err(ComponentError::new(
-            "at least one broker address is required",
-        ));
+/// A duration field, or `default` when absent or empty.
+pub(crate) fn duration_field(
+    cfg: &ComponentConfig,
+    name: &str,
+    default: &str,
+) -> Result<Duration, ComponentError> {
+    let s = cfg.str(name).filter(|s| !s.is_empty()).unwrap_or(default);
+    duration::parse(s).map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
+}
+
+/// SASL credentials for librdkafka.
+#[derive(Debug, Clone)]
+pub(crate) struct Sasl {
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`.
+    pub mechanism: String,
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+/// TLS settings for librdkafka.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KafkaTls {
+    /// Skip verifying the brokers' certificates.
+    pub skip_verify: bool,
+    /// A CA bundle file.
+    pub root_cas_file: String,
+    /// A CA bundle, PEM.
+    pub root_cas: String,
+}
+
+impl KafkaTls {
+    /// The `tls` object of a component, if enabled.
+    pub(crate) fn of(cfg: &ComponentConfig) -> Option<KafkaTls> {
+        cfg.bool("tls.enabled").unwrap_or(false).then(|| KafkaTls {
+            skip_verify: cfg.bool("tls.skip_cert_verify").unwrap_or(false),
+            root_cas_file: cfg.str("tls.root_cas_file").unwrap_or("").to_string(),
+            root_cas: cfg.str("tls.root_cas").unwrap_or("").to_string(),
+        })
     }
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", addresses.join(","))
-        .set("client.id", cfg.str("client_id").unwrap_or("benthos"))
-        .set("reconnect.backoff.ms", "100")
-        .set("reconnect.backoff.max.ms", "10000")
-        .set("log_level", "3");
-    if let Some(rack) = cfg.str("rack_id").filter(|r| !r.is_empty()) {
-        c.set("client.rack", rack);
+}
+
+/// What every Kafka-family client needs: brokers, identity, TLS, SASL. Built from either
+/// dialect of config (`kafka`'s Sarama-style fields, or the franz-go-style fields of
+/// `kafka_franz`/`redpanda`).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientSettings {
+    /// Bootstrap brokers.
+    pub addresses: Vec<String>,
+    /// `client.id`.
+    pub client_id: String,
+    /// `client.rack`, when not empty.
+    pub rack_id: String,
+    /// TLS, when enabled.
+    pub tls: Option<KafkaTls>,
+    /// SASL, when configured.
+    pub sasl: Option<Sasl>,
+}
+
+impl ClientSettings {
+    /// The `kafka` components' fields (`addresses`, `sasl.mechanism`/`user`/`password`).
+    fn of_kafka(cfg: &ComponentConfig) -> ClientSettings {
+        let mechanism = cfg.str("sasl.mechanism").unwrap_or("none");
+        ClientSettings {
+            addresses: strings(cfg, "addresses"),
+            client_id: cfg.str("client_id").unwrap_or("benthos").to_string(),
+            rack_id: cfg.str("rack_id").unwrap_or("").to_string(),
+            tls: KafkaTls::of(cfg),
+            sasl: (!mechanism.is_empty() && mechanism != "none").then(|| Sasl {
+                mechanism: mechanism.to_string(),
+                user: cfg.str("sasl.user").unwrap_or("").to_string(),
+                password: cfg.str("sasl.password").unwrap_or("").to_string(),
+            }),
+        }
     }
-    let tls = cfg.bool("tls.enabled").unwrap_or(false);
-    let mechanism = cfg.str("sasl.mechanism").unwrap_or("none");
-    let sasl = !mechanism.is_empty() && mechanism != "none";
-    c.set(
-        "security.protocol",
-        match (tls, sasl) {
-            (false, false) => "plaintext",
-            (true, false) => "ssl",
-            (false, true) => "sasl_plaintext",
-            (true, true) => "sasl_ssl",
-        },
-    );
-    if tls {
-        if cfg.bool("tls.skip_cert_verify").unwrap_or(false) {
-            c.set("enable.ssl.certificate.verification", "false");
+
+    /// The librdkafka client config.
+    pub(crate) fn client_config(&self) -> Result<ClientConfig, ComponentError> {
+        if self.addresses.is_empty() {
+            return Err(ComponentError::new(
+                "at least one broker address is required",
+            ));
         }
-        if let Some(ca) = cfg.str("tls.root_cas_file").filter(|s| !s.is_empty()) {
-            c.set("ssl.ca.location", ca);
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.addresses.join(","))
+            .set("client.id", &self.client_id)
+            .set("reconnect.backoff.ms", "100")
+            .set("reconnect.backoff.max.ms", "10000")
+            .set("log_level", "3");
+        if !self.rack_id.is_empty() {
+            c.set("client.rack", &self.rack_id);
         }
-        if let Some(ca) = cfg.str("tls.root_cas").filter(|s| !s.is_empty()) {
-            c.set("ssl.ca.pem", ca);
-        }
-    }
-    if sasl {
-        let m = match mechanism {
-            "PLAIN" => "PLAIN",
-            "SCRAM-SHA-256" => "SCRAM-SHA-256",
-            "SCRAM-SHA-512" => "SCRAM-SHA-512",
-            "OAUTHBEARER" => "OAUTHBEARER",
-            other => {
-                return Err(ComponentError::new(format!(
-                    "sasl mechanism {} is not supported",
-                    other
-                )))
+        c.set(
+            "security.protocol",
+            match (self.tls.is_some(), self.sasl.is_some()) {
+                (false, false) => "plaintext",
+                (true, false) => "ssl",
+                (false, true) => "sasl_plaintext",
+                (true, true) => "sasl_ssl",
+            },
+        );
+        if let Some(tls) = &self.tls {
+            if tls.skip_verify {
+                c.set("enable.ssl.certificate.verification", "false");
             }
-        };
-        c.set("sasl.mechanism", m)
-            .set("sasl.username", cfg.str("sasl.user").unwrap_or(""))
-            .set("sasl.password", cfg.str("sasl.password").unwrap_or(""));
+            if !tls.root_cas_file.is_empty() {
+                c.set("ssl.ca.location", &tls.root_cas_file);
+            }
+            if !tls.root_cas.is_empty() {
+                c.set("ssl.ca.pem", &tls.root_cas);
+            }
+        }
+        if let Some(sasl) = &self.sasl {
+            let m = match sasl.mechanism.as_str() {
+                m @ ("PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | "OAUTHBEARER") => m,
+                other => {
+                    return Err(ComponentError::new(format!(
+                        "sasl mechanism {} is not supported",
+                        other
+                    )))
+                }
+            };
+            c.set("sasl.mechanism", m)
+                .set("sasl.username", &sasl.user)
+                .set("sasl.password", &sasl.password);
+        }
+        Ok(c)
     }
-    Ok(c)
+}
+
+/// Everything a consumer is built from.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumerSettings {
+    /// The client.
+    pub client: ClientSettings,
+    /// The topics (or, with `regexp`, patterns).
+    pub topics: Vec<TopicSpec>,
+    /// Topics are regular expressions (subscribed as librdkafka `^` patterns).
+    pub regexp: bool,
+    /// The consumer group, empty for none.
+    pub group: String,
+    /// How often offsets are committed.
+    pub commit_period: Duration,
+    /// Start at the oldest offset when the group has none.
+    pub start_oldest: bool,
+    /// `session.timeout.ms`, if set.
+    pub session_timeout: Option<Duration>,
+    /// `heartbeat.interval.ms`, if set.
+    pub heartbeat: Option<Duration>,
+    /// `group.instance.id`, when not empty.
+    pub instance_id: String,
+    /// Messages of one partition in flight.
+    pub checkpoint_limit: usize,
+    /// Replay nacked messages.
+    pub replay: bool,
+}
+
+impl ConsumerSettings {
+    /// The `kafka` input's fields.
+    fn of_kafka(cfg: &ComponentConfig) -> Result<ConsumerSettings, ComponentError> {
+        let optional = |name: &str| cfg.str(name).and_then(|s| duration::parse(s).ok());
+        Ok(ConsumerSettings {
+            client: ClientSettings::of_kafka(cfg),
+            topics: topic_specs(cfg)?,
+            regexp: false,
+            group: cfg.str("consumer_group").unwrap_or("").to_string(),
+            commit_period: duration_field(cfg, "commit_period", "1s")?,
+            start_oldest: cfg.bool("start_from_oldest").unwrap_or(true),
+            session_timeout: optional("group.session_timeout"),
+            heartbeat: optional("group.heartbeat_interval"),
+            instance_id: cfg.str("instance_id").unwrap_or("").to_string(),
+            checkpoint_limit: cfg.int("checkpoint_limit").unwrap_or(1024).max(1) as usize,
+            replay: cfg.bool("auto_replay_nacks").unwrap_or(true),
+        })
+    }
+}
+
+/// The `topics` field parsed (`foo`, `foo:1`, `foo:0-3`).
+pub(crate) fn topic_specs(cfg: &ComponentConfig) -> Result<Vec<TopicSpec>, ComponentError> {
+    strings(cfg, "topics")
+        .iter()
+        .map(|t| parse_topic(t))
+        .collect::<Result<_, _>>()
+        .map_err(ComponentError::new)
+}
+
+/// Which metadata become record headers.
+#[derive(Debug, Clone)]
+pub(crate) enum HeaderFilter {
+    /// Every key but those with these prefixes (`kafka`).
+    Exclude(Vec<String>),
+    /// Only matching keys (`kafka_franz`, `redpanda`).
+    Include(super::metadata_filter::MetadataFilter),
+}
+
+impl HeaderFilter {
+    fn admits(&self, key: &str) -> bool {
+        match self {
+            HeaderFilter::Exclude(prefixes) => {
+                !prefixes.iter().any(|p| key.starts_with(p.as_str()))
+            }
+            HeaderFilter::Include(f) => f.matches(key),
+        }
+    }
+}
+
+/// Everything a producer is built from.
+#[derive(Debug, Clone)]
+pub(crate) struct ProducerSettings {
+    /// The client.
+    pub client: ClientSettings,
+    /// The interpolated topic.
+    pub topic: String,
+    /// The interpolated key.
+    pub key: String,
+    /// librdkafka's partitioner name.
+    pub partitioner: &'static str,
+    /// The interpolated partition (manual partitioning), if any.
+    pub partition: Option<String>,
+    /// `compression.codec`.
+    pub compression: String,
+    /// `acks=all`.
+    pub acks_all: bool,
+    /// `enable.idempotence`.
+    pub idempotent: bool,
+    /// `message.max.bytes`.
+    pub max_msg_bytes: i64,
+    /// `message.timeout.ms`.
+    pub timeout: Duration,
+    /// Which metadata become headers.
+    pub headers: HeaderFilter,
+}
+
+impl ProducerSettings {
+    /// The `kafka` output's fields.
+    fn of_kafka(cfg: &ComponentConfig) -> Result<ProducerSettings, ComponentError> {
+        let partitioner = cfg.str("partitioner").unwrap_or("fnv1a_hash");
+        Ok(ProducerSettings {
+            client: ClientSettings::of_kafka(cfg),
+            topic: cfg.str("topic").unwrap_or("").to_string(),
+            key: cfg.str("key").unwrap_or("").to_string(),
+            partitioner: match partitioner {
+                "fnv1a_hash" => "fnv1a_random",
+                "murmur2_hash" => "murmur2_random",
+                "random" | "round_robin" | "manual" => "random",
+                other => {
+                    return Err(ComponentError::new(format!(
+                        "partitioner {} is not supported",
+                        other
+                    )))
+                }
+            },
+            partition: (partitioner == "manual")
+                .then(|| cfg.str("partition").unwrap_or("").to_string()),
+            compression: cfg.str("compression").unwrap_or("none").to_string(),
+            acks_all: cfg.bool("ack_replicas").unwrap_or(false),
+            idempotent: cfg.bool("idempotent_write").unwrap_or(false),
+            max_msg_bytes: cfg.int("max_msg_bytes").unwrap_or(1_000_000),
+            timeout: duration_field(cfg, "timeout", "5s")?,
+            headers: HeaderFilter::Exclude(strings(cfg, "metadata.exclude_prefixes")),
+        })
+    }
 }
 
 /// Probes broker metadata in the background and keeps `flag` up to date; logs changes.
@@ -216,7 +421,10 @@ impl Checkpoint {
 pub struct KafkaInput {
     consumer: Arc<StreamConsumer>,
     topics: Vec<TopicSpec>,
-    grouped: bool,
+    /// Subscribe (group protocol or regular expressions) rather than assign partitions.
+    subscribe: bool,
+    /// Commit offsets (a consumer group is set).
+    commits: bool,
     checkpoint_limit: usize,
     replay: bool,
     connected: Arc<AtomicBool>,
@@ -224,54 +432,55 @@ pub struct KafkaInput {
 }
 
 impl KafkaInput {
-    /// Builds the consumer (brokers may be down). `offline` (`compile --check`) validates
-    /// every setting with librdkafka but creates no client, so nothing connects: `None`.
+    /// Builds the `kafka` input's consumer (brokers may be down). `offline` (`compile
+    /// --check`) validates every setting with librdkafka but creates no client, so nothing
+    /// connects: `None`.
     pub fn new(cfg: &ComponentConfig, offline: bool) -> Result<Option<KafkaInput>, ComponentError> {
-        let topics: Vec<TopicSpec> = strings(cfg, "topics")
-            .iter()
-            .map(|t| parse_topic(t))
-            .collect::<Result<_, _>>()
-            .map_err(ComponentError::new)?;
-        if topics.is_empty() {
+        KafkaInput::build(ConsumerSettings::of_kafka(cfg)?, offline)
+    }
+
+    /// Builds a consumer from settings of either dialect.
+    pub(crate) fn build(
+        s: ConsumerSettings,
+        offline: bool,
+    ) -> Result<Option<KafkaInput>, ComponentError> {
+        if s.topics.is_empty() {
             return Err(ComponentError::new("at least one topic is required"));
         }
-        let explicit = topics.iter().any(|t| t.partitions.is_some());
-        let group = cfg.str("consumer_group").unwrap_or("").to_string();
-        let grouped = !group.is_empty() && !explicit;
-        let commit_period = duration::parse(cfg.str("commit_period").unwrap_or("1s"))
-            .map_err(|e| ComponentError::new(format!("commit_period: {}", e)))?;
-        let mut c = client_config(cfg)?;
+        let explicit = s.topics.iter().any(|t| t.partitions.is_some());
+        if explicit && s.regexp {
+            return Err(ComponentError::new(
+                "explicit partitions cannot be combined with regular expression topics",
+            ));
+        }
+        let commits = !s.group.is_empty() && !explicit;
+        let subscribe = commits || s.regexp;
+        let mut c = s.client.client_config()?;
         c.set("enable.auto.offset.store", "false")
             .set(
                 "auto.offset.reset",
-                if cfg.bool("start_from_oldest").unwrap_or(true) {
-                    "earliest"
-                } else {
-                    "latest"
-                },
+                if s.start_oldest { "earliest" } else { "latest" },
             )
             .set("enable.partition.eof", "false");
-        if group.is_empty() {
+        if !commits {
             // Offsets are not committed without a group; a private group id keeps librdkafka happy.
             c.set("group.id", format!("sluice-{}", std::process::id()))
                 .set("enable.auto.commit", "false");
         } else {
-            c.set("group.id", &group)
+            c.set("group.id", &s.group)
                 .set("enable.auto.commit", "true")
                 .set(
                     "auto.commit.interval.ms",
-                    commit_period.as_millis().max(1).to_string(),
+                    s.commit_period.as_millis().max(1).to_string(),
                 );
-            for (key, field) in [
-                ("session.timeout.ms", "group.session_timeout"),
-                ("heartbeat.interval.ms", "group.heartbeat_interval"),
-            ] {
-                if let Some(d) = cfg.str(field).and_then(|s| duration::parse(s).ok()) {
-                    c.set(key, d.as_millis().to_string());
-                }
+            if let Some(d) = s.session_timeout {
+                c.set("session.timeout.ms", d.as_millis().to_string());
             }
-            if let Some(id) = cfg.str("instance_id").filter(|s| !s.is_empty()) {
-                c.set("group.instance.id", id);
+            if let Some(d) = s.heartbeat {
+                c.set("heartbeat.interval.ms", d.as_millis().to_string());
+            }
+            if !s.instance_id.is_empty() {
+                c.set("group.instance.id", &s.instance_id);
             }
         }
         if offline {
@@ -282,12 +491,28 @@ impl KafkaInput {
         let consumer: StreamConsumer = c
             .create()
             .map_err(|e| ComponentError::new(format!("kafka consumer: {}", e)))?;
+        let topics = if s.regexp {
+            s.topics
+                .into_iter()
+                .map(|t| TopicSpec {
+                    topic: if t.topic.starts_with('^') {
+                        t.topic
+                    } else {
+                        format!("^{}", t.topic)
+                    },
+                    partitions: None,
+                })
+                .collect()
+        } else {
+            s.topics
+        };
         Ok(Some(KafkaInput {
             consumer: Arc::new(consumer),
             topics,
-            grouped,
-            checkpoint_limit: cfg.int("checkpoint_limit").unwrap_or(1024).max(1) as usize,
-            replay: cfg.bool("auto_replay_nacks").unwrap_or(true),
+            subscribe,
+            commits,
+            checkpoint_limit: s.checkpoint_limit.max(1),
+            replay: s.replay,
             connected: Arc::new(AtomicBool::new(false)),
             alive: Arc::new(()),
         }))
@@ -350,6 +575,10 @@ fn message_of(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
     meta.insert("kafka_timestamp_unix".into(), Value::Int(ts / 1000));
     meta.insert("kafka_timestamp_ms".into(), Value::Int(ts));
     meta.insert("kafka_lag".into(), Value::Int(0));
+    meta.insert(
+        "kafka_tombstone_message".into(),
+        Value::Bool(m.payload().is_none()),
+    );
     if let Some(headers) = m.headers() {
         for h in headers.iter() {
             let v = h
@@ -389,7 +618,7 @@ impl Input for KafkaInput {
         let mut backoff = Duration::from_millis(500);
         loop {
             let (consumer, topics, grouped) =
-                (self.consumer.clone(), self.topics.clone(), self.grouped);
+                (self.consumer.clone(), self.topics.clone(), self.subscribe);
             let attempt =
                 tokio::task::spawn_blocking(move || start_consuming(&consumer, &topics, grouped));
             // A stop does not wait for a metadata request to time out.
@@ -486,7 +715,7 @@ impl Input for KafkaInput {
         }
         // Graceful stop: wait for every message in flight, then commit what is done.
         while pending.join_next().await.is_some() {}
-        if self.grouped {
+        if self.commits {
             let consumer = self.consumer.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 consumer.commit_consumer_state(CommitMode::Sync)
@@ -503,97 +732,71 @@ pub struct KafkaOutput {
     topic: Interpolation,
     key: Interpolation,
     partition: Option<Interpolation>,
-    exclude_prefixes: Vec<String>,
+    headers: HeaderFilter,
     timeout: Duration,
     connected: Arc<AtomicBool>,
     alive: Arc<()>,
 }
 
 impl KafkaOutput {
-    /// Builds the producer. `offline` (`compile --check`) validates every setting with
-    /// librdkafka but creates no client, so nothing connects: `None`.
+    /// Builds the `kafka` output's producer. `offline` (`compile --check`) validates every
+    /// setting with librdkafka but creates no client, so nothing connects: `None`.
     pub fn new(
         cfg: &ComponentConfig,
+        offline: bool,
+    ) -> Result<Option<KafkaOutput>, ComponentError> {
+        KafkaOutput::build(ProducerSettings::of_kafka(cfg)?, offline)
+    }
+
+    /// Builds a producer from settings of either dialect.
+    pub(crate) fn build(
+        s: ProducerSettings,
         offline: bool,
     ) -> Result<Option<KafkaOutput>, ComponentError> {
         let interp = |name: &str, src: &str| {
             Interpolation::compile(src).map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
         };
-        let mut c = client_config(cfg)?;
-        let partitioner = cfg.str("partitioner").unwrap_or("fnv1a_hash");
-        c.set(
-            "partitioner",
-            match partitioner {
-                "fnv1a_hash" => "fnv1a_random",
-                "murmur2_hash" => "murmur2_random",
-                "random" | "round_robin" | "manual" => "random",
-                other => {
-                    return Err(ComponentError::new(format!(
-                        "partitioner {} is not supported",
-                        other
-                    )))
-                }
-            },
-        );
-        c.set(
-            "compression.codec",
-            cfg.str("compression").unwrap_or("none"),
-        )
-        .set(
-            "acks",
-            if cfg.bool("ack_replicas").unwrap_or(false) {
-                "all"
-            } else {
-                "1"
-            },
-        )
-        .set(
-            "enable.idempotence",
-            if cfg.bool("idempotent_write").unwrap_or(false) {
-                "true"
-            } else {
-                "false"
-            },
-        )
-        .set(
-            "message.max.bytes",
-            cfg.int("max_msg_bytes").unwrap_or(1_000_000).to_string(),
-        );
-        let timeout = duration::parse(cfg.str("timeout").unwrap_or("5s"))
-            .map_err(|e| ComponentError::new(format!("timeout: {}", e)))?;
-        c.set("message.timeout.ms", timeout.as_millis().max(1).to_string());
+        let mut c = s.client.client_config()?;
+        c.set("partitioner", s.partitioner)
+            .set("compression.codec", &s.compression)
+            .set(
+                "acks",
+                if s.acks_all || s.idempotent {
+                    "all"
+                } else {
+                    "1"
+                },
+            )
+            .set(
+                "enable.idempotence",
+                if s.idempotent { "true" } else { "false" },
+            )
+            .set("message.max.bytes", s.max_msg_bytes.to_string())
+            .set(
+                "message.timeout.ms",
+                s.timeout.as_millis().max(1).to_string(),
+            );
+        let topic = interp("topic", &s.topic)?;
+        let key = interp("key", &s.key)?;
+        let partition = match &s.partition {
+            Some(p) => Some(interp("partition", p)?),
+            None => None,
+        };
         if offline {
             c.create_native_config()
                 .map_err(|e| ComponentError::new(format!("kafka producer: {}", e)))?;
-            interp("topic", cfg.str("topic").unwrap_or(""))?;
-            interp("key", cfg.str("key").unwrap_or(""))?;
             return Ok(None);
         }
         let producer: FutureProducer = c
             .create()
             .map_err(|e| ComponentError::new(format!("kafka producer: {}", e)))?;
-        let partition = if partitioner == "manual" {
-            Some(interp("partition", cfg.str("partition").unwrap_or(""))?)
-        } else {
-            None
-        };
-        let exclude_prefixes = cfg
-            .field("metadata.exclude_prefixes")
-            .and_then(|f| f.as_array())
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|f| f.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
         Ok(Some(KafkaOutput {
             producer,
-            topic: interp("topic", cfg.str("topic").unwrap_or(""))?,
-            key: interp("key", cfg.str("key").unwrap_or(""))?,
+            topic,
+            key,
             partition,
-            exclude_prefixes,
-            timeout,
+            headers: s.headers,
+            timeout: s.timeout,
             connected: Arc::new(AtomicBool::new(false)),
             alive: Arc::new(()),
         }))
@@ -602,11 +805,7 @@ impl KafkaOutput {
     fn headers(&self, msg: &Message) -> OwnedHeaders {
         let mut h = OwnedHeaders::new();
         for (k, v) in &msg.metadata {
-            if self
-                .exclude_prefixes
-                .iter()
-                .any(|p| k.starts_with(p.as_str()))
-            {
+            if !self.headers.admits(k) {
                 continue;
             }
             let value = v.to_display_string();
