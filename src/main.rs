@@ -35,5 +35,7 @@ fn main() -> ExitCode {
     // Every TLS config (API server, HTTP clients) uses ring through rustls.
     sluice_runtime::tls::install_provider();
     let args = cli::Cli::parse();
-    cli::run(args)
+    let code = cli::run(args);
+    cli::logging::flush();
+    code
 }

@@ -493,3 +493,40 @@ async fn the_budget_counts_what_a_mapping_makes_not_its_input() {
     assert_eq!(s.req("POST", "/fmt/post", "{}").await, (200, "ok".into()));
     assert_eq!(s.req("GET", "/ping", "").await, (200, "pong".into()));
 }
+
+/// Logs go through a bounded, lossy queue: a process whose stdout nobody reads (the harness
+/// pipes it and never drains it) keeps answering, and a stream logging every message can
+/// still be stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undrained_log_pipe_does_not_wedge_the_server() {
+    let s = common::Sluice::start(&[]).await;
+    let cfg = "input:\n  generate:\n    interval: ''\n    mapping: 'root = \"x\".repeat(300)'\n\
+               pipeline:\n  processors:\n    - log:\n        level: WARN\n        message: '${! content() }'\n\
+               output:\n  drop: {}\n";
+    let (code, body) = s.req("POST", "/streams/noisy", cfg).await;
+    assert_eq!(code, 200, "{}", body);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let sent = |stats: &str| {
+        let v: serde_json::Value = serde_json::from_str(stats).unwrap();
+        v["output_sent{label=\"\",path=\"root.output\",stream=\"noisy\"}"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = sent(&s.req("GET", "/streams/noisy/stats", "").await.1);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let after = sent(&s.req("GET", "/streams/noisy/stats", "").await.1);
+    assert!(
+        after > before + 100,
+        "the stream stalled: {} then {}",
+        before,
+        after
+    );
+    let deleted = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.req("DELETE", "/streams/noisy", ""),
+    )
+    .await
+    .expect("DELETE answered");
+    assert_eq!(deleted.0, 200, "{}", deleted.1);
+    assert_eq!(s.req("GET", "/ping", "").await.0, 200);
+}

@@ -130,6 +130,15 @@ impl LoggerConfig {
     }
 }
 
+/// The log writer thread's guard: dropping it writes out the queued lines.
+static LOG_FLUSH: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
+    std::sync::Mutex::new(None);
+
+/// Writes out every queued log line (call before the process exits).
+pub fn flush() {
+    drop(LOG_FLUSH.lock().unwrap_or_else(|p| p.into_inner()).take());
+}
+
 /// Installs the global subscriber.
 pub fn init(cfg: &LoggerConfig) -> Result<(), LoggerError> {
     let level = cfg.directive()?;
@@ -149,18 +158,26 @@ pub fn init(cfg: &LoggerConfig) -> Result<(), LoggerError> {
         json,
         cfg: cfg.clone(),
     };
-    let writer = match &cfg.file {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
+    // Log lines go through a bounded queue to a writer thread and are dropped (counted by
+    // tracing-appender) when it is full: a stalled log reader (a pipe nobody drains, a slow
+    // disk) never blocks the API or a pipeline thread that logs.
+    let sink: Box<dyn std::io::Write + Send> = match &cfg.file {
+        Some(path) => Box::new(
+            std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(LoggerError::File)?;
-            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
-        }
-        None if cfg.stderr => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
-        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout),
+                .map_err(LoggerError::File)?,
+        ),
+        None if cfg.stderr => Box::new(std::io::stderr()),
+        None => Box::new(std::io::stdout()),
     };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(8 * 1024)
+        .thread_name("sluice-log")
+        .finish(sink);
+    *LOG_FLUSH.lock().unwrap_or_else(|p| p.into_inner()) = Some(guard);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -486,6 +486,7 @@ async fn serve_async(opts: ServiceOptions, data: tokio::runtime::Handle) -> Exit
     std::thread::spawn(move || {
         std::thread::sleep(bound);
         tracing::error!("shutdown did not finish within {:?}: exiting anyway", bound);
+        logging::flush();
         std::process::exit(1);
     });
     let forced = manager.shutdown(opts.shutdown_timeout).await;

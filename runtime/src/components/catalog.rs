@@ -101,6 +101,18 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::kafka_franz::build_redpanda_input),
     ),
     reg(
+        super::redis_list::input_spec,
+        Builder::Input(super::redis_list::build_input),
+    ),
+    reg(
+        super::redis_pubsub::input_spec,
+        Builder::Input(super::redis_pubsub::build_input),
+    ),
+    reg(
+        super::redis_streams::input_spec,
+        Builder::Input(super::redis_streams::build_input),
+    ),
+    reg(
         super::stdio::input_spec,
         Builder::Input(|c, _| Ok(Box::new(super::reading::ReaderInput::stdin(c)?))),
     ),
@@ -311,6 +323,18 @@ pub const ALL: &[Registration] = &[
         }),
     ),
     reg(
+        super::redis_list::output_spec,
+        Builder::Output(super::redis_list::build_output),
+    ),
+    reg(
+        super::redis_pubsub::output_spec,
+        Builder::Output(super::redis_pubsub::build_output),
+    ),
+    reg(
+        super::redis_streams::output_spec,
+        Builder::Output(super::redis_streams::build_output),
+    ),
+    reg(
         super::kafka_franz::franz_output_spec,
         Builder::Output(super::kafka_franz::build_output),
     ),
@@ -366,6 +390,10 @@ pub const ALL: &[Registration] = &[
     ),
     // Resources.
     reg(memory_cache::spec, Builder::Cache(memory_cache::build)),
+    reg(
+        super::redis_cache::spec,
+        Builder::Cache(super::redis_cache::build),
+    ),
     reg(
         super::file_cache::spec,
         Builder::Cache(super::file_cache::build),
@@ -512,6 +540,21 @@ mod tests {
             (ComponentKind::Processor, "rate_limit") => "rate_limit: {resource: r}",
             (ComponentKind::Processor, "archive" | "unarchive") => "archive: {format: lines}",
             (ComponentKind::Output, "kafka") => "kafka: {addresses: ['127.0.0.1:1'], topic: t}",
+            (ComponentKind::Input, "redis_list") => "redis_list: {url: 'redis://127.0.0.1:1', key: k}",
+            (ComponentKind::Output, "redis_list") => "redis_list: {url: 'redis://127.0.0.1:1', key: k}",
+            (ComponentKind::Input, "redis_pubsub") => {
+                "redis_pubsub: {url: 'redis://127.0.0.1:1', channels: [c]}"
+            }
+            (ComponentKind::Output, "redis_pubsub") => {
+                "redis_pubsub: {url: 'redis://127.0.0.1:1', channel: c}"
+            }
+            (ComponentKind::Input, "redis_streams") => {
+                "redis_streams: {url: 'redis://127.0.0.1:1', streams: [s], consumer_group: g}"
+            }
+            (ComponentKind::Output, "redis_streams") => {
+                "redis_streams: {url: 'redis://127.0.0.1:1', stream: s}"
+            }
+            (ComponentKind::Cache, "redis") => "redis: {url: 'redis://127.0.0.1:1'}",
             (ComponentKind::Input, "kafka_franz" | "redpanda") => {
                 "kafka_franz: {seed_brokers: ['127.0.0.1:1'], topics: [t], consumer_group: g}"
             }
