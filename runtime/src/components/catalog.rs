@@ -101,6 +101,14 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::kafka_franz::build_redpanda_input),
     ),
     reg(
+        super::nats::input_spec,
+        Builder::Input(super::nats::build_input),
+    ),
+    reg(
+        super::nats_jetstream::input_spec,
+        Builder::Input(super::nats_jetstream::build_input),
+    ),
+    reg(
         super::redis_list::input_spec,
         Builder::Input(super::redis_list::build_input),
     ),
@@ -321,6 +329,14 @@ pub const ALL: &[Registration] = &[
             Some(o) => Ok(Arc::new(o)),
             None => Ok(Arc::new(super::Offline)),
         }),
+    ),
+    reg(
+        super::nats::output_spec,
+        Builder::Output(super::nats::build_output),
+    ),
+    reg(
+        super::nats_jetstream::output_spec,
+        Builder::Output(super::nats_jetstream::build_output),
     ),
     reg(
         super::redis_list::output_spec,
@@ -553,6 +569,13 @@ mod tests {
             }
             (ComponentKind::Output, "redis_streams") => {
                 "redis_streams: {url: 'redis://127.0.0.1:1', stream: s}"
+            }
+            (ComponentKind::Input, "nats") => "nats: {urls: ['nats://127.0.0.1:1'], subject: s}",
+            (ComponentKind::Output, "nats" | "nats_jetstream") => {
+                "nats: {urls: ['nats://127.0.0.1:1'], subject: s}"
+            }
+            (ComponentKind::Input, "nats_jetstream") => {
+                "nats_jetstream: {urls: ['nats://127.0.0.1:1'], subject: s}"
             }
             (ComponentKind::Cache, "redis") => "redis: {url: 'redis://127.0.0.1:1'}",
             (ComponentKind::Input, "kafka_franz" | "redpanda") => {

@@ -54,6 +54,8 @@ pub mod memory_cache;
 pub mod metadata_filter;
 pub mod metric;
 pub mod multilevel_cache;
+pub mod nats;
+pub mod nats_jetstream;
 pub mod noop;
 pub mod noop_cache;
 pub mod parallel;
