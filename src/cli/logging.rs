@@ -145,7 +145,8 @@ pub fn init(cfg: &LoggerConfig) -> Result<(), LoggerError> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
         let own = if level == "off" { "off" } else { level };
         tracing_subscriber::EnvFilter::new(format!(
-            "{},sluice={own},sluice_runtime={own},sluice_compiler={own}",
+            // lapin logs every connection failure itself; the amqp components report them.
+            "{},sluice={own},sluice_runtime={own},sluice_compiler={own},lapin=off",
             if level == "off" { "off" } else { "warn" }
         ))
     });

@@ -105,6 +105,10 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::nats::build_input),
     ),
     reg(
+        super::amqp_0_9::input_spec,
+        Builder::Input(super::amqp_0_9::build_input),
+    ),
+    reg(
         super::nats_jetstream::input_spec,
         Builder::Input(super::nats_jetstream::build_input),
     ),
@@ -333,6 +337,10 @@ pub const ALL: &[Registration] = &[
     reg(
         super::nats::output_spec,
         Builder::Output(super::nats::build_output),
+    ),
+    reg(
+        super::amqp_0_9::output_spec,
+        Builder::Output(super::amqp_0_9::build_output),
     ),
     reg(
         super::nats_jetstream::output_spec,
@@ -576,6 +584,10 @@ mod tests {
             }
             (ComponentKind::Input, "nats_jetstream") => {
                 "nats_jetstream: {urls: ['nats://127.0.0.1:1'], subject: s}"
+            }
+            (ComponentKind::Input, "amqp_0_9") => "amqp_0_9: {urls: ['amqp://127.0.0.1:1'], queue: q}",
+            (ComponentKind::Output, "amqp_0_9") => {
+                "amqp_0_9: {urls: ['amqp://127.0.0.1:1'], exchange: e}"
             }
             (ComponentKind::Cache, "redis") => "redis: {url: 'redis://127.0.0.1:1'}",
             (ComponentKind::Input, "kafka_franz" | "redpanda") => {
