@@ -109,6 +109,10 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::amqp_0_9::build_input),
     ),
     reg(
+        super::mqtt::input_spec,
+        Builder::Input(super::mqtt::build_input),
+    ),
+    reg(
         super::nats_jetstream::input_spec,
         Builder::Input(super::nats_jetstream::build_input),
     ),
@@ -341,6 +345,10 @@ pub const ALL: &[Registration] = &[
     reg(
         super::amqp_0_9::output_spec,
         Builder::Output(super::amqp_0_9::build_output),
+    ),
+    reg(
+        super::mqtt::output_spec,
+        Builder::Output(super::mqtt::build_output),
     ),
     reg(
         super::nats_jetstream::output_spec,
@@ -589,6 +597,8 @@ mod tests {
             (ComponentKind::Output, "amqp_0_9") => {
                 "amqp_0_9: {urls: ['amqp://127.0.0.1:1'], exchange: e}"
             }
+            (ComponentKind::Input, "mqtt") => "mqtt: {urls: ['tcp://127.0.0.1:1'], topics: [t]}",
+            (ComponentKind::Output, "mqtt") => "mqtt: {urls: ['tcp://127.0.0.1:1'], topic: t}",
             (ComponentKind::Cache, "redis") => "redis: {url: 'redis://127.0.0.1:1'}",
             (ComponentKind::Input, "kafka_franz" | "redpanda") => {
                 "kafka_franz: {seed_brokers: ['127.0.0.1:1'], topics: [t], consumer_group: g}"

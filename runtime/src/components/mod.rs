@@ -54,6 +54,7 @@ pub mod mapping;
 pub mod memory_cache;
 pub mod metadata_filter;
 pub mod metric;
+pub mod mqtt;
 pub mod multilevel_cache;
 pub mod nats;
 pub mod nats_jetstream;
