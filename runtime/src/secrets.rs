@@ -48,7 +48,7 @@ pub fn scrub_secret(s: &str) -> String {
 /// not a URL is returned unchanged.
 pub fn scrub_url(s: &str) -> String {
     let Some(scheme_end) = s.find("://") else {
-        return s.to_string();
+        return scrub_dsn(s);
     };
     let rest = &s[scheme_end + 3..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -89,6 +89,33 @@ pub fn scrub_url(s: &str) -> String {
     }
     out.push_str(fragment);
     out
+}
+
+/// A database DSN that is not a URL, password scrubbed: Go's MySQL form
+/// (`user:pass@tcp(host:3306)/db`) and libpq's key/value form (`password=...`).
+fn scrub_dsn(s: &str) -> String {
+    if let Some(at) = s
+        .find("@tcp(")
+        .or_else(|| s.find("@unix("))
+        .or_else(|| s.find("@/"))
+    {
+        if let Some(colon) = s[..at].find(':') {
+            return format!("{}:{}{}", &s[..colon], SCRUBBED, &s[at..]);
+        }
+    }
+    if s.contains('=') && s.contains(' ') || s.starts_with("password=") {
+        return s
+            .split(' ')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !v.is_empty() && is_credential_name(k) => {
+                    format!("{}={}", k, SCRUBBED)
+                }
+                _ => kv.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    s.to_string()
 }
 
 /// Free text (an error message, a log line) with every URL in it scrubbed.

@@ -113,6 +113,14 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::mqtt::build_input),
     ),
     reg(
+        super::sql_select::input_spec,
+        Builder::Input(super::sql_select::build_input),
+    ),
+    reg(
+        super::sql_raw::input_spec,
+        Builder::Input(super::sql_raw::build_input),
+    ),
+    reg(
         super::nats_jetstream::input_spec,
         Builder::Input(super::nats_jetstream::build_input),
     ),
@@ -174,6 +182,18 @@ pub const ALL: &[Registration] = &[
         Builder::Processor(super::mapping::build),
     ),
     reg(super::catch::spec, Builder::Processor(super::catch::build)),
+    reg(
+        super::sql_insert::processor_spec,
+        Builder::Processor(super::sql_insert::build_processor),
+    ),
+    reg(
+        super::sql_select::processor_spec,
+        Builder::Processor(super::sql_select::build_processor),
+    ),
+    reg(
+        super::sql_raw::processor_spec,
+        Builder::Processor(super::sql_raw::build_processor),
+    ),
     reg(
         compression::compress_spec,
         Builder::Processor(compression::build_compress),
@@ -349,6 +369,14 @@ pub const ALL: &[Registration] = &[
     reg(
         super::mqtt::output_spec,
         Builder::Output(super::mqtt::build_output),
+    ),
+    reg(
+        super::sql_insert::output_spec,
+        Builder::Output(super::sql_insert::build_output),
+    ),
+    reg(
+        super::sql_raw::output_spec,
+        Builder::Output(super::sql_raw::build_output),
     ),
     reg(
         super::nats_jetstream::output_spec,
@@ -599,6 +627,13 @@ mod tests {
             }
             (ComponentKind::Input, "mqtt") => "mqtt: {urls: ['tcp://127.0.0.1:1'], topics: [t]}",
             (ComponentKind::Output, "mqtt") => "mqtt: {urls: ['tcp://127.0.0.1:1'], topic: t}",
+            (ComponentKind::Output | ComponentKind::Processor, "sql_insert") => {
+                "sql_insert: {driver: sqlite, dsn: ':memory:', table: t, columns: [a], args_mapping: 'root = [1]'}"
+            }
+            (ComponentKind::Input | ComponentKind::Processor, "sql_select") => {
+                "sql_select: {driver: postgres, dsn: 'postgres://127.0.0.1:1/x', table: t, columns: [a]}"
+            }
+            (_, "sql_raw") => "sql_raw: {driver: mysql, dsn: 'root:@tcp(127.0.0.1:1)/x', query: 'SELECT 1'}",
             (ComponentKind::Cache, "redis") => "redis: {url: 'redis://127.0.0.1:1'}",
             (ComponentKind::Input, "kafka_franz" | "redpanda") => {
                 "kafka_franz: {seed_brokers: ['127.0.0.1:1'], topics: [t], consumer_group: g}"
