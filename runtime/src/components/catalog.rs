@@ -121,6 +121,10 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::sql_raw::build_input),
     ),
     reg(
+        super::aws_s3::input_spec,
+        Builder::Input(super::aws_s3::build_input),
+    ),
+    reg(
         super::nats_jetstream::input_spec,
         Builder::Input(super::nats_jetstream::build_input),
     ),
@@ -379,6 +383,10 @@ pub const ALL: &[Registration] = &[
         Builder::Output(super::sql_raw::build_output),
     ),
     reg(
+        super::aws_s3::output_spec,
+        Builder::Output(super::aws_s3::build_output),
+    ),
+    reg(
         super::nats_jetstream::output_spec,
         Builder::Output(super::nats_jetstream::build_output),
     ),
@@ -634,6 +642,9 @@ mod tests {
                 "sql_select: {driver: postgres, dsn: 'postgres://127.0.0.1:1/x', table: t, columns: [a]}"
             }
             (_, "sql_raw") => "sql_raw: {driver: mysql, dsn: 'root:@tcp(127.0.0.1:1)/x', query: 'SELECT 1'}",
+            (ComponentKind::Input | ComponentKind::Output, "aws_s3") => {
+                "aws_s3: {bucket: b, region: us-east-1, endpoint: 'http://127.0.0.1:1', credentials: {id: x, secret: y}}"
+            }
             (ComponentKind::Cache, "redis") => "redis: {url: 'redis://127.0.0.1:1'}",
             (ComponentKind::Input, "kafka_franz" | "redpanda") => {
                 "kafka_franz: {seed_brokers: ['127.0.0.1:1'], topics: [t], consumer_group: g}"

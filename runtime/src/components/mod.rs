@@ -11,6 +11,7 @@
 pub mod amqp_0_9;
 pub mod archive;
 pub mod avro;
+pub mod aws_s3;
 pub mod benchmark;
 pub mod bounds_check;
 pub mod branch;
