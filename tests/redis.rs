@@ -342,3 +342,71 @@ output:
     let (_, body) = s.req("GET", "/streams/secret", "").await;
     assert!(!body.contains("hunter2"), "{}", body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_output_scan_input_and_redis_processor() {
+    let prefix = unique("hash");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let s = Sluice::start(&[]).await;
+    // redis_hash: one hash per message, from metadata, the JSON object and explicit fields.
+    post(
+        &s,
+        "hash",
+        &format!(
+            "input:\n  generate:\n    count: 3\n    interval: ''\n    mapping: |\n      root = {{\"n\": counter(), \"name\": \"x\" + counter().string()}}\n      meta m = \"meta\"\n\
+             output:\n  redis_hash:\n    url: redis://{REDIS}\n    key: '{prefix}-${{! this.n }}'\n    walk_metadata: true\n    walk_json_object: true\n    fields:\n      doubled: '${{! this.n * 2 }}'\n"
+        ),
+    )
+    .await;
+    let mut r = redis();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("{prefix}-3"))
+            .query(&mut r)
+            .unwrap();
+        if !got.is_empty() {
+            assert_eq!(got["m"], "meta");
+            assert_eq!(got["name"], "x3");
+            assert_eq!(got["n"], "3");
+            assert_eq!(got["doubled"], "6");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no hash written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // redis_scan reads string keys matching a pattern; the redis processor runs commands.
+    for i in 0..5 {
+        redis::cmd("SET")
+            .arg(format!("{prefix}-s{i}"))
+            .arg(format!("v{i}"))
+            .query::<()>(&mut r)
+            .unwrap();
+    }
+    post(
+        &s,
+        "scan",
+        &format!(
+            "input:\n  redis_scan:\n    url: redis://{REDIS}\n    match: '{prefix}-s*'\n\
+             pipeline:\n  threads: 1\n  processors:\n    - mapping: 'root = content().string() + \" \" + @redis_key'\n\
+             \x20   - redis:\n        url: redis://{REDIS}\n        command: incrby\n        args_mapping: 'root = [ \"{prefix}-count\", 10 ]'\n\
+             output:\n  file:\n    path: {}\n    codec: lines\n",
+            out.display()
+        ),
+    )
+    .await;
+    let lines = wait_lines(&out, 5, Duration::from_secs(20)).await;
+    let mut replies: Vec<i64> = lines.iter().map(|l| l.parse().unwrap()).collect();
+    replies.sort();
+    assert_eq!(
+        replies,
+        [10, 20, 30, 40, 50],
+        "incrby's replies replace the messages"
+    );
+    let count: i64 = redis::cmd("GET")
+        .arg(format!("{prefix}-count"))
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(count, 50);
+}

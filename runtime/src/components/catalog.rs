@@ -141,6 +141,10 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::redis_streams::build_input),
     ),
     reg(
+        super::redis_scan::input_spec,
+        Builder::Input(super::redis_scan::build_input),
+    ),
+    reg(
         super::stdio::input_spec,
         Builder::Input(|c, _| Ok(Box::new(super::reading::ReaderInput::stdin(c)?))),
     ),
@@ -186,6 +190,10 @@ pub const ALL: &[Registration] = &[
         Builder::Processor(super::mapping::build),
     ),
     reg(super::catch::spec, Builder::Processor(super::catch::build)),
+    reg(
+        super::redis_processor::spec,
+        Builder::Processor(super::redis_processor::build),
+    ),
     reg(
         super::sql_insert::processor_spec,
         Builder::Processor(super::sql_insert::build_processor),
@@ -401,6 +409,10 @@ pub const ALL: &[Registration] = &[
     reg(
         super::redis_streams::output_spec,
         Builder::Output(super::redis_streams::build_output),
+    ),
+    reg(
+        super::redis_hash::output_spec,
+        Builder::Output(super::redis_hash::build_output),
     ),
     reg(
         super::kafka_franz::franz_output_spec,
@@ -644,6 +656,13 @@ mod tests {
             (_, "sql_raw") => "sql_raw: {driver: mysql, dsn: 'root:@tcp(127.0.0.1:1)/x', query: 'SELECT 1'}",
             (ComponentKind::Input | ComponentKind::Output, "aws_s3") => {
                 "aws_s3: {bucket: b, region: us-east-1, endpoint: 'http://127.0.0.1:1', credentials: {id: x, secret: y}}"
+            }
+            (ComponentKind::Input, "redis_scan") => "redis_scan: {url: 'redis://127.0.0.1:1'}",
+            (ComponentKind::Output, "redis_hash") => {
+                "redis_hash: {url: 'redis://127.0.0.1:1', key: k, walk_metadata: true}"
+            }
+            (ComponentKind::Processor, "redis") => {
+                "redis: {url: 'redis://127.0.0.1:1', command: get, args_mapping: 'root = [\"k\"]'}"
             }
             (ComponentKind::Cache, "redis") => "redis: {url: 'redis://127.0.0.1:1'}",
             (ComponentKind::Input, "kafka_franz" | "redpanda") => {
