@@ -44,7 +44,7 @@ pub fn spec() -> ComponentSpec {
 }
 
 enum Action {
-    Command(Interpolation, Option<Mapping>),
+    Command(Interpolation, Option<Box<Mapping>>),
     Operator(&'static str, Interpolation),
 }
 
@@ -64,10 +64,11 @@ pub fn build(
         (Some(_), None) => Action::Command(
             interp("command")?,
             match cfg.str("args_mapping").filter(|s| !s.trim().is_empty()) {
-                Some(src) => Some(
-                    Mapping::compile(src)
-                        .map_err(|e| ComponentError::new(format!("args_mapping: {}", e)))?,
-                ),
+                Some(src) => {
+                    Some(Box::new(Mapping::compile(src).map_err(|e| {
+                        ComponentError::new(format!("args_mapping: {}", e))
+                    })?))
+                }
                 None => None,
             },
         ),
