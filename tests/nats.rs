@@ -217,3 +217,117 @@ async fn jetstream_redelivers_what_an_output_rejected() {
     );
     js.delete_stream(&stream).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_value_output_watch_input_processor_and_cache() {
+    let bucket = unique("kv");
+    let client = async_nats::connect(NATS).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    // The bucket's backing stream, made by hand: the machine's nats-server (2.9) does not
+    // parse this client's key-value create request.
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 5,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: async_nats::jetstream::stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let s = Sluice::start(&[]).await;
+    post(
+        &s,
+        "watch",
+        &format!(
+            "input:\n  nats_kv:\n    urls: [ nats://{NATS} ]\n    bucket: {bucket}\n    key: 'k.>'\n{}",
+            file_output(&out, r#"root = "%v %v %v %v".format(this.n, @nats_kv_key, @nats_kv_operation, @nats_kv_bucket)"#)
+        ),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    post(
+        &s,
+        "put",
+        &generate(
+            10_000,
+            &format!("output:\n  nats_kv:\n    urls: [ nats://{NATS} ]\n    bucket: {bucket}\n    key: 'k.${{! this.n }}'\n"),
+        ),
+    )
+    .await;
+    let lines = wait_lines(&out, 10_000, Duration::from_secs(60)).await;
+    assert_each_once(&first_numbers(&lines), 10_000, true);
+    for l in &lines {
+        let p: Vec<&str> = l.split(' ').collect();
+        assert_eq!(p[1], format!("k.{}", p[0]));
+        assert_eq!(&p[2..], ["PUT", bucket.as_str()], "{}", l);
+    }
+    // The processor reads a key back; the cache backs dedupe.
+    let (code, body) = s
+        .req(
+            "POST",
+            "/resources/cache/kvc",
+            &format!("nats_kv:\n  urls: [ nats://{NATS} ]\n  bucket: {bucket}\n"),
+        )
+        .await;
+    assert_eq!(code, 200, "{}", body);
+    let out2 = dir.path().join("out2.txt");
+    post(
+        &s,
+        "get",
+        &format!(
+            "input:\n  generate:\n    count: 4\n    interval: ''\n    mapping: 'root.k = \"dedupe.\" + (counter() % 2).string()'\n\
+             pipeline:\n  threads: 1\n  processors:\n    - dedupe:\n        cache: kvc\n        key: '${{! this.k }}'\n\
+             \x20   - mapping: 'root = {{\"k\": \"k.\" + this.k.split(\".\").index(1)}}'\n\
+             \x20   - nats_kv:\n        urls: [ nats://{NATS} ]\n        bucket: {bucket}\n        operation: get\n        key: '${{! this.k }}'\n\
+             \x20   - mapping: 'root = this.n.string() + \" \" + @nats_kv_key'\n\
+             output:\n  file:\n    path: {}\n    codec: lines\n",
+            out2.display()
+        ),
+    )
+    .await;
+    let mut got = wait_lines(&out2, 2, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    got.extend(read_lines(&out2).into_iter().skip(got.len()));
+    got.sort();
+    assert_eq!(
+        got,
+        ["0 k.0", "1 k.1"],
+        "dedupe through the kv cache, then get"
+    );
+    js.delete_stream(format!("KV_{bucket}")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_processor_gets_the_responders_answer() {
+    use futures::StreamExt;
+    let subject = unique("rr");
+    let client = async_nats::connect(NATS).await.unwrap();
+    let mut requests = client.subscribe(subject.clone()).await.unwrap();
+    let responder = client.clone();
+    tokio::spawn(async move {
+        while let Some(m) = requests.next().await {
+            let body = String::from_utf8_lossy(&m.payload).to_uppercase();
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("answered-by", "test");
+            if let Some(reply) = m.reply {
+                responder
+                    .publish_with_headers(reply, headers, body.into())
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    client.flush().await.unwrap();
+    let out = common::run_config(&format!(
+        "input:\n  generate:\n    count: 3\n    interval: ''\n    mapping: 'root = \"hi \" + counter().string()'\n\
+         pipeline:\n  threads: 1\n  processors:\n    - nats_request_reply:\n        urls: [ nats://{NATS} ]\n        subject: {subject}\n\
+         \x20   - mapping: 'root = content().string() + \" \" + meta(\"answered-by\")'\n\
+         output:\n  stdout: {{}}\n"
+    ));
+    assert_eq!(out, "HI 1 test\nHI 2 test\nHI 3 test\n");
+}

@@ -129,6 +129,10 @@ pub const ALL: &[Registration] = &[
         Builder::Input(super::nats_jetstream::build_input),
     ),
     reg(
+        super::nats_kv::input_spec,
+        Builder::Input(super::nats_kv::build_input),
+    ),
+    reg(
         super::redis_list::input_spec,
         Builder::Input(super::redis_list::build_input),
     ),
@@ -190,6 +194,14 @@ pub const ALL: &[Registration] = &[
         Builder::Processor(super::mapping::build),
     ),
     reg(super::catch::spec, Builder::Processor(super::catch::build)),
+    reg(
+        super::nats_kv::processor_spec,
+        Builder::Processor(super::nats_kv::build_processor),
+    ),
+    reg(
+        super::nats_request_reply::spec,
+        Builder::Processor(super::nats_request_reply::build),
+    ),
     reg(
         super::redis_processor::spec,
         Builder::Processor(super::redis_processor::build),
@@ -399,6 +411,10 @@ pub const ALL: &[Registration] = &[
         Builder::Output(super::nats_jetstream::build_output),
     ),
     reg(
+        super::nats_kv::output_spec,
+        Builder::Output(super::nats_kv::build_output),
+    ),
+    reg(
         super::redis_list::output_spec,
         Builder::Output(super::redis_list::build_output),
     ),
@@ -473,6 +489,10 @@ pub const ALL: &[Registration] = &[
     reg(
         super::redis_cache::spec,
         Builder::Cache(super::redis_cache::build),
+    ),
+    reg(
+        super::nats_kv::cache_spec,
+        Builder::Cache(super::nats_kv::build_cache),
     ),
     reg(
         super::file_cache::spec,
@@ -663,6 +683,16 @@ mod tests {
             }
             (ComponentKind::Processor, "redis") => {
                 "redis: {url: 'redis://127.0.0.1:1', command: get, args_mapping: 'root = [\"k\"]'}"
+            }
+            (ComponentKind::Processor, "nats_kv") => {
+                "nats_kv: {urls: ['nats://127.0.0.1:1'], bucket: b, key: k, operation: get}"
+            }
+            (ComponentKind::Input | ComponentKind::Output, "nats_kv") => {
+                "nats_kv: {urls: ['nats://127.0.0.1:1'], bucket: b, key: k}"
+            }
+            (ComponentKind::Cache, "nats_kv") => "nats_kv: {urls: ['nats://127.0.0.1:1'], bucket: b}",
+            (ComponentKind::Processor, "nats_request_reply") => {
+                "nats_request_reply: {urls: ['nats://127.0.0.1:1'], subject: s}"
             }
             (ComponentKind::Cache, "redis") => "redis: {url: 'redis://127.0.0.1:1'}",
             (ComponentKind::Input, "kafka_franz" | "redpanda") => {

@@ -59,6 +59,8 @@ pub mod mqtt;
 pub mod multilevel_cache;
 pub mod nats;
 pub mod nats_jetstream;
+pub mod nats_kv;
+pub mod nats_request_reply;
 pub mod noop;
 pub mod noop_cache;
 pub mod parallel;
