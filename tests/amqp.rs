@@ -6,22 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::TcpProxy;
-use common::{assert_each_once, wait_lines, Sluice};
+use common::{assert_each_once, file_output, first_numbers, unique, wait_each, wait_lines, Sluice};
 
 const AMQP: &str = "127.0.0.1:5672";
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "sluice-{}-{}-{}",
-        name,
-        std::process::id(),
-        nanos % 1_000_000_000
-    )
-}
 
 async fn delete_queue(queue: &str) {
     let conn = lapin::Connection::connect(
@@ -36,18 +23,6 @@ async fn delete_queue(queue: &str) {
         .unwrap();
 }
 
-fn file_output(path: &std::path::Path, mapping: &str) -> String {
-    format!(
-        "pipeline:\n  threads: 1\n  processors:\n    - mapping: '{mapping}'\noutput:\n  file:\n    path: {}\n    codec: lines\n",
-        path.display()
-    )
-}
-
-async fn post(s: &Sluice, id: &str, cfg: &str) {
-    let (code, body) = s.req("POST", &format!("/streams/{}", id), cfg).await;
-    assert_eq!(code, 200, "{}: {}", id, body);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_round_trip_with_confirms_acks_and_a_cut_connection() {
     let queue = unique("q");
@@ -55,9 +30,7 @@ async fn queue_round_trip_with_confirms_acks_and_a_cut_connection() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
-        "consume",
+    s.post_stream("consume",
         &format!(
             "input:\n  amqp_0_9:\n    urls: [ 'amqp://guest:guest@{}/' ]\n    queue: {queue}\n    queue_declare:\n      enabled: true\n    prefetch_count: 100\n{}",
             proxy.addr,
@@ -70,9 +43,7 @@ async fn queue_round_trip_with_confirms_acks_and_a_cut_connection() {
         assert!(std::time::Instant::now() < deadline, "never ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    post(
-        &s,
-        "produce",
+    s.post_stream("produce",
         &format!(
             "input:\n  generate:\n    count: 10000\n    interval: ''\n    batch_size: 100\n    mapping: |\n      root.n = counter() - 1\n      meta tag = \"t\" + (counter() % 3).string()\n\
              output:\n  amqp_0_9:\n    urls: [ 'amqp://guest:guest@{AMQP}/' ]\n    exchange: ''\n    key: {queue}\n    message_id: 'id-${{! this.n }}'\n    mandatory: true\n    persistent: true\n"
@@ -83,11 +54,8 @@ async fn queue_round_trip_with_confirms_acks_and_a_cut_connection() {
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.restore();
-    let lines = wait_lines(&out, 10_000, Duration::from_secs(60)).await;
-    let numbers: Vec<u64> = lines
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let lines = wait_each(&out, 10_000, Duration::from_secs(60)).await;
+    let numbers = first_numbers(&lines);
     assert_each_once(&numbers, 10_000, false);
     for l in &lines {
         let p: Vec<&str> = l.split(' ').collect();
@@ -105,9 +73,7 @@ async fn queue_round_trip_with_confirms_acks_and_a_cut_connection() {
 async fn rejected_deliveries_are_requeued() {
     let queue = unique("nack");
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
-        "produce",
+    s.post_stream("produce",
         &format!(
             "input:\n  generate:\n    count: 3\n    interval: ''\n    mapping: 'root = (counter() - 1).string()'\n\
              output:\n  amqp_0_9:\n    urls: [ 'amqp://guest:guest@{AMQP}/' ]\n    exchange: ''\n    key: {queue}\n    mandatory: true\n"
@@ -117,18 +83,13 @@ async fn rejected_deliveries_are_requeued() {
     let input = format!(
         "input:\n  amqp_0_9:\n    urls: [ 'amqp://guest:guest@{AMQP}/' ]\n    queue: {queue}\n    queue_declare:\n      enabled: true\n    auto_replay_nacks: false\n"
     );
-    post(
-        &s,
-        "rejecting",
-        &format!("{input}output:\n  reject: nope\n"),
-    )
-    .await;
+    s.post_stream("rejecting", &format!("{input}output:\n  reject: nope\n"))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(s.req("DELETE", "/streams/rejecting", "").await.0, 200);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    post(
-        &s,
+    s.post_stream(
         "accepting",
         &format!(
             "{input}{}",

@@ -353,7 +353,7 @@ output:
     cluster.broker_down(1).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.broker_up(1).unwrap();
-    let lines = wait_lines(&out, 15_000, Duration::from_secs(60)).await;
+    let lines = common::wait_each(&out, 15_000, Duration::from_secs(60)).await;
     let numbers: Vec<u64> = lines
         .iter()
         .map(|l| l.split(' ').next().unwrap().parse().unwrap())

@@ -6,34 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::TcpProxy;
-use common::{assert_each_once, read_lines, wait_lines, Sluice};
+use common::{
+    assert_each_once, file_output, first_numbers, read_lines, unique, wait_each, wait_lines, Sluice,
+};
 
 const MQTT: &str = "127.0.0.1:1883";
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "sluice-{}-{}-{}",
-        name,
-        std::process::id(),
-        nanos % 1_000_000_000
-    )
-}
-
-fn file_output(path: &std::path::Path, mapping: &str) -> String {
-    format!(
-        "pipeline:\n  threads: 1\n  processors:\n    - mapping: '{mapping}'\noutput:\n  file:\n    path: {}\n    codec: lines\n",
-        path.display()
-    )
-}
-
-async fn post(s: &Sluice, id: &str, cfg: &str) {
-    let (code, body) = s.req("POST", &format!("/streams/{}", id), cfg).await;
-    assert_eq!(code, 200, "{}: {}", id, body);
-}
 
 async fn wait_ready(s: &Sluice) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -53,9 +30,7 @@ async fn qos1_round_trip_survives_cut_connections_on_both_sides() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
-        "sub",
+    s.post_stream("sub",
         &format!(
             "input:\n  mqtt:\n    urls: [ tcp://{} ]\n    client_id: {topic}-in\n    clean_session: false\n    topics: [ '{topic}/#' ]\n{}",
             in_proxy.addr,
@@ -64,9 +39,7 @@ async fn qos1_round_trip_survives_cut_connections_on_both_sides() {
     )
     .await;
     wait_ready(&s).await;
-    post(
-        &s,
-        "pub",
+    s.post_stream("pub",
         &format!(
             "input:\n  generate:\n    count: 10000\n    interval: 1ms\n    mapping: |\n      root.n = counter() - 1\n      meta tag = \"t\" + (counter() % 3).string()\n\
              output:\n  mqtt:\n    urls: [ tcp://{} ]\n    topic: '{topic}/${{! @tag }}'\n    qos: 1\n",
@@ -79,11 +52,8 @@ async fn qos1_round_trip_survives_cut_connections_on_both_sides() {
     out_proxy.cut();
     tokio::time::sleep(Duration::from_secs(1)).await;
     out_proxy.restore();
-    let lines = wait_lines(&out, 10_000, Duration::from_secs(90)).await;
-    let numbers: Vec<u64> = lines
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let lines = wait_each(&out, 10_000, Duration::from_secs(90)).await;
+    let numbers = first_numbers(&lines);
     assert_each_once(&numbers, 10_000, false);
     for l in &lines {
         let p: Vec<&str> = l.split(' ').collect();
@@ -95,9 +65,7 @@ async fn qos1_round_trip_survives_cut_connections_on_both_sides() {
     // session gets what was published meanwhile.
     in_proxy.cut();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    post(
-        &s,
-        "more",
+    s.post_stream("more",
         &format!(
             "input:\n  generate:\n    count: 100\n    interval: ''\n    mapping: 'root.n = counter() + 9999'\n\
              output:\n  mqtt:\n    urls: [ tcp://{MQTT} ]\n    topic: '{topic}/more'\n    qos: 1\n"
@@ -106,11 +74,8 @@ async fn qos1_round_trip_survives_cut_connections_on_both_sides() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     in_proxy.restore();
-    let lines = wait_lines(&out, 10_100, Duration::from_secs(30)).await;
-    let numbers: Vec<u64> = lines
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let lines = wait_each(&out, 10_100, Duration::from_secs(30)).await;
+    let numbers = first_numbers(&lines);
     assert_each_once(&numbers, 10_100, false);
 }
 
@@ -121,16 +86,10 @@ async fn unacknowledged_messages_come_back_to_a_persistent_session() {
     let input = format!(
         "input:\n  mqtt:\n    urls: [ tcp://{MQTT} ]\n    client_id: {topic}\n    clean_session: false\n    topics: [ '{topic}' ]\n    auto_replay_nacks: false\n"
     );
-    post(
-        &s,
-        "rejecting",
-        &format!("{input}output:\n  reject: nope\n"),
-    )
-    .await;
+    s.post_stream("rejecting", &format!("{input}output:\n  reject: nope\n"))
+        .await;
     wait_ready(&s).await;
-    post(
-        &s,
-        "pub",
+    s.post_stream("pub",
         &format!(
             "input:\n  generate:\n    count: 3\n    interval: ''\n    mapping: 'root = (counter() - 1).string()'\n\
              output:\n  mqtt:\n    urls: [ tcp://{MQTT} ]\n    topic: '{topic}'\n    qos: 1\n"
@@ -141,8 +100,7 @@ async fn unacknowledged_messages_come_back_to_a_persistent_session() {
     assert_eq!(s.req("DELETE", "/streams/rejecting", "").await.0, 200);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    post(
-        &s,
+    s.post_stream(
         "accepting",
         &format!(
             "{input}{}",

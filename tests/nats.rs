@@ -7,46 +7,16 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::TcpProxy;
-use common::{assert_each_once, read_lines, wait_lines, Sluice};
+use common::{
+    assert_each_once, file_output, first_numbers, read_lines, unique, wait_each, wait_lines, Sluice,
+};
 
 const NATS: &str = "127.0.0.1:4222";
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "sluice_{}_{}_{}",
-        name,
-        std::process::id(),
-        nanos % 1_000_000_000
-    )
-}
 
 fn generate(count: u64, output: &str) -> String {
     format!(
         "input:\n  generate:\n    count: {count}\n    interval: ''\n    batch_size: 100\n    mapping: |\n      root.n = counter() - 1\n      meta tag = \"t\" + (counter() % 3).string()\n      meta hidden = \"no\"\n{output}"
     )
-}
-
-fn file_output(path: &std::path::Path, mapping: &str) -> String {
-    format!(
-        "pipeline:\n  threads: 1\n  processors:\n    - mapping: '{mapping}'\noutput:\n  file:\n    path: {}\n    codec: lines\n",
-        path.display()
-    )
-}
-
-fn first_numbers(lines: &[String]) -> Vec<u64> {
-    lines
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect()
-}
-
-async fn post(s: &Sluice, id: &str, cfg: &str) {
-    let (code, body) = s.req("POST", &format!("/streams/{}", id), cfg).await;
-    assert_eq!(code, 200, "{}: {}", id, body);
 }
 
 async fn jetstream_stream(subjects: &str) -> (async_nats::jetstream::Context, String) {
@@ -70,9 +40,7 @@ async fn core_nats_moves_every_message_with_headers_and_resubscribes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
-        "sub",
+    s.post_stream("sub",
         &format!(
             "input:\n  nats:\n    urls: [ nats://{} ]\n    subject: {subject}\n    queue: q\n{}",
             proxy.addr,
@@ -81,9 +49,7 @@ async fn core_nats_moves_every_message_with_headers_and_resubscribes() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    post(
-        &s,
-        "pub",
+    s.post_stream("pub",
         &generate(
             10_000,
             &format!(
@@ -133,9 +99,7 @@ async fn jetstream_durable_consumer_loses_nothing_across_a_cut() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
-        "pub",
+    s.post_stream("pub",
         &generate(
             10_000,
             &format!(
@@ -144,9 +108,7 @@ async fn jetstream_durable_consumer_loses_nothing_across_a_cut() {
         ),
     )
     .await;
-    post(
-        &s,
-        "sub",
+    s.post_stream("sub",
         &format!(
             "input:\n  nats_jetstream:\n    urls: [ nats://{} ]\n    subject: {subject}.>\n    durable: d1\n    ack_wait: 2s\n{}",
             proxy.addr,
@@ -158,7 +120,7 @@ async fn jetstream_durable_consumer_loses_nothing_across_a_cut() {
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.restore();
-    let lines = wait_lines(&out, 10_000, Duration::from_secs(90)).await;
+    let lines = wait_each(&out, 10_000, Duration::from_secs(90)).await;
     assert_each_once(&first_numbers(&lines), 10_000, false);
     for l in &lines {
         let p: Vec<&str> = l.split(' ').collect();
@@ -183,18 +145,13 @@ async fn jetstream_redelivers_what_an_output_rejected() {
     let input = format!(
         "input:\n  nats_jetstream:\n    urls: [ nats://{NATS} ]\n    stream: {stream}\n    durable: d\n    ack_wait: 3s\n    auto_replay_nacks: false\n"
     );
-    post(
-        &s,
-        "rejecting",
-        &format!("{input}output:\n  reject: nope\n"),
-    )
-    .await;
+    s.post_stream("rejecting", &format!("{input}output:\n  reject: nope\n"))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(s.req("DELETE", "/streams/rejecting", "").await.0, 200);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    post(
-        &s,
+    s.post_stream(
         "accepting",
         &format!(
             "{input}{}",
@@ -240,9 +197,7 @@ async fn key_value_output_watch_input_processor_and_cache() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
-        "watch",
+    s.post_stream("watch",
         &format!(
             "input:\n  nats_kv:\n    urls: [ nats://{NATS} ]\n    bucket: {bucket}\n    key: 'k.>'\n{}",
             file_output(&out, r#"root = "%v %v %v %v".format(this.n, @nats_kv_key, @nats_kv_operation, @nats_kv_bucket)"#)
@@ -250,9 +205,7 @@ async fn key_value_output_watch_input_processor_and_cache() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    post(
-        &s,
-        "put",
+    s.post_stream("put",
         &generate(
             10_000,
             &format!("output:\n  nats_kv:\n    urls: [ nats://{NATS} ]\n    bucket: {bucket}\n    key: 'k.${{! this.n }}'\n"),
@@ -276,9 +229,7 @@ async fn key_value_output_watch_input_processor_and_cache() {
         .await;
     assert_eq!(code, 200, "{}", body);
     let out2 = dir.path().join("out2.txt");
-    post(
-        &s,
-        "get",
+    s.post_stream("get",
         &format!(
             "input:\n  generate:\n    count: 4\n    interval: ''\n    mapping: 'root.k = \"dedupe.\" + (counter() % 2).string()'\n\
              pipeline:\n  threads: 1\n  processors:\n    - dedupe:\n        cache: kvc\n        key: '${{! this.k }}'\n\

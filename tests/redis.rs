@@ -7,18 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::TcpProxy;
-use common::{assert_each_once, read_lines, wait_lines, Sluice};
+use common::{
+    assert_each_once, file_output, first_numbers, read_lines, unique, wait_each, wait_lines, Sluice,
+};
 
 const REDIS: &str = "127.0.0.1:6379";
-
-/// A key no other test (or earlier run) uses.
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("sluice-test-{}-{}-{}", name, std::process::id(), nanos)
-}
 
 fn redis() -> redis::Connection {
     redis::Client::open(format!("redis://{}", REDIS))
@@ -33,25 +26,6 @@ fn generate(count: u64, output: &str) -> String {
     )
 }
 
-fn file_output(path: &std::path::Path, mapping: &str) -> String {
-    format!(
-        "pipeline:\n  threads: 1\n  processors:\n    - mapping: '{mapping}'\noutput:\n  file:\n    path: {}\n    codec: lines\n",
-        path.display()
-    )
-}
-
-fn first_numbers(lines: &[String]) -> Vec<u64> {
-    lines
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect()
-}
-
-async fn post(s: &Sluice, id: &str, cfg: &str) {
-    let (code, body) = s.req("POST", &format!("/streams/{}", id), cfg).await;
-    assert_eq!(code, 200, "{}: {}", id, body);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_moves_every_message_once_and_survives_a_cut_output() {
     let key = unique("list");
@@ -60,8 +34,7 @@ async fn list_moves_every_message_once_and_survives_a_cut_output() {
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
     // The producer writes through the proxy, which is cut while it runs.
-    post(
-        &s,
+    s.post_stream(
         "produce",
         &generate(
             10_000,
@@ -76,8 +49,7 @@ async fn list_moves_every_message_once_and_survives_a_cut_output() {
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.restore();
-    post(
-        &s,
+    s.post_stream(
         "consume",
         &format!(
             "input:\n  redis_list:\n    url: redis://{REDIS}\n    key: {key}\n{}",
@@ -85,7 +57,7 @@ async fn list_moves_every_message_once_and_survives_a_cut_output() {
         ),
     )
     .await;
-    let lines = wait_lines(&out, 10_000, Duration::from_secs(60)).await;
+    let lines = wait_each(&out, 10_000, Duration::from_secs(60)).await;
     // A push whose reply the cut lost is retried: at least once.
     assert_each_once(&first_numbers(&lines), 10_000, false);
     assert_eq!(s.req("GET", "/ready", "").await.0, 200);
@@ -103,9 +75,7 @@ async fn list_input_returns_rejected_items_to_the_list() {
             .unwrap();
     }
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
-        "rejecting",
+    s.post_stream("rejecting",
         &format!(
             "input:\n  redis_list:\n    url: redis://{REDIS}\n    key: {key}\n    auto_replay_nacks: false\noutput:\n  reject: 'not today'\n"
         ),
@@ -117,8 +87,7 @@ async fn list_input_returns_rejected_items_to_the_list() {
     assert_eq!(len, 5, "every rejected item is back in the list");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    post(
-        &s,
+    s.post_stream(
         "accepting",
         &format!(
             "input:\n  redis_list:\n    url: redis://{REDIS}\n    key: {key}\n{}",
@@ -138,9 +107,7 @@ async fn streams_consumer_group_survives_a_cut_connection() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
-        "consume",
+    s.post_stream("consume",
         &format!(
             "input:\n  redis_streams:\n    url: redis://{}\n    streams: [ {stream} ]\n    consumer_group: g\n    client_id: c1\n    commit_period: 100ms\n{}",
             proxy.addr,
@@ -148,8 +115,7 @@ async fn streams_consumer_group_survives_a_cut_connection() {
         ),
     )
     .await;
-    post(
-        &s,
+    s.post_stream(
         "produce",
         &generate(
             10_000,
@@ -166,7 +132,7 @@ async fn streams_consumer_group_survives_a_cut_connection() {
         "not ready while cut"
     );
     proxy.restore();
-    let lines = wait_lines(&out, 10_000, Duration::from_secs(60)).await;
+    let lines = wait_each(&out, 10_000, Duration::from_secs(60)).await;
     assert_each_once(&first_numbers(&lines), 10_000, false);
     for l in &lines {
         let p: Vec<&str> = l.split(' ').collect();
@@ -202,18 +168,13 @@ async fn streams_redeliver_what_an_output_rejected() {
     let input = format!(
         "input:\n  redis_streams:\n    url: redis://{REDIS}\n    streams: [ {stream} ]\n    consumer_group: g\n    client_id: c1\n    auto_replay_nacks: false\n"
     );
-    post(
-        &s,
-        "rejecting",
-        &format!("{input}output:\n  reject: nope\n"),
-    )
-    .await;
+    s.post_stream("rejecting", &format!("{input}output:\n  reject: nope\n"))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(s.req("DELETE", "/streams/rejecting", "").await.0, 200);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    post(
-        &s,
+    s.post_stream(
         "accepting",
         &format!("{input}{}", file_output(&out, "root = content()")),
     )
@@ -230,8 +191,7 @@ async fn pubsub_delivers_to_a_subscriber_and_resubscribes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
-    post(
-        &s,
+    s.post_stream(
         "sub",
         &format!(
             "input:\n  redis_pubsub:\n    url: redis://{}\n    channels: [ {channel} ]\n{}",
@@ -244,8 +204,7 @@ async fn pubsub_delivers_to_a_subscriber_and_resubscribes() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    post(
-        &s,
+    s.post_stream(
         "pub",
         &generate(
             10_000,
@@ -292,8 +251,7 @@ async fn redis_cache_backs_dedupe_and_hides_its_password() {
         )
         .await;
     assert_eq!(code, 200, "{}", body);
-    post(
-        &s,
+    s.post_stream(
         "dedupe",
         &format!(
             r#"input:
@@ -333,9 +291,7 @@ output:
         .unwrap();
     assert!(ttl > 0 && ttl <= 60_000, "{}", ttl);
 
-    post(
-        &s,
-        "secret",
+    s.post_stream("secret",
         "input:\n  redis_list:\n    url: 'redis://:hunter2@127.0.0.1:1/0'\n    key: k\noutput:\n  drop: {}\n",
     )
     .await;
@@ -350,9 +306,7 @@ async fn hash_output_scan_input_and_redis_processor() {
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
     // redis_hash: one hash per message, from metadata, the JSON object and explicit fields.
-    post(
-        &s,
-        "hash",
+    s.post_stream("hash",
         &format!(
             "input:\n  generate:\n    count: 3\n    interval: ''\n    mapping: |\n      root = {{\"n\": counter(), \"name\": \"x\" + counter().string()}}\n      meta m = \"meta\"\n\
              output:\n  redis_hash:\n    url: redis://{REDIS}\n    key: '{prefix}-${{! this.n }}'\n    walk_metadata: true\n    walk_json_object: true\n    fields:\n      doubled: '${{! this.n * 2 }}'\n"
@@ -384,9 +338,7 @@ async fn hash_output_scan_input_and_redis_processor() {
             .query::<()>(&mut r)
             .unwrap();
     }
-    post(
-        &s,
-        "scan",
+    s.post_stream("scan",
         &format!(
             "input:\n  redis_scan:\n    url: redis://{REDIS}\n    match: '{prefix}-s*'\n\
              pipeline:\n  threads: 1\n  processors:\n    - mapping: 'root = content().string() + \" \" + @redis_key'\n\

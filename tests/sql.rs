@@ -7,25 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::TcpProxy;
-use common::{assert_each_once, run_config, wait_lines, Sluice};
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "sluice_{}_{}_{}",
-        name,
-        std::process::id(),
-        nanos % 1_000_000_000
-    )
-}
-
-async fn post(s: &Sluice, id: &str, cfg: &str) {
-    let (code, body) = s.req("POST", &format!("/streams/{}", id), cfg).await;
-    assert_eq!(code, 200, "{}: {}", id, body);
-}
+use common::{assert_each_once, first_numbers, run_config, unique, wait_lines, Sluice};
 
 /// 10,000 rows into `table` through `dsn` (a proxy the test cuts mid-stream), then read
 /// back with `sql_select` into a file: each row once, columns typed.
@@ -42,8 +24,7 @@ async fn insert_then_select(
     let out = dir.path().join("out.txt");
     let s = Sluice::start(&[]).await;
     let (options, suffix) = conflict;
-    post(
-        &s,
+    s.post_stream(
         "insert",
         &format!(
             r#"input:
@@ -97,8 +78,7 @@ output:
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    post(
-        &s,
+    s.post_stream(
         "select",
         &format!(
             r#"input:
@@ -124,10 +104,7 @@ output:
     )
     .await;
     let lines = wait_lines(&out, 10_000, Duration::from_secs(60)).await;
-    let numbers: Vec<u64> = lines
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let numbers = first_numbers(&lines);
     // The primary key and the conflict clause make retried batches harmless: exactly once.
     assert_each_once(&numbers, 10_000, true);
     for l in &lines {
@@ -223,9 +200,7 @@ async fn dsn_passwords_are_scrubbed() {
         ),
     ] {
         let driver = if id == "my" { "mysql" } else { "postgres" };
-        post(
-            &s,
-            id,
+        s.post_stream(id,
             &format!("input:\n  generate:\n    interval: 1h\n    mapping: 'root = {{}}'\noutput:\n  sql_raw:\n    driver: {driver}\n    dsn: '{dsn}'\n    query: 'SELECT 1'\n"),
         )
         .await;

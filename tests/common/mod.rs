@@ -370,3 +370,60 @@ pub fn assert_each_once(numbers: &[u64], n: u64, exactly: bool) {
         );
     }
 }
+
+/// A name no other test (or earlier run) uses: a key, queue, topic, table or bucket.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "sluice_{}_{}_{}",
+        name,
+        std::process::id(),
+        nanos % 1_000_000_000
+    )
+}
+
+/// The rest of a stream config after its input: one pipeline thread running `mapping`,
+/// then a `file` output of lines at `path`.
+pub fn file_output(path: &std::path::Path, mapping: &str) -> String {
+    format!(
+        "pipeline:\n  threads: 1\n  processors:\n    - mapping: '{mapping}'\noutput:\n  file:\n    path: {}\n    codec: lines\n",
+        path.display()
+    )
+}
+
+/// The leading number of each line (`"17 rest"` → 17).
+pub fn first_numbers(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+impl Sluice {
+    /// Creates stream `id` from `cfg`; fails the test unless the API answers 200.
+    pub async fn post_stream(&self, id: &str, cfg: &str) {
+        let (code, body) = self.req("POST", &format!("/streams/{}", id), cfg).await;
+        assert_eq!(code, 200, "{}: {}", id, body);
+    }
+}
+
+/// Waits until the leading numbers of `path`'s lines cover `0..n` (duplicates allowed), or
+/// `within` passed; returns its lines.
+pub async fn wait_each(path: &std::path::Path, n: u64, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let lines = read_lines(path);
+        let seen: std::collections::HashSet<u64> = lines
+            .iter()
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .filter(|x| *x < n)
+            .collect();
+        if seen.len() as u64 >= n || Instant::now() > deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

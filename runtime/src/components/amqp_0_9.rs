@@ -486,26 +486,9 @@ impl Input for AmqpInput {
                             rejections.clone(),
                         );
                         pending.spawn(async move {
-                            let mut ack = ack;
-                            let mut backoff = Duration::from_millis(100);
-                            let result = loop {
-                                match ack.wait().await {
-                                    Ok(()) => break Ok(()),
-                                    Err(e) if replay && !sink.is_stopped() => {
-                                        if let Some(suppressed) = rejections.allow() {
-                                            tracing::warn!(error = %e, suppressed, "message rejected, replaying it");
-                                        }
-                                        tokio::time::sleep(backoff).await;
-                                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                                        let (t, next) = Transaction::new(vec![msg.clone()]);
-                                        if sink.send(t).await.is_err() {
-                                            break Err(e);
-                                        }
-                                        ack = next;
-                                    }
-                                    Err(e) => break Err(e),
-                                }
-                            };
+                            let result =
+                                super::acks::settle(&sink, &vec![msg], ack, replay, &rejections)
+                                    .await;
                             if auto_ack {
                                 return;
                             }

@@ -392,6 +392,7 @@ impl Input for S3Input {
         let prefix = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
         let mut listing = self.store.list(prefix.as_ref());
         let mut objects = JoinSet::new();
+        let rejections = Arc::new(crate::log_limit::LogLimiter::new(Duration::from_secs(1)));
         while let Some(meta) = tokio::select! {
             m = listing.next() => m,
             _ = sink.stopped() => None,
@@ -455,37 +456,24 @@ impl Input for S3Input {
             if sink.send(t).await.is_err() {
                 break;
             }
-            let (sink, store, location, replay, delete) = (
+            let (sink, store, location, replay, delete, rejections) = (
                 sink.clone(),
                 self.store.clone(),
                 meta.location.clone(),
                 self.replay,
                 self.delete,
+                rejections.clone(),
             );
             objects.spawn(async move {
-                let mut ack = ack;
-                let mut backoff = Duration::from_millis(100);
-                loop {
-                    match ack.wait().await {
-                        Ok(()) => break,
-                        Err(_) if replay && !sink.is_stopped() => {
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                            let (t, next) = Transaction::new(batch.clone());
-                            if sink.send(t).await.is_err() {
-                                return;
-                            }
-                            ack = next;
-                        }
-                        Err(_) => return,
-                    }
+                if super::acks::settle(&sink, &batch, ack, replay, &rejections).await.is_err() {
+                    return;
                 }
                 if delete {
                     if let Err(e) = store.delete(&location).await {
                         tracing::warn!(error = %e, key = %location, "aws_s3 cannot delete a processed object");
                     }
                 }
-            });
+});
             while objects.try_join_next().is_some() {}
         }
         while objects.join_next().await.is_some() {}

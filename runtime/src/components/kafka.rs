@@ -640,6 +640,7 @@ impl Input for KafkaInput {
         }
         let checkpoints: Arc<Mutex<BTreeMap<(String, i32), Checkpoint>>> = Arc::default();
         let limit = Arc::new(Semaphore::new(self.checkpoint_limit));
+        let rejections = Arc::new(crate::log_limit::LogLimiter::new(Duration::from_secs(1)));
         let mut pending = JoinSet::new();
         loop {
             let received = tokio::select! {
@@ -670,35 +671,21 @@ impl Input for KafkaInput {
             if sink.send(t).await.is_err() {
                 break;
             }
-            let (consumer, cps, sink2, replay) = (
+            let (consumer, cps, sink2, replay, rejections) = (
                 self.consumer.clone(),
                 checkpoints.clone(),
                 sink.clone(),
                 self.replay,
+                rejections.clone(),
             );
             pending.spawn(async move {
                 let _permit = permit;
-                let mut ack = ack;
-                let mut backoff = Duration::from_millis(100);
-                loop {
-                    match ack.wait().await {
-                        Ok(()) => break,
-                        Err(e) if replay && !sink2.is_stopped() => {
-                            tracing::warn!(error = %e, topic = %topic, partition, offset, "message rejected, replaying it");
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                            let (t, next) = Transaction::new(vec![msg.clone()]);
-                            if sink2.send(t).await.is_err() {
-                                // Stopping: leave the offset uncommitted so it is redelivered.
-                                return;
-                            }
-                            ack = next;
-                        }
-                        // Not replayed: either dropped by configuration or the stream is
-                        // stopping; without a replay the offset stays uncommitted on stop.
-                        Err(_) if sink2.is_stopped() => return,
-                        Err(_) => break,
-                    }
+                let settled =
+                    super::acks::settle(&sink2, &vec![msg], ack, replay, &rejections).await;
+                // Not settled while stopping: the offset stays uncommitted, so it is
+                // redelivered; rejected without a replay: dropped by configuration, committed.
+                if settled.is_err() && sink2.is_stopped() {
+                    return;
                 }
                 let committable = {
                     let mut cps = cps.lock().unwrap_or_else(|p| p.into_inner());

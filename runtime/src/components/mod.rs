@@ -8,6 +8,7 @@
 //! direction in [`inputs`], [`outputs`]; [`processors`] holds the processors; [`codec`] the
 //! framing shared by readers and writers.
 
+pub mod acks;
 pub mod amqp_0_9;
 pub mod archive;
 pub mod avro;

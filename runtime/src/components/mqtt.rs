@@ -265,29 +265,12 @@ impl Input for MqttInput {
                         rejections.clone(),
                     );
                     pending.spawn(async move {
-                        let mut ack = ack;
-                        let mut backoff = Duration::from_millis(100);
-                        loop {
-                            match ack.wait().await {
-                                Ok(()) => {
-                                    let _ = client.ack(&p).await;
-                                    return;
-                                }
-                                Err(e) if replay && !sink.is_stopped() => {
-                                    if let Some(suppressed) = rejections.allow() {
-                                        tracing::warn!(error = %e, suppressed, "message rejected, replaying it");
-                                    }
-                                    tokio::time::sleep(backoff).await;
-                                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                                    let (t, next) = Transaction::new(vec![msg.clone()]);
-                                    if sink.send(t).await.is_err() {
-                                        return;
-                                    }
-                                    ack = next;
-                                }
-                                // Not acknowledged: a persistent session redelivers it.
-                                Err(_) => return,
-                            }
+                        // Not acknowledged: a persistent session redelivers it.
+                        if super::acks::settle(&sink, &vec![msg], ack, replay, &rejections)
+                            .await
+                            .is_ok()
+                        {
+                            let _ = client.ack(&p).await;
                         }
                     });
                     while pending.try_join_next().is_some() {}

@@ -279,37 +279,18 @@ impl Input for JetStreamInput {
                 }
                 let (sink, replay, rejections) = (sink.clone(), self.replay, rejections.clone());
                 pending.spawn(async move {
-                    let mut ack = ack;
-                    let mut backoff = Duration::from_millis(100);
-                    loop {
-                        match ack.wait().await {
-                            Ok(()) => {
-                                if let Err(e) = m.ack().await {
-                                    tracing::warn!(error = %e, "nats_jetstream ack failed; the server redelivers after ack_wait");
-                                }
-                                return;
-                            }
-                            Err(e) if replay && !sink.is_stopped() => {
-                                if let Some(suppressed) = rejections.allow() {
-                                    tracing::warn!(error = %e, suppressed, "message rejected, replaying it");
-                                }
-                                tokio::time::sleep(backoff).await;
-                                backoff = (backoff * 2).min(Duration::from_secs(5));
-                                let (t, next) = Transaction::new(vec![msg.clone()]);
-                                if sink.send(t).await.is_err() {
-                                    let _ = m.ack_with(AckKind::Nak(None)).await;
-                                    return;
-                                }
-                                ack = next;
-                            }
-                            Err(_) => {
-                                // The server redelivers it.
-                                let _ = m.ack_with(AckKind::Nak(None)).await;
-                                return;
+                    match super::acks::settle(&sink, &vec![msg], ack, replay, &rejections).await {
+                        Ok(()) => {
+                            if let Err(e) = m.ack().await {
+                                tracing::warn!(error = %e, "nats_jetstream ack failed; the server redelivers after ack_wait");
                             }
                         }
+                        // The server redelivers it.
+                        Err(_) => {
+                            let _ = m.ack_with(AckKind::Nak(None)).await;
+                        }
                     }
-                });
+});
                 while pending.try_join_next().is_some() {}
             }
         }

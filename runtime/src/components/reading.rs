@@ -15,6 +15,11 @@ use super::codec::Codec;
 use crate::config::stream::ComponentConfig;
 use crate::stream::{Batch, ComponentError, Input, InputSink, Transaction};
 
+/// Rejection warnings of every input that sends through [`send_tracked`], at most one a
+/// second.
+static REJECTIONS: std::sync::LazyLock<crate::log_limit::LogLimiter> =
+    std::sync::LazyLock::new(|| crate::log_limit::LogLimiter::new(Duration::from_secs(1)));
+
 /// Sends a batch and resolves it in the background; nacked batches are sent again (with
 /// backoff) while `replay` holds and the input is not stopping.
 pub(crate) async fn send_tracked(
@@ -29,20 +34,10 @@ pub(crate) async fn send_tracked(
     }
     let sink = sink.clone();
     pending.spawn(async move {
-        let mut ack = ack;
-        let mut backoff = Duration::from_millis(100);
-        while let Err(e) = ack.wait().await {
-            if !replay || sink.is_stopped() {
-                tracing::warn!(error = %e, "message was rejected and is not replayed");
-                return;
+        if let Err(e) = super::acks::settle(&sink, &batch, ack, replay, &REJECTIONS).await {
+            if let Some(suppressed) = REJECTIONS.allow() {
+                tracing::warn!(error = %e, suppressed, "message was rejected and is not replayed");
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-            let (t, next) = Transaction::new(batch.clone());
-            if sink.send(t).await.is_err() {
-                return;
-            }
-            ack = next;
         }
     });
     while pending.try_join_next().is_some() {}

@@ -197,33 +197,21 @@ impl Input for RedisListInput {
             );
             pending.spawn(async move {
                 let _permit = permit;
-                let mut ack = ack;
-                let mut backoff = Duration::from_millis(100);
-                while let Err(e) = ack.wait().await {
-                    if !replay || sink.is_stopped() {
-                        if let Some(suppressed) = rejections.allow() {
-                            tracing::warn!(error = %e, key, suppressed, "message was rejected, returning it to its list");
-                        }
-                        // Held back a moment, so a rejecting output does not spin on one item.
-                        if !sink.is_stopped() {
-                            tokio::select! {
-                                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                                _ = sink.stopped() => {}
-                            }
-                        }
-                        push_back(&mut conn, &key, right, &payload).await;
-                        return;
+                let batch = vec![Message::new(payload.clone())];
+                if let Err(e) = super::acks::settle(&sink, &batch, ack, replay, &rejections).await {
+                    if let Some(suppressed) = rejections.allow() {
+                        tracing::warn!(error = %e, key, suppressed, "message was rejected, returning it to its list");
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    let (t, next) = Transaction::new(vec![Message::new(payload.clone())]);
-                    if sink.send(t).await.is_err() {
-                        push_back(&mut conn, &key, right, &payload).await;
-                        return;
+                    // Held back a moment, so a rejecting output does not spin on one item.
+                    if !sink.is_stopped() {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = sink.stopped() => {}
+                        }
                     }
-                    ack = next;
+                    push_back(&mut conn, &key, right, &payload).await;
                 }
-            });
+});
             while pending.try_join_next().is_some() {}
         }
         while pending.join_next().await.is_some() {}

@@ -361,27 +361,11 @@ impl Input for RedisStreamsInput {
                     let (sink, state, replay, rejections) =
                         (sink.clone(), state.clone(), me.replay, rejections.clone());
                     pending.spawn(async move {
-                        let mut ack = ack;
-                        let mut backoff = Duration::from_millis(100);
-                        let acked = loop {
-                            match ack.wait().await {
-                                Ok(()) => break true,
-                                Err(e) if replay && !sink.is_stopped() => {
-                                    if let Some(suppressed) = rejections.allow() {
-                                        tracing::warn!(error = %e, id = %flight.1, suppressed, "message rejected, replaying it");
-                                    }
-                                    tokio::time::sleep(backoff).await;
-                                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                                    let (t, next) = Transaction::new(vec![msg.clone()]);
-                                    if sink.send(t).await.is_err() {
-                                        break false;
-                                    }
-                                    ack = next;
-                                }
-                                // Left in the group's pending list: read again on restart.
-                                Err(_) => break false,
-                            }
-                        };
+                        // Not acknowledged: left in the group's pending list, read again on restart.
+                        let acked =
+                            super::acks::settle(&sink, &vec![msg], ack, replay, &rejections)
+                                .await
+                                .is_ok();
                         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
                         st.in_flight.remove(&flight);
                         if acked {
