@@ -8,8 +8,20 @@ use std::time::Duration;
 
 use common::{assert_each_once, free_port, wait_lines, KillOnDrop, Sluice};
 
-/// Starts moto on a free port; the endpoint URL.
+/// Starts moto on a free port (installing it from PyPI first when this machine lacks it, so
+/// `cargo test --workspace` alone suffices); the endpoint URL.
 async fn moto() -> (KillOnDrop, String) {
+    let present = Command::new("python3")
+        .args(["-c", "import moto.server, flask"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        let installed = Command::new("python3")
+            .args(["-m", "pip", "install", "-q", "moto[server]"])
+            .status()
+            .expect("python3 with pip");
+        assert!(installed.success(), "pip install 'moto[server]' failed");
+    }
     let port = free_port();
     let child = Command::new("python3")
         .args([

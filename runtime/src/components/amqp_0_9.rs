@@ -548,10 +548,7 @@ pub fn build_output(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
-    let i = |name: &str| {
-        Interpolation::compile(cfg.str(name).unwrap_or(""))
-            .map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
-    };
+    let i = |name: &str| super::interpolated_field(cfg, name);
     let exchange_kind = match cfg.str("exchange_declare.type").unwrap_or("direct") {
         "fanout" => ExchangeKind::Fanout,
         "topic" => ExchangeKind::Topic,

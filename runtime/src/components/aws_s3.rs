@@ -226,10 +226,7 @@ pub fn build_output(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
-    let i = |name: &str| {
-        Interpolation::compile(cfg.str(name).unwrap_or(""))
-            .map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
-    };
+    let i = |name: &str| super::interpolated_field(cfg, name);
     for unsupported in [
         "kms_key_id",
         "server_side_encryption",

@@ -108,6 +108,15 @@ use crate::stream::{
     BatchPolicy, BufferPlan, BuildContext, ComponentError, Input, SharedOutput, StreamPlan,
 };
 
+/// The interpolated string field `name` of a component, compiled; the error names the field.
+pub(crate) fn interpolated_field(
+    cfg: &ComponentConfig,
+    name: &str,
+) -> Result<sluice_compiler::interp::Interpolation, ComponentError> {
+    sluice_compiler::interp::Interpolation::compile(cfg.str(name).unwrap_or(""))
+        .map_err(|e| ComponentError::new(format!("{}: {}", name, e)))
+}
+
 /// A component that failed to build, worded like the reference:
 /// `failed to init output <no label> path root.output: <cause>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

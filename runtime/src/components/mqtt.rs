@@ -324,8 +324,7 @@ pub fn build_output(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
-    let topic = Interpolation::compile(cfg.str("topic").unwrap_or(""))
-        .map_err(|e| ComponentError::new(format!("topic: {}", e)))?;
+    let topic = super::interpolated_field(cfg, "topic")?;
     let retained = match cfg.str("retained_interpolated").filter(|s| !s.is_empty()) {
         Some(s) => Some(
             Interpolation::compile(s)

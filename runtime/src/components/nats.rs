@@ -396,8 +396,7 @@ pub fn build_output(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
-    let subject = Interpolation::compile(cfg.str("subject").unwrap_or(""))
-        .map_err(|e| ComponentError::new(format!("subject: {}", e)))?;
+    let subject = super::interpolated_field(cfg, "subject")?;
     Ok(Arc::new(NatsOutput {
         target: NatsTarget::of(cfg)?,
         client: OnceCell::new(),

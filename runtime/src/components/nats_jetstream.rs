@@ -306,8 +306,7 @@ pub fn build_output(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
-    let subject = Interpolation::compile(cfg.str("subject").unwrap_or(""))
-        .map_err(|e| ComponentError::new(format!("subject: {}", e)))?;
+    let subject = super::interpolated_field(cfg, "subject")?;
     Ok(Arc::new(JetStreamOutput {
         target: NatsTarget::of(cfg)?,
         js: OnceCell::new(),

@@ -267,8 +267,7 @@ pub fn build_output(
 ) -> Result<SharedOutput, ComponentError> {
     Ok(Arc::new(KvOutput {
         bucket: Bucket::of(cfg)?,
-        key: Interpolation::compile(cfg.str("key").unwrap_or(""))
-            .map_err(|e| ComponentError::new(format!("key: {}", e)))?,
+        key: super::interpolated_field(cfg, "key")?,
     }))
 }
 
@@ -323,8 +322,7 @@ pub fn build_processor(
     Ok(Arc::new(KvProcessor {
         bucket: Bucket::of(cfg)?,
         operation,
-        key: Interpolation::compile(cfg.str("key").unwrap_or(""))
-            .map_err(|e| ComponentError::new(format!("key: {}", e)))?,
+        key: super::interpolated_field(cfg, "key")?,
         revision,
         timeout: super::kafka::duration_field(cfg, "timeout", "5s")?,
         handle,

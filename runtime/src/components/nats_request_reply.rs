@@ -49,8 +49,7 @@ pub fn build(
     Ok(Arc::new(RequestReply {
         target: NatsTarget::of(cfg)?,
         client: OnceCell::new(),
-        subject: Interpolation::compile(cfg.str("subject").unwrap_or(""))
-            .map_err(|e| ComponentError::new(format!("subject: {}", e)))?,
+        subject: super::interpolated_field(cfg, "subject")?,
         headers: HeaderWriter::of(cfg)?,
         timeout: super::kafka::duration_field(cfg, "timeout", "3s")?,
         handle,

@@ -118,6 +118,18 @@ impl RedisTarget {
     }
 }
 
+/// Sends an output's pipeline of commands; a failure is the batch's nack, named by `what`.
+pub async fn send_pipeline(
+    conn: &ConnectionManager,
+    pipe: &redis::Pipeline,
+    what: &str,
+) -> Result<(), crate::stream::Nack> {
+    let mut conn = conn.clone();
+    pipe.query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| crate::stream::Nack(format!("{}: {}", what, error_text(&e))))
+}
+
 /// A Redis error as text, passwords scrubbed.
 pub fn error_text(e: &redis::RedisError) -> String {
     crate::secrets::scrub_text(&e.to_string())

@@ -11,7 +11,7 @@ use serde_json::json;
 use sluice_compiler::interp::Interpolation;
 use sluice_compiler::Value;
 
-use super::redis::{client_fields, error_text, RedisTarget};
+use super::redis::{client_fields, RedisTarget};
 use crate::config::stream::ComponentConfig;
 use crate::registry::{shared, ComponentKind, ComponentSpec, FieldSpec as F};
 use crate::stream::{
@@ -47,8 +47,7 @@ pub fn build_output(
     cfg: &ComponentConfig,
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
-    let key = Interpolation::compile(cfg.str("key").unwrap_or(""))
-        .map_err(|e| ComponentError::new(format!("key: {}", e)))?;
+    let key = super::interpolated_field(cfg, "key")?;
     let fields = cfg
         .field("fields")
         .and_then(|f| f.as_object())
@@ -128,9 +127,6 @@ impl Output for RedisHashOutput {
             }
             cmd.ignore();
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| Nack(format!("redis_hash: {}", error_text(&e))))
+        super::redis::send_pipeline(&self.conn, &pipe, "redis_hash").await
     }
 }

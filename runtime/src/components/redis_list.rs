@@ -225,8 +225,7 @@ pub fn build_output(
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
     let target = RedisTarget::of(cfg)?;
-    let key = Interpolation::compile(cfg.str("key").unwrap_or(""))
-        .map_err(|e| ComponentError::new(format!("key: {}", e)))?;
+    let key = super::interpolated_field(cfg, "key")?;
     Ok(Arc::new(RedisListOutput {
         conn: target.manager(Duration::from_secs(10))?,
         key,
@@ -255,9 +254,6 @@ impl Output for RedisListOutput {
                 .map_err(|e| Nack(format!("key: {}", e)))?;
             pipe.cmd(self.command).arg(key).arg(&m.payload[..]).ignore();
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| Nack(format!("redis_list: {}", error_text(&e))))
+        super::redis::send_pipeline(&self.conn, &pipe, "redis_list").await
     }
 }

@@ -163,8 +163,7 @@ pub fn build_output(
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
     let target = RedisTarget::of(cfg)?;
-    let channel = Interpolation::compile(cfg.str("channel").unwrap_or(""))
-        .map_err(|e| ComponentError::new(format!("channel: {}", e)))?;
+    let channel = super::interpolated_field(cfg, "channel")?;
     Ok(Arc::new(RedisPubsubOutput {
         conn: target.manager(Duration::from_secs(10))?,
         channel,
@@ -190,9 +189,6 @@ impl Output for RedisPubsubOutput {
                 .arg(&m.payload[..])
                 .ignore();
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| Nack(format!("redis_pubsub: {}", error_text(&e))))
+        super::redis::send_pipeline(&self.conn, &pipe, "redis_pubsub").await
     }
 }

@@ -389,8 +389,7 @@ pub fn build_output(
     _ctx: &BuildContext,
 ) -> Result<SharedOutput, ComponentError> {
     let target = RedisTarget::of(cfg)?;
-    let stream = Interpolation::compile(cfg.str("stream").unwrap_or(""))
-        .map_err(|e| ComponentError::new(format!("stream: {}", e)))?;
+    let stream = super::interpolated_field(cfg, "stream")?;
     Ok(Arc::new(RedisStreamsOutput {
         conn: target.manager(Duration::from_secs(10))?,
         stream,
@@ -430,9 +429,6 @@ impl Output for RedisStreamsOutput {
             }
             cmd.arg(&self.body_key).arg(&m.payload[..]).ignore();
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| Nack(format!("redis_streams: {}", error_text(&e))))
+        super::redis::send_pipeline(&self.conn, &pipe, "redis_streams").await
     }
 }
